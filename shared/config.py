@@ -1,0 +1,207 @@
+"""Engine configuration: one TOML file validated into frozen msgspec Structs.
+
+Unknown keys and bad values are errors that name the key (msgspec reports the path, e.g.
+``$.risk.max_concurrent``). Secrets never live here: venues name the *environment variables* that hold
+their API key and secret.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+from shared.errors import ConfigError
+
+PositiveFloat = Annotated[float, Meta(gt=0)]
+NonNegFloat = Annotated[float, Meta(ge=0)]
+PositiveInt = Annotated[int, Meta(gt=0)]
+Fraction = Annotated[float, Meta(ge=0, le=1)]
+FeeRate = Annotated[float, Meta(ge=0, lt=0.05)]
+Port = Annotated[int, Meta(ge=0, le=65535)]
+Name = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+SymbolName = Annotated[str, Meta(pattern=r"^[A-Z0-9]{2,20}$")]
+DecimalText = Annotated[str, Meta(pattern=r"^[0-9]+(\.[0-9]+)?$")]
+
+SERVICE_NAMES = ("sim", "feed", "detector", "risk", "executor", "bridge")
+
+
+class _Frozen(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class Capital(_Frozen):
+    total_usd: PositiveFloat = 100_000.0
+
+
+class Venue(_Frozen):
+    name: Name
+    kind: Literal["binance", "mexc"]
+    ws_url: str
+    rest_url: str
+    api_key_env: str
+    api_secret_env: str
+    taker_fee: FeeRate = 0.001
+    maker_fee: FeeRate = 0.001
+    recv_window_ms: Annotated[int, Meta(gt=0, le=60_000)] = 5000
+    order_connections: Annotated[int, Meta(ge=1, le=64)] = 4
+
+
+class Symbol(_Frozen):
+    name: SymbolName
+    base: str
+    quote: str
+    tick_size: DecimalText
+    step_size: DecimalText
+    min_notional: DecimalText = "5"
+    start_price: PositiveFloat = 100.0
+
+
+class Risk(_Frozen):
+    max_notional_usd: PositiveFloat = 5_000.0
+    max_concurrent: PositiveInt = 2
+    max_daily_loss_usd: PositiveFloat = 500.0
+    max_opportunity_age_ms: PositiveFloat = 100.0
+
+
+class CrossExchange(_Frozen):
+    enabled: bool = True
+    min_spread_bps: NonNegFloat = 5.0
+    min_profit_usd: NonNegFloat = 0.05
+    max_position_usd: PositiveFloat = 2_000.0
+    max_price_age_ms: PositiveFloat = 500.0
+    capital_allocation: Fraction = 0.05
+
+
+class Strategies(_Frozen):
+    cross_exchange: CrossExchange = CrossExchange()
+
+
+class ServiceSettings(_Frozen):
+    cpu: Annotated[int, Meta(ge=-1)] = -1  # -1: not pinned
+    control: str = ""  # endpoint; "" means the default under the run directory
+    events: str = ""
+
+
+class Services(_Frozen):
+    sim: ServiceSettings = ServiceSettings()
+    feed: ServiceSettings = ServiceSettings()
+    detector: ServiceSettings = ServiceSettings()
+    risk: ServiceSettings = ServiceSettings()
+    executor: ServiceSettings = ServiceSettings()
+    bridge: ServiceSettings = ServiceSettings()
+
+
+class Runtime(_Frozen):
+    heartbeat_interval_s: PositiveFloat = 0.5
+    placement: Literal["processes", "fused"] = "processes"
+    run_dir: str = ""  # "" means $DRAIZER_RUN_DIR, else <cwd>/.run
+
+
+class Sinks(_Frozen):
+    shm: bool = True
+    prometheus_host: str = "127.0.0.1"
+    prometheus_port: Port = 9464  # 0: no HTTP exporter
+
+
+class SimVenue(_Frozen):
+    venue: Name  # which configured venue this simulates
+    ws_port: Port
+    rest_port: Port
+    spread_bps: PositiveFloat = 2.0
+    latency_ms: NonNegFloat = 0.0
+
+
+class Sim(_Frozen):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    seed: int = 7
+    quotes_per_second: PositiveFloat = 2_000.0
+    volatility_bps: PositiveFloat = 1.0  # std-dev of one base random-walk step
+    venue_noise_bps: NonNegFloat = 1.0  # independent per-venue deviation around the common mid
+    dislocation_probability: Fraction = 0.002  # per quote
+    dislocation_bps: PositiveFloat = 25.0
+    dislocation_quotes: PositiveInt = 40  # how many quotes of that venue/symbol a dislocation lasts
+    top_qty_usd: PositiveFloat = 20_000.0  # mean notional resting at the top of book
+    starting_balance_usd: PositiveFloat = 1_000_000.0
+    venues: tuple[SimVenue, ...] = ()
+
+
+class Config(_Frozen):
+    venues: tuple[Venue, ...]
+    symbols: tuple[Symbol, ...]
+    mode: Literal["paper", "live"] = "paper"
+    instance: Name = "default"
+    capital: Capital = Capital()
+    risk: Risk = Risk()
+    strategies: Strategies = Strategies()
+    services: Services = Services()
+    runtime: Runtime = Runtime()
+    sinks: Sinks = Sinks()
+    sim: Sim = Sim()
+
+
+def _check_semantics(cfg: Config) -> None:
+    """Rules a schema cannot express; each error names the key."""
+    if not cfg.venues:
+        raise ConfigError("venues: at least one venue is required")
+    if not cfg.symbols:
+        raise ConfigError("symbols: at least one symbol is required")
+    venue_names = [v.name for v in cfg.venues]
+    if len(set(venue_names)) != len(venue_names):
+        raise ConfigError(f"venues: duplicate venue name in {venue_names}")
+    symbol_names = [s.name for s in cfg.symbols]
+    if len(set(symbol_names)) != len(symbol_names):
+        raise ConfigError(f"symbols: duplicate symbol name in {symbol_names}")
+    for i, sym in enumerate(cfg.symbols):
+        for field in ("tick_size", "step_size"):
+            try:
+                value = Decimal(getattr(sym, field))
+            except InvalidOperation:  # pragma: no cover - the schema pattern catches this first
+                raise ConfigError(f"symbols[{i}].{field}: not a decimal") from None
+            if value <= 0:
+                raise ConfigError(f"symbols[{i}].{field}: must be > 0, got {getattr(sym, field)}")
+        if sym.base + sym.quote != sym.name:
+            raise ConfigError(f"symbols[{i}].name: {sym.name} is not base+quote ({sym.base}{sym.quote})")
+    if cfg.sim.enabled:
+        for i, sv in enumerate(cfg.sim.venues):
+            if sv.venue not in venue_names:
+                raise ConfigError(f"sim.venues[{i}].venue: unknown venue {sv.venue!r}")
+    if cfg.mode == "live" and cfg.sim.enabled:
+        raise ConfigError("sim.enabled: the simulator cannot run in live mode")
+
+
+def parse_config(text: str | bytes, source: str = "<config>") -> Config:
+    try:
+        cfg = msgspec.toml.decode(text, type=Config)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    try:
+        _check_semantics(cfg)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return cfg
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    p = Path(path)
+    try:
+        text = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc.strerror}") from None
+    return parse_config(text, str(p))
+
+
+def default_config_path() -> Path:
+    return Path(__file__).with_name("default.toml")
+
+
+def resolve_run_dir(cfg: Config) -> Path:
+    raw = cfg.runtime.run_dir or os.environ.get("DRAIZER_RUN_DIR") or str(Path.cwd() / ".run")
+    return Path(raw).resolve()

@@ -1,0 +1,197 @@
+"""Messages between draizer's actors: msgspec Structs, MessagePack on the wire.
+
+Hot-path messages are ``array_like=True, gc=False`` with small integer tags: they are encoded positionally
+and never persisted (the bridge turns them into named records at the edge). Venues and symbols are small
+integer ids from ``shared.registry.Registry``. Every hot-path message carries ``time.monotonic_ns()``
+stamps, which all processes on one host share:
+
+    tick_ns      frame received by the feed (the quote that triggered the opportunity)
+    pub_ns       quote published by the feed
+    detected_ns  opportunity found by the detector
+    decided_ns   risk decision taken
+    sent_ns      first order request written to the venue's socket
+
+Each socket carries one tagged union, decoded by one ``Decoder`` created once (see ``shared.codec``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from msgspec import Struct
+
+# Integer tags keep the positional encoding compact: one small int in front of each message.
+TAG_QUOTE = 1
+TAG_OPPORTUNITY = 2
+TAG_DECISION = 3
+TAG_INTENT = 4
+TAG_ORDER = 5
+TAG_FILL = 6
+TAG_EXECUTION = 7
+TAG_STATS = 8
+TAG_COMMAND = 9
+TAG_REPLY = 10
+
+SIDE_BUY = 0
+SIDE_SELL = 1
+
+STRATEGY_CROSS = 0
+STRATEGY_NAMES = ("cross_exchange",)
+
+
+class _Hot(Struct, array_like=True, gc=False, frozen=True):
+    pass
+
+
+class Quote(_Hot, tag=TAG_QUOTE):
+    """Top of book of one symbol on one venue."""
+
+    venue: int
+    symbol: int
+    bid: float
+    bid_qty: float
+    ask: float
+    ask_qty: float
+    seq: int  # venue update id where it has one (Binance ``u``), else the feed's own counter
+    tick_ns: int
+    pub_ns: int = 0
+
+
+class Opportunity(_Hot, tag=TAG_OPPORTUNITY):
+    """A cross-exchange trade the detector found: buy ``qty`` on ``buy_venue``, sell it on ``sell_venue``."""
+
+    id: int
+    strategy: int
+    symbol: int
+    buy_venue: int
+    sell_venue: int
+    buy_price: float
+    sell_price: float
+    qty: float
+    spread_bps: float  # net of both taker fees
+    expected_profit_usd: float
+    buy_quote_ns: int  # when the quote used for each leg was received
+    sell_quote_ns: int
+    tick_ns: int
+    pub_ns: int
+    detected_ns: int
+
+
+class RiskDecision(_Hot, tag=TAG_DECISION):
+    opportunity: Opportunity
+    approved: bool
+    reason: str  # "approved" or the rule that refused it
+    decided_ns: int
+
+
+class OrderIntent(_Hot, tag=TAG_INTENT):
+    """An approved opportunity handed to the executor."""
+
+    opportunity: Opportunity
+    decided_ns: int
+
+
+class OrderUpdate(_Hot, tag=TAG_ORDER):
+    """One order's state as the venue reported it (the venue's own status names)."""
+
+    client_order_id: str
+    opportunity_id: int
+    venue: int
+    symbol: int
+    side: int
+    price: str  # exactly as sent
+    qty: str
+    status: str  # NEW, PARTIALLY_FILLED, FILLED, CANCELED, REJECTED, EXPIRED, UNKNOWN
+    filled_qty: float
+    avg_price: float
+    error_code: int
+    error_msg: str
+    sent_ns: int
+    ack_ns: int
+    tick_ns: int
+
+
+class Fill(_Hot, tag=TAG_FILL):
+    client_order_id: str
+    opportunity_id: int
+    venue: int
+    symbol: int
+    side: int
+    price: float
+    qty: float
+    fee_usd: float
+    trade_id: str
+    ts_ns: int
+
+
+class Execution(_Hot, tag=TAG_EXECUTION):
+    """The outcome of both legs of one opportunity."""
+
+    opportunity_id: int
+    symbol: int
+    buy_venue: int
+    sell_venue: int
+    bought_qty: float
+    sold_qty: float
+    buy_avg_price: float
+    sell_avg_price: float
+    fees_usd: float
+    pnl_usd: float  # realized on the matched quantity, net of fees
+    notional_usd: float
+    outcome: str  # "filled", "partial", "imbalanced", "missed", "failed"
+    tick_ns: int
+    detected_ns: int
+    decided_ns: int
+    sent_ns: int
+    done_ns: int
+
+
+class Stats(_Hot, tag=TAG_STATS):
+    """A service's heartbeat: its lifecycle state and cumulative counters."""
+
+    service: str
+    pid: int
+    state: str
+    ts_ns: int
+    counters: dict[str, int]
+    gauges: dict[str, float]
+    prices: list[tuple[int, int, float, float]]  # (venue, symbol, bid, ask), feeds only
+    latencies_ns: dict[str, list[int]]  # stage -> samples since the last heartbeat
+
+
+class Command(Struct, tag=TAG_COMMAND, frozen=True):
+    cmd: str  # "status", "ping", "shutdown"
+    args: dict[str, Any] = {}
+
+
+class Reply(Struct, tag=TAG_REPLY, frozen=True):
+    ok: bool
+    data: dict[str, Any] = {}
+    error: str = ""
+
+
+MarketData = list[Quote]
+Event = Opportunity | RiskDecision | OrderUpdate | Fill | Execution | Stats
+Control = Command | Reply
+
+# First frame of each event on a PUB socket; subscribers filter by prefix.
+TOPIC_QUOTES = b"q."
+TOPIC_OPPORTUNITY = b"ev.opp"
+TOPIC_DECISION = b"ev.dec"
+TOPIC_ORDER = b"ev.ord"
+TOPIC_FILL = b"ev.fill"
+TOPIC_EXECUTION = b"ev.exec"
+TOPIC_STATS = b"ev.stats"
+
+TOPIC_OF: dict[type, bytes] = {
+    Opportunity: TOPIC_OPPORTUNITY,
+    RiskDecision: TOPIC_DECISION,
+    OrderUpdate: TOPIC_ORDER,
+    Fill: TOPIC_FILL,
+    Execution: TOPIC_EXECUTION,
+    Stats: TOPIC_STATS,
+}
+
+
+def quotes_topic(venue: int) -> bytes:
+    return TOPIC_QUOTES + str(venue).encode()

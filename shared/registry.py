@@ -1,0 +1,48 @@
+"""Venue and symbol ids: small integers so the detector indexes numpy arrays directly.
+
+Ids are positions in the config's ``venues`` and ``symbols`` lists, so every process that loads the same
+config agrees on them without talking. Names travel only at the edges (feeds, REST, sinks).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+
+from shared.config import Config
+
+
+class Registry:
+    def __init__(self, cfg: Config) -> None:
+        self.venue_names: tuple[str, ...] = tuple(v.name for v in cfg.venues)
+        self.symbol_names: tuple[str, ...] = tuple(s.name for s in cfg.symbols)
+        self.venue_id: dict[str, int] = {n: i for i, n in enumerate(self.venue_names)}
+        self.symbol_id: dict[str, int] = {n: i for i, n in enumerate(self.symbol_names)}
+        self.venues = cfg.venues
+        self.symbols = cfg.symbols
+        n_v, n_s = len(self.venue_names), len(self.symbol_names)
+        # Filters per venue and symbol: the same for every venue today, per-venue once exchangeInfo is read.
+        self.tick = [[Decimal(s.tick_size) for s in cfg.symbols] for _ in range(n_v)]
+        self.step = [[Decimal(s.step_size) for s in cfg.symbols] for _ in range(n_v)]
+        self.min_notional = [[Decimal(s.min_notional) for s in cfg.symbols] for _ in range(n_v)]
+        self.step_array = np.array([[float(x) for x in row] for row in self.step], dtype=np.float64)
+        self.min_notional_array = np.array(
+            [[float(x) for x in row] for row in self.min_notional], dtype=np.float64
+        )
+        self.taker_fee = np.array([v.taker_fee for v in cfg.venues], dtype=np.float64)
+        assert self.step_array.shape == (n_v, n_s)
+
+    @property
+    def n_venues(self) -> int:
+        return len(self.venue_names)
+
+    @property
+    def n_symbols(self) -> int:
+        return len(self.symbol_names)
+
+    def venue(self, venue_id: int) -> str:
+        return self.venue_names[venue_id]
+
+    def symbol(self, symbol_id: int) -> str:
+        return self.symbol_names[symbol_id]
