@@ -33,3 +33,9 @@ def price_text(price: float, tick: Decimal, rounding: str = "nearest") -> str:
 def qty_text(qty: float, step: Decimal) -> str:
     """Quantities always round down: never trade more than was sized."""
     return to_wire(snap(qty, step, "down"))
+
+
+def step_multiple_text(qty: float, step: Decimal) -> str:
+    """A quantity the detector already floored to ``step``: snap to the nearest step to undo float noise
+    (``3 * 0.00001`` is ``3.0000000000000004e-05``; flooring that again could lose a whole step)."""
+    return to_wire(snap(qty, step, "nearest"))

@@ -1,0 +1,87 @@
+"""Bridge actor: every service's events in; shared memory and Prometheus out. Never on the hot path."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import zmq
+
+from services.bridge.metrics import start_metrics_server
+from services.bridge.state import BridgeState
+from shared.codec import Codec, event_codec
+from shared.messages import Event
+from shared.runtime.host import ProcessContext
+from shared.runtime.service import MAX_DRAIN, Service
+from shared.shm import ShmWriter, shm_path
+
+log = logging.getLogger(__name__)
+
+SHM_INTERVAL_S = 0.1
+
+
+class Bridge(Service):
+    def __init__(self, ctx: ProcessContext) -> None:
+        super().__init__("bridge", ctx)
+        self.sources = ctx.endpoints.all_services()
+        self.state = BridgeState(ctx.registry, self.sources)
+        self._codec: Codec[Event] = event_codec()
+        self._sub: zmq.Socket[bytes] | None = None
+        self._writer: ShmWriter | None = None
+        self._metrics_server: object | None = None
+        self.n_events = 0
+        self.n_malformed = 0
+        self.metrics_port = 0
+
+    async def on_start(self) -> None:
+        sub = self.socket(zmq.SUB)
+        sub.setsockopt(zmq.SUBSCRIBE, b"ev.")
+        for service in self.sources:
+            sub.connect(self.ctx.endpoints.events(service))
+        self._sub = sub
+        self.watch(sub, self._on_events)
+        sinks = self.cfg.sinks
+        if sinks.shm:
+            self._writer = ShmWriter(Path(shm_path(self.cfg.instance)), self.state.layout)
+            self.spawn(self._shm_loop())
+        if sinks.prometheus_port:
+            self._metrics_server, self.metrics_port = start_metrics_server(
+                self.state, sinks.prometheus_host, sinks.prometheus_port
+            )
+            log.info("Prometheus metrics on http://%s:%d/metrics", sinks.prometheus_host, self.metrics_port)
+
+    async def on_stop(self) -> None:
+        # Take what the other services said last (they stop before the bridge), then write it out.
+        self._on_events()
+        if self._writer is not None:
+            self._writer.publish(self.state.snapshot())
+
+    def _on_events(self) -> None:
+        sub = self._sub
+        if sub is None or sub.closed:
+            return
+        for _ in range(MAX_DRAIN):
+            try:
+                _topic, payload = sub.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                event = self._codec.decode(payload)
+            except Exception:
+                self.n_malformed += 1
+                if self.n_malformed == 1:
+                    log.warning("malformed event (%d bytes); counting further ones", len(payload))
+                continue
+            self.n_events += 1
+            self.state.on_event(event)
+
+    async def _shm_loop(self) -> None:
+        writer = self._writer
+        assert writer is not None
+        while True:
+            writer.publish(self.state.snapshot())
+            await asyncio.sleep(SHM_INTERVAL_S)
+
+    def counters(self) -> dict[str, int]:
+        return {"events": self.n_events, "malformed": self.n_malformed}

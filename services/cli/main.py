@@ -1,0 +1,60 @@
+"""The `draizer` command."""
+
+from __future__ import annotations
+
+import sys
+
+from shared.errors import DraizerError
+
+USAGE = """usage: draizer COMMAND [ARGS]
+
+commands:
+  run            run the whole pipeline under supervisord (embedded default: simulator + paper trading)
+  status         live counters from shared memory (--json for machines)
+  bench          drive the pipeline at fixed quote rates; tick->order latency and max sustained rate
+  config check   validate a config file
+  env            print the environment supervisord.conf needs, for supervisorctl by hand
+  service KIND   run one service (what supervisord starts)
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if args else 2
+    command, rest = args[0], args[1:]
+    try:
+        if command == "run":
+            from services.cli.run import main as run
+
+            return run(rest)
+        if command == "status":
+            from services.cli.status import main as status
+
+            return status(rest)
+        if command == "bench":
+            from services.cli.bench import main as bench
+
+            return bench(rest)
+        if command == "config":
+            from services.cli.config_check import main as config
+
+            return config(rest)
+        if command == "env":
+            from services.cli.run import env_main
+
+            return env_main(rest)
+        if command == "service":
+            from services.cli.service import main as service
+
+            return service(rest)
+    except DraizerError as exc:
+        print(f"draizer: {exc}", file=sys.stderr)
+        return 2
+    print(f"draizer: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

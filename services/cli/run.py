@@ -1,0 +1,165 @@
+"""`draizer run`: the whole pipeline under supervisord in the foreground, with a live status line.
+
+It prepares the private run directory, the environment ``supervisord.conf`` reads, and — in paper mode
+only — throw-away credentials shared by the simulator and the executor (never written to disk). Then it
+starts supervisord in its own session (so a terminal Ctrl-C reaches only this command, which stops the
+pipeline in order), prints a status line every second, and stops after ``--duration``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from shared.config import Config, default_config_path, load_config, resolve_run_dir
+from shared.errors import ConfigError
+from shared.runtime.host import prepare_run_dir
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SUPERVISORD_CONF = REPO_ROOT / "supervisord.conf"
+STOP_TIMEOUT_S = 60.0
+
+
+def pipeline_env(cfg: Config, config_path: Path, run_dir: Path, placement: str) -> dict[str, str]:
+    """The variables supervisord.conf expands (no secrets here)."""
+    return {
+        "DRAIZER_CONFIG": str(config_path.resolve()),
+        "DRAIZER_RUN_DIR": str(run_dir),
+        "DRAIZER_PYTHON": sys.executable,
+        "DRAIZER_FEEDS": str(len(cfg.venues)),
+        "DRAIZER_PLACEMENT": placement,
+    }
+
+
+def paper_credentials(cfg: Config) -> dict[str, str]:
+    """Fresh random keys for the simulated venues, unless the environment already sets them."""
+    if cfg.mode != "paper":
+        return {}
+    creds: dict[str, str] = {}
+    for v in cfg.venues:
+        for name in (v.api_key_env, v.api_secret_env):
+            if not os.environ.get(name):
+                creds[name] = secrets.token_hex(32)
+    return creds
+
+
+def config_with_placement(cfg_path: Path, placement: str | None, run_dir: Path) -> tuple[Config, Path]:
+    """Apply --placement by writing the effective config into the run directory."""
+    cfg = load_config(cfg_path)
+    if placement is None or placement == cfg.runtime.placement:
+        return cfg, cfg_path
+    text = cfg_path.read_text()
+    import msgspec
+
+    data = msgspec.toml.decode(text.encode())
+    data.setdefault("runtime", {})["placement"] = placement
+    effective = run_dir / "effective-config.toml"
+    effective.write_bytes(msgspec.toml.encode(data))
+    return load_config(effective), effective
+
+
+def supervisorctl(env: dict[str, str], *args: str, timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(SUPERVISORD_CONF), *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def already_running(run_dir: Path) -> int | None:
+    pidfile = run_dir / "supervisord.pid"
+    try:
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="draizer run", description=__doc__)
+    p.add_argument("--config", type=Path, default=default_config_path())
+    p.add_argument("--duration", type=float, default=0.0, help="seconds; 0 runs until Ctrl-C")
+    p.add_argument("--placement", choices=("processes", "fused"), default=None)
+    p.add_argument("--run-dir", type=Path, default=None)
+    p.add_argument("--quiet", action="store_true", help="no status line (for scripts)")
+    args = p.parse_args(argv)
+
+    cfg0 = load_config(args.config)
+    run_dir = prepare_run_dir((args.run_dir or resolve_run_dir(cfg0)).resolve())
+    pid = already_running(run_dir)
+    if pid is not None:
+        raise ConfigError(f"{run_dir}: a pipeline is already running there (supervisord pid {pid})")
+    cfg, cfg_path = config_with_placement(args.config, args.placement, run_dir)
+    placement = cfg.runtime.placement
+    env = pipeline_env(cfg, cfg_path, run_dir, placement)
+    child_env = {**os.environ, **env, **paper_credentials(cfg)}
+    print(f"draizer: {cfg.mode} mode, placement {placement}, run directory {run_dir}")
+    print(f"draizer: supervisorctl by hand: eval \"$(draizer env --run-dir {shlex.quote(str(run_dir))})\"; "
+          f"supervisorctl -c {SUPERVISORD_CONF} status")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(SUPERVISORD_CONF)],
+        env=child_env,
+        cwd=REPO_ROOT,
+        start_new_session=True,
+    )
+    stop_requested = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    from services.cli.status_line import StatusLine
+
+    line = StatusLine(cfg.instance)
+    deadline = time.monotonic() + args.duration if args.duration > 0 else float("inf")
+    try:
+        while not stop_requested and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+            if not args.quiet:
+                print(line.render(), flush=True)
+    finally:
+        code = stop_pipeline(proc)
+    summary = line.render()
+    print(f"draizer: stopped; final: {summary}")
+    return code
+
+
+def stop_pipeline(proc: subprocess.Popen[bytes]) -> int:
+    """SIGTERM supervisord: it stops the programs in reverse priority order and exits 0."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        code = proc.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        print("draizer: supervisord did not stop in time; killing it", file=sys.stderr)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return 1
+    return 0 if code in (0, -signal.SIGTERM) else code
+
+
+def env_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="draizer env", description="exports for supervisorctl by hand")
+    p.add_argument("--config", type=Path, default=default_config_path())
+    p.add_argument("--run-dir", type=Path, default=None)
+    p.add_argument("--placement", choices=("processes", "fused"), default=None)
+    args = p.parse_args(argv)
+    cfg = load_config(args.config)
+    run_dir = (args.run_dir or resolve_run_dir(cfg)).resolve()
+    env = pipeline_env(cfg, args.config, run_dir, args.placement or cfg.runtime.placement)
+    for k, v in env.items():
+        print(f"export {k}={shlex.quote(v)}")
+    return 0

@@ -1,0 +1,279 @@
+"""Executor actor: both legs of an approved opportunity go out at once as signed REST orders.
+
+The two requests are written to already-open connections in the same call that received the intent;
+responses are settled in a task. HTTP 5xx, timeouts and lost connections make an order UNKNOWN, which is
+resolved by querying the venue, never by sending the order again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Sequence
+
+import msgspec
+import zmq
+
+from services.executor.accounting import LegResult, settle_execution
+from shared.codec import Codec, intent_codec
+from shared.config import Venue
+from shared.errors import ConfigError
+from shared.http.client import HttpPool, HttpResponse
+from shared.messages import SIDE_BUY, SIDE_SELL, Fill, OrderIntent, OrderUpdate
+from shared.money import price_text, step_multiple_text
+from shared.runtime.host import ProcessContext
+from shared.runtime.service import MAX_DRAIN, Service
+from shared.venues import order_format
+from shared.venues.common import OrderFormat, OrderResult
+
+log = logging.getLogger(__name__)
+
+ORDER_TIMEOUT_S = 5.0
+STOP_GRACE_S = 10.0
+
+
+class VenueSession:
+    """One venue's order connection pool, wire format and credentials (from the environment only)."""
+
+    def __init__(self, venue: Venue) -> None:
+        self.venue = venue
+        self.fmt: OrderFormat = order_format(venue.kind)
+        self.pool = HttpPool(venue.rest_url, venue.order_connections)
+        self.api_key = os.environ.get(venue.api_key_env, "")
+        self.api_secret = os.environ.get(venue.api_secret_env, "")
+        if not self.api_key or not self.api_secret:
+            raise ConfigError(
+                f"venues[{venue.name}]: set the environment variables {venue.api_key_env} and "
+                f"{venue.api_secret_env} (credentials are never read from files)"
+            )
+        self.clock_offset_ms = 0
+
+    def timestamp_ms(self) -> int:
+        return time.time_ns() // 1_000_000 + self.clock_offset_ms
+
+    async def sync_clock(self) -> None:
+        """Venue time minus ours, so signed timestamps land inside recvWindow."""
+        before = time.time_ns() // 1_000_000
+        resp = await asyncio.wait_for(self.pool.request("GET", "/api/v3/time", []), ORDER_TIMEOUT_S)
+        after = time.time_ns() // 1_000_000
+        server = msgspec.json.decode(resp.body, type=dict[str, int])["serverTime"]
+        self.clock_offset_ms = server - (before + after) // 2
+
+
+class Executor(Service):
+    def __init__(self, ctx: ProcessContext) -> None:
+        super().__init__("executor", ctx)
+        self.sessions: list[VenueSession] = []
+        self._intents: Codec[OrderIntent] = intent_codec()
+        self._pull: zmq.Socket[bytes] | None = None
+        self._fused = False
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self.n_intents = 0
+        self.n_orders = 0
+        self.n_fills = 0
+        self.n_unknown = 0
+        self.n_rejected = 0
+        self.n_executions = 0
+        self.n_malformed = 0
+        self.pnl_usd = 0.0
+        self._latency: dict[str, list[int]] = {"tick_to_order": [], "decide_to_order": []}
+
+    def link_in_process(self, peers: dict[str, object]) -> None:
+        self._fused = "RiskEngine" in peers
+
+    async def on_start(self) -> None:
+        self.sessions = [VenueSession(v) for v in self.cfg.venues]
+        for s in self.sessions:
+            await s.pool.open()
+            await s.sync_clock()
+        if not self._fused:
+            pull = self.socket(zmq.PULL)
+            pull.bind(self.ctx.endpoints.intents)
+            self._pull = pull
+            self.watch(pull, self._on_intents)
+
+    async def on_stop(self) -> None:
+        if self._pull is not None:
+            asyncio.get_running_loop().remove_reader(self._pull.getsockopt(zmq.FD))
+        if self._in_flight:
+            log.info("waiting for %d executions in flight", len(self._in_flight))
+            await asyncio.wait(self._in_flight, timeout=STOP_GRACE_S)
+        for s in self.sessions:
+            await s.pool.close()
+
+    def _on_intents(self) -> None:
+        pull = self._pull
+        assert pull is not None
+        for _ in range(MAX_DRAIN):
+            try:
+                payload = pull.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                intent = self._intents.decode(payload)
+            except Exception:
+                self.n_malformed += 1
+                continue
+            self.on_intent(intent)
+
+    def on_intent(self, intent: OrderIntent) -> bool:
+        opp = intent.opportunity
+        reg = self.registry
+        symbol = reg.symbol(opp.symbol)
+        qty_buy = step_multiple_text(opp.qty, reg.step[opp.buy_venue][opp.symbol])
+        qty_sell = step_multiple_text(opp.qty, reg.step[opp.sell_venue][opp.symbol])
+        legs = (
+            (SIDE_BUY, opp.buy_venue, price_text(opp.buy_price, reg.tick[opp.buy_venue][opp.symbol]), qty_buy),
+            (SIDE_SELL, opp.sell_venue, price_text(opp.sell_price, reg.tick[opp.sell_venue][opp.symbol]), qty_sell),
+        )
+        futures: list[asyncio.Future[HttpResponse]] = []
+        for side, venue, price, qty in legs:
+            s = self.sessions[venue]
+            req = s.fmt.build_new_order(
+                symbol=symbol,
+                side="BUY" if side == SIDE_BUY else "SELL",
+                price=price,
+                qty=qty,
+                client_order_id=client_order_id(opp.id, side),
+                api_key=s.api_key,
+                api_secret=s.api_secret,
+                timestamp_ms=s.timestamp_ms(),
+                recv_window_ms=s.venue.recv_window_ms,
+            )
+            futures.append(s.pool.request(req.method, req.path, req.headers, req.body))
+        sent = time.monotonic_ns()
+        self.n_intents += 1
+        self.n_orders += 2
+        self._latency["tick_to_order"].append(sent - opp.tick_ns)
+        self._latency["decide_to_order"].append(sent - intent.decided_ns)
+        task = asyncio.get_running_loop().create_task(self._settle(intent, legs, futures, sent))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        return True
+
+    async def _settle(
+        self,
+        intent: OrderIntent,
+        legs: Sequence[tuple[int, int, str, str]],
+        futures: Sequence[asyncio.Future[HttpResponse]],
+        sent_ns: int,
+    ) -> None:
+        opp = intent.opportunity
+        results = await asyncio.gather(
+            *(self._resolve(opp.symbol, leg, fut, client_order_id(opp.id, leg[0])) for leg, fut in zip(legs, futures, strict=True))
+        )
+        ack = time.monotonic_ns()
+        leg_results: list[LegResult] = []
+        for (side, venue, price, qty), result in zip(legs, results, strict=True):
+            cid = client_order_id(opp.id, side)
+            if result.status == "UNKNOWN":
+                self.n_unknown += 1
+            elif not result.ok:
+                self.n_rejected += 1
+                log.warning("order %s rejected by %s: %d %s", cid, self.registry.venue(venue), result.error_code, result.error_msg)
+            self.publish(
+                OrderUpdate(
+                    client_order_id=cid,
+                    opportunity_id=opp.id,
+                    venue=venue,
+                    symbol=opp.symbol,
+                    side=side,
+                    price=price,
+                    qty=qty,
+                    status=result.status,
+                    filled_qty=result.filled_qty,
+                    avg_price=result.avg_price,
+                    error_code=result.error_code,
+                    error_msg=result.error_msg,
+                    sent_ns=sent_ns,
+                    ack_ns=ack,
+                    tick_ns=opp.tick_ns,
+                )
+            )
+            for fill_price, fill_qty, fee_usd, trade_id in result.fills:
+                self.n_fills += 1
+                self.publish(
+                    Fill(
+                        client_order_id=cid,
+                        opportunity_id=opp.id,
+                        venue=venue,
+                        symbol=opp.symbol,
+                        side=side,
+                        price=fill_price,
+                        qty=fill_qty,
+                        fee_usd=fee_usd,
+                        trade_id=trade_id,
+                        ts_ns=ack,
+                    )
+                )
+            leg_results.append(LegResult(side, result))
+        execution = settle_execution(intent, leg_results, sent_ns, time.monotonic_ns())
+        self.n_executions += 1
+        self.pnl_usd += execution.pnl_usd
+        self.publish(execution)
+
+    async def _resolve(
+        self, symbol_id: int, leg: tuple[int, int, str, str], fut: asyncio.Future[HttpResponse], cid: str
+    ) -> OrderResult:
+        """The order's final answer: the response, or — when that is missing or not final — a query."""
+        s = self.sessions[leg[1]]
+        base = self.registry.symbols[symbol_id].base
+        try:
+            resp = await asyncio.wait_for(fut, ORDER_TIMEOUT_S)
+            result = s.fmt.parse_order_response(resp.status, resp.body, base)
+        except (TimeoutError, ConnectionError) as exc:
+            log.warning("order %s on %s: no answer (%s); status UNKNOWN, querying", cid, s.venue.name, exc)
+            result = unknown_result(cid, str(exc))
+        if result.needs_query or result.status == "UNKNOWN":
+            result = await self._query(s, symbol_id, cid, result)
+        return result
+
+    async def _query(self, s: VenueSession, symbol_id: int, cid: str, previous: OrderResult) -> OrderResult:
+        req = s.fmt.build_query_order(
+            symbol=self.registry.symbol(symbol_id),
+            client_order_id=cid,
+            api_key=s.api_key,
+            api_secret=s.api_secret,
+            timestamp_ms=s.timestamp_ms(),
+            recv_window_ms=s.venue.recv_window_ms,
+        )
+        try:
+            resp = await asyncio.wait_for(s.pool.request(req.method, req.path, req.headers, req.body), ORDER_TIMEOUT_S)
+        except (TimeoutError, ConnectionError) as exc:
+            log.error("query of %s on %s failed (%s); order stays UNKNOWN", cid, s.venue.name, exc)
+            return previous if previous.status == "UNKNOWN" else unknown_result(cid, str(exc))
+        return s.fmt.parse_order_response(resp.status, resp.body, self.registry.symbols[symbol_id].base)
+
+    def counters(self) -> dict[str, int]:
+        return {
+            "intents": self.n_intents,
+            "orders": self.n_orders,
+            "fills": self.n_fills,
+            "orders_unknown": self.n_unknown,
+            "orders_rejected": self.n_rejected,
+            "executions": self.n_executions,
+            "in_flight": len(self._in_flight),
+            "malformed": self.n_malformed,
+        }
+
+    def gauges(self) -> dict[str, float]:
+        return {"pnl_usd": self.pnl_usd}
+
+    def take_latencies(self) -> dict[str, list[int]]:
+        out = {k: v[-512:] for k, v in self._latency.items()}
+        self._latency = {k: [] for k in self._latency}
+        return out
+
+
+def client_order_id(opportunity_id: int, side: int) -> str:
+    """Deterministic per leg: a resend of the same leg is refused by the venue as a duplicate."""
+    return f"dz{opportunity_id:x}{'b' if side == SIDE_BUY else 's'}"
+
+
+def unknown_result(cid: str, why: str) -> OrderResult:
+    return OrderResult(
+        ok=False, status="UNKNOWN", order_id="", client_order_id=cid, filled_qty=0.0, avg_price=0.0,
+        fee_usd=0.0, fills=[], error_code=0, error_msg=why, needs_query=False,
+    )

@@ -1,0 +1,243 @@
+"""The service base: lifecycle, control socket, events PUB, heartbeats, socket readiness on asyncio.
+
+A subclass implements hooks (``on_start``, ``on_stop``, ``counters``…) and moves messages; it never
+overrides ``start``/``stop``. Sockets are ZeroMQ; readiness comes from the socket's FD registered with the
+asyncio loop, so one thread serves every socket and timer of the process without a poller thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import zmq
+
+from shared.codec import Codec, control_codec, event_codec
+from shared.messages import TOPIC_OF, Command, Event, Reply, Stats
+from shared.runtime.lifecycle import State, check_transition
+
+if TYPE_CHECKING:
+    from shared.runtime.host import ProcessContext
+
+log = logging.getLogger(__name__)
+
+# Events must reach the bridge even at shutdown: a bounded linger flushes them without risking a hang.
+EVENTS_LINGER_MS = 1000
+MAX_DRAIN = 4096  # messages handled per readiness callback before yielding to the loop
+
+
+class Service:
+    """Base class of every draizer actor."""
+
+    def __init__(self, name: str, ctx: ProcessContext) -> None:
+        self.name = name
+        self.ctx = ctx
+        self.cfg = ctx.cfg
+        self.registry = ctx.registry
+        self.state = State.READY
+        self.fault: str = ""
+        self._sockets: list[zmq.Socket[bytes]] = []
+        self._watched: list[int] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._events_codec: Codec[Event] = event_codec()
+        self._control_codec = control_codec()
+        self._events: zmq.Socket[bytes] | None = None
+        self._control: zmq.Socket[bytes] | None = None
+        self.local_listeners: list[Callable[[Event], None]] = []
+        self.events_published = 0
+        self.events_dropped = 0
+
+    # ----- hooks for subclasses
+    async def on_start(self) -> None:
+        """Bind/connect sockets, warm up, open connections."""
+
+    async def on_stop(self) -> None:
+        """Stop taking work, finish or cancel what is in flight."""
+
+    def counters(self) -> dict[str, int]:
+        return {}
+
+    def gauges(self) -> dict[str, float]:
+        return {}
+
+    def prices(self) -> list[tuple[int, int, float, float]]:
+        return []
+
+    def take_latencies(self) -> dict[str, list[int]]:
+        """Latency samples (ns) gathered since the last heartbeat, per stage."""
+        return {}
+
+    def on_command(self, cmd: Command) -> Reply | None:
+        """Service-specific commands; None means unknown."""
+        return None
+
+    # ----- lifecycle (not overridden)
+    def _set_state(self, new: State) -> None:
+        check_transition(self.state, new)
+        self.state = new
+
+    async def start(self) -> None:
+        self._set_state(State.STARTING)
+        try:
+            self._events = self.socket(zmq.PUB, linger=EVENTS_LINGER_MS)
+            self._events.bind(self.ctx.endpoints.events(self.name))
+            self._control = self.socket(zmq.ROUTER)
+            self._control.bind(self.ctx.endpoints.control(self.name))
+            self.watch(self._control, self._on_control)
+            await self.on_start()
+        except Exception as exc:
+            self.fault = f"{type(exc).__name__}: {exc}"
+            self._set_state(State.FAULTED)
+            log.exception("%s: start failed", self.name)
+            raise
+        self._set_state(State.RUNNING)
+        self.spawn(self._heartbeat_loop())
+
+    async def stop(self) -> None:
+        if self.state in (State.STOPPED, State.READY):
+            return
+        self._set_state(State.STOPPING)
+        try:
+            await self.on_stop()
+        except Exception as exc:
+            self.fault = f"{type(exc).__name__}: {exc}"
+            log.exception("%s: stop hook failed", self.name)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._set_state(State.STOPPED)
+        self.publish_stats()  # the final counters, so sinks see the exact totals
+
+    def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        for fd in self._watched:
+            loop.remove_reader(fd)
+        self._watched.clear()
+        for sock in self._sockets:
+            sock.close()
+        self._sockets.clear()
+
+    # ----- helpers for subclasses
+    def socket(self, kind: int, *, linger: int = 0, hwm: int = 100_000) -> zmq.Socket[bytes]:
+        sock: zmq.Socket[bytes] = self.ctx.zmq.socket(kind)
+        sock.linger = linger
+        sock.sndhwm = hwm
+        sock.rcvhwm = hwm
+        self._sockets.append(sock)
+        return sock
+
+    def watch(self, sock: zmq.Socket[bytes], on_readable: Callable[[], None]) -> None:
+        """Call ``on_readable`` whenever ``sock`` may have input; the callback drains what it can.
+
+        The ZeroMQ FD is edge-triggered: it signals a change, not a level. So after each callback we look at
+        the socket's own event mask and run again (via call_soon, never starving other callbacks) while
+        input remains.
+        """
+        loop = asyncio.get_running_loop()
+        fd = sock.getsockopt(zmq.FD)
+
+        def ready() -> None:
+            try:
+                on_readable()
+            except Exception:
+                log.exception("%s: handler failed; the service keeps running", self.name)
+            if sock.closed:
+                return
+            if sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                loop.call_soon(ready)
+
+        loop.add_reader(fd, ready)
+        self._watched.append(fd)
+        loop.call_soon(ready)  # input may have arrived before registration
+
+    def spawn(self, coro: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.append(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if task in self._tasks:
+            self._tasks.remove(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: background task failed", self.name, exc_info=task.exception())
+
+    def publish(self, event: Event) -> None:
+        """Send an event to every subscriber (bridge, tests) and to in-process listeners."""
+        for listener in self.local_listeners:
+            listener(event)
+        sock = self._events
+        if sock is None:
+            return
+        try:
+            sock.send_multipart((TOPIC_OF[type(event)], self._events_codec.encode(event)), zmq.NOBLOCK)
+            self.events_published += 1
+        except zmq.Again:  # PUB drops at the high-water mark; count it so a lagging sink is visible
+            self.events_dropped += 1
+
+    def publish_stats(self) -> None:
+        counters = {"events_published": self.events_published, "events_dropped": self.events_dropped}
+        counters.update(self.counters())
+        self.publish(
+            Stats(
+                service=self.name,
+                pid=os.getpid(),
+                state=self.state.value,
+                ts_ns=time.monotonic_ns(),
+                counters=counters,
+                gauges=self.gauges(),
+                prices=self.prices(),
+                latencies_ns=self.take_latencies(),
+            )
+        )
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.cfg.runtime.heartbeat_interval_s
+        while True:
+            self.publish_stats()
+            await asyncio.sleep(interval)
+
+    # ----- control socket
+    def _on_control(self) -> None:
+        sock = self._control
+        assert sock is not None
+        for _ in range(64):
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            reply = self._handle_control(frames[-1])
+            sock.send_multipart([*frames[:-1], self._control_codec.encode(reply)])
+
+    def _handle_control(self, payload: bytes) -> Reply:
+        try:
+            cmd = self._control_codec.decode(payload)
+        except Exception as exc:
+            return Reply(ok=False, error=f"malformed command: {exc}")
+        if not isinstance(cmd, Command):
+            return Reply(ok=False, error="expected a Command")
+        if cmd.cmd == "ping":
+            return Reply(ok=True, data={"pong": time.monotonic_ns()})
+        if cmd.cmd == "status":
+            return Reply(
+                ok=True,
+                data={
+                    "service": self.name,
+                    "state": self.state.value,
+                    "pid": os.getpid(),
+                    "fault": self.fault,
+                    "counters": self.counters(),
+                    "gauges": self.gauges(),
+                },
+            )
+        if cmd.cmd == "shutdown":
+            self.ctx.request_stop(f"shutdown command to {self.name}")
+            return Reply(ok=True, data={"stopping": True})
+        custom = self.on_command(cmd)
+        if custom is not None:
+            return custom
+        return Reply(ok=False, error=f"unknown command {cmd.cmd!r}")
