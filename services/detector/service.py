@@ -81,6 +81,10 @@ class Detector(Service):
         self._sub = sub
         self.watch(sub, self._on_market_data)
 
+    async def on_stop(self) -> None:
+        self.enabled = False  # no new work while stopping ...
+        self._on_market_data()  # ... but what the feeds sent before they stopped is still counted
+
     def link_in_process(self, peers: dict[str, object]) -> None:
         risk = peers.get("RiskEngine")
         if risk is not None:

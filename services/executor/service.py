@@ -26,7 +26,7 @@ from shared.money import price_text, step_multiple_text
 from shared.runtime.host import ProcessContext
 from shared.runtime.service import MAX_DRAIN, Service
 from shared.venues import order_format
-from shared.venues.common import OrderFormat, OrderResult
+from shared.venues.common import OrderFormat, OrderResult, unknown
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +86,27 @@ class Executor(Service):
     async def on_start(self) -> None:
         self.sessions = [VenueSession(v) for v in self.cfg.venues]
         for s in self.sessions:
-            await s.pool.open()
-            await s.sync_clock()
+            await self._connect(s)
         if not self._fused:
             pull = self.socket(zmq.PULL)
             pull.bind(self.ctx.endpoints.intents)
             self._pull = pull
             self.watch(pull, self._on_intents)
+
+    async def _connect(self, s: VenueSession) -> None:
+        """The venue may start after us (supervisord does not order programs): retry with backoff."""
+        backoff = 0.05
+        while True:
+            try:
+                await s.pool.open()
+                await s.sync_clock()
+                return
+            except (OSError, TimeoutError, ConnectionError, msgspec.DecodeError, KeyError) as exc:
+                if self.ctx.stop_event.is_set():
+                    raise
+                log.warning("%s: venue not reachable yet (%s); retry in %.2fs", s.venue.name, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
 
     async def on_stop(self) -> None:
         if self._pull is not None:
@@ -162,7 +176,10 @@ class Executor(Service):
     ) -> None:
         opp = intent.opportunity
         results = await asyncio.gather(
-            *(self._resolve(opp.symbol, leg, fut, client_order_id(opp.id, leg[0])) for leg, fut in zip(legs, futures, strict=True))
+            *(
+                self._resolve(opp.symbol, leg, fut, client_order_id(opp.id, leg[0]))
+                for leg, fut in zip(legs, futures, strict=True)
+            )
         )
         ack = time.monotonic_ns()
         leg_results: list[LegResult] = []
@@ -172,7 +189,10 @@ class Executor(Service):
                 self.n_unknown += 1
             elif not result.ok:
                 self.n_rejected += 1
-                log.warning("order %s rejected by %s: %d %s", cid, self.registry.venue(venue), result.error_code, result.error_msg)
+                log.warning(
+                    "order %s rejected by %s: %d %s",
+                    cid, self.registry.venue(venue), result.error_code, result.error_msg,
+                )
             self.publish(
                 OrderUpdate(
                     client_order_id=cid,
@@ -225,7 +245,7 @@ class Executor(Service):
             result = s.fmt.parse_order_response(resp.status, resp.body, base)
         except (TimeoutError, ConnectionError) as exc:
             log.warning("order %s on %s: no answer (%s); status UNKNOWN, querying", cid, s.venue.name, exc)
-            result = unknown_result(cid, str(exc))
+            result = unknown(cid, str(exc))
         if result.needs_query or result.status == "UNKNOWN":
             result = await self._query(s, symbol_id, cid, result)
         return result
@@ -243,7 +263,7 @@ class Executor(Service):
             resp = await asyncio.wait_for(s.pool.request(req.method, req.path, req.headers, req.body), ORDER_TIMEOUT_S)
         except (TimeoutError, ConnectionError) as exc:
             log.error("query of %s on %s failed (%s); order stays UNKNOWN", cid, s.venue.name, exc)
-            return previous if previous.status == "UNKNOWN" else unknown_result(cid, str(exc))
+            return previous if previous.status == "UNKNOWN" else unknown(cid, str(exc))
         return s.fmt.parse_order_response(resp.status, resp.body, self.registry.symbols[symbol_id].base)
 
     def counters(self) -> dict[str, int]:
@@ -270,10 +290,3 @@ class Executor(Service):
 def client_order_id(opportunity_id: int, side: int) -> str:
     """Deterministic per leg: a resend of the same leg is refused by the venue as a duplicate."""
     return f"dz{opportunity_id:x}{'b' if side == SIDE_BUY else 's'}"
-
-
-def unknown_result(cid: str, why: str) -> OrderResult:
-    return OrderResult(
-        ok=False, status="UNKNOWN", order_id="", client_order_id=cid, filled_qty=0.0, avg_price=0.0,
-        fee_usd=0.0, fills=[], error_code=0, error_msg=why, needs_query=False,
-    )

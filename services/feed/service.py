@@ -73,14 +73,31 @@ class Feed(Service):
         self.n_unknown_symbol = 0
         self.n_connects = 0
         self.n_publish_dropped = 0
+        self.n_subscriptions = 0
+        self._subscribed = asyncio.Event()
         self._logged: set[str] = set()
         self._publish_samples: list[int] = []
 
     async def on_start(self) -> None:
-        pub = self.socket(zmq.PUB)
+        # XPUB, so the feed sees its subscribers: it only takes venue data once the detector listens,
+        # which makes "nothing lost between feed and detector" an exact, checkable count.
+        pub = self.socket(zmq.XPUB)
         pub.bind(self.ctx.endpoints.market_data(self.venue.name))
         self._pub = pub
+        self.watch(pub, self._on_subscriptions)
         self.spawn(self._connection_loop())
+
+    def _on_subscriptions(self) -> None:
+        pub = self._pub
+        assert pub is not None
+        while True:
+            try:
+                notice = pub.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if notice[:1] == b"\x01":
+                self.n_subscriptions += 1
+                self._subscribed.set()
 
     async def on_stop(self) -> None:
         if self._transport is not None:
@@ -90,6 +107,7 @@ class Feed(Service):
     async def _connection_loop(self) -> None:
         """Connect, stay connected, reconnect with exponential backoff and jitter."""
         url = self.fmt.url(self.venue.ws_url, self.registry.symbol_names)
+        await self._subscribed.wait()
         backoff = BACKOFF_START_S
         while True:
             try:

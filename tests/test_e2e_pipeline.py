@@ -1,0 +1,149 @@
+"""End to end: the real pipeline under real supervisord, in both placements.
+
+A test subscriber listens to every service's events from before the start; the pipeline runs until
+quotes, opportunities, approvals, rejections and fills have all been seen; then `draizer run` is stopped
+and the counts the test saw must equal the counters the bridge wrote to shared memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from services.cli.tap import EventTap
+from shared.runtime.endpoints import Endpoints
+from tests.conftest import eventually, make_config_dict, write_config
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def draizer(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli.main", *args],
+        capture_output=True, text=True, timeout=timeout, cwd=REPO, env={**os.environ, **(env or {})}, check=False,
+    )
+
+
+def supervisor_pids(run_dir: Path, cfg_path: Path, placement: str, n_feeds: int) -> dict[str, tuple[str, int]]:
+    env = {
+        "DRAIZER_RUN_DIR": str(run_dir), "DRAIZER_CONFIG": str(cfg_path), "DRAIZER_PYTHON": sys.executable,
+        "DRAIZER_FEEDS": str(n_feeds), "DRAIZER_PLACEMENT": placement,
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(REPO / "supervisord.conf"), "status"],
+        capture_output=True, text=True, env={**os.environ, **env}, timeout=20, check=False,
+    ).stdout
+    result: dict[str, tuple[str, int]] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2:
+            pid = int(parts[3].rstrip(",")) if len(parts) > 3 and parts[2] == "pid" else 0
+            result[parts[0]] = (parts[1], pid)
+    return result
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("placement", ["processes", "fused"])
+def test_pipeline_end_to_end(placement: str, tmp_path: Path, run_dir: Path) -> None:
+    data = make_config_dict(
+        run_dir,
+        runtime={"placement": placement, "heartbeat_interval_s": 0.2},
+        # More dislocations than the demo so a short test sees every kind of decision.
+        sim={"quotes_per_second": 3000.0, "dislocation_probability": 0.01},
+        risk={"max_concurrent": 1},
+    )
+    cfg_path = tmp_path / "draizer.toml"
+    cfg = write_config(cfg_path, data)
+    endpoints = Endpoints(cfg, run_dir)
+    tap = EventTap([endpoints.events(s) for s in endpoints.all_services()])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.cli.main", "run", "--config", str(cfg_path), "--run-dir", str(run_dir),
+         "--quiet"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    pids: dict[str, tuple[str, int]] = {}
+    try:
+        def everything_seen() -> bool:
+            c = tap.drain()
+            feeds_quoting = all(
+                tap.stats.get(f"feed.{v.name}") is not None and tap.stats[f"feed.{v.name}"].counters["quotes"] > 0
+                for v in cfg.venues
+            )
+            return feeds_quoting and all(c[k] > 0 for k in ("opportunities", "approved", "rejected", "fills"))
+
+        eventually(everything_seen, timeout=90, what=f"quotes, opportunities, decisions and fills: {tap.counts}")
+
+        expected_programs = {"bridge", "sim", *(f"feed:feed-{i}" for i in range(len(cfg.venues)))}
+        expected_programs |= {"detector", "risk", "executor"} if placement == "processes" else {"engine"}
+        pids = eventually(
+            lambda: (p := supervisor_pids(run_dir, cfg_path, placement, len(cfg.venues)))
+            and all(s == "RUNNING" for s, _ in p.values()) and p,
+            timeout=20, what="supervisorctl status: every program RUNNING",
+        )
+        assert {name.split(":")[-1] if not name.startswith("feed") else name for name in pids} == expected_programs
+
+        status = draizer("status", "--json", "--instance", cfg.instance)
+        assert status.returncode == 0, status.stderr
+        live = json.loads(status.stdout)
+        assert all(live["quotes"][v.name] > 0 for v in cfg.venues)
+        assert live["opportunities"] > 0
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{cfg.sinks.prometheus_port}/metrics", timeout=10) as r:
+            families = {f.name: f for f in text_string_to_metric_families(r.read().decode())}
+        assert families["draizer_opportunities"].samples[0].value > 0  # counter family name drops _total
+        assert "draizer_stage_latency_seconds" in families
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 0, output
+    assert "Traceback" not in output, output
+    for log in run_dir.glob("*.log"):
+        text = log.read_text()
+        assert "Traceback" not in text, f"{log.name}:\n{text[-3000:]}"
+
+    # Nothing left behind.
+    for name, (_state, pid) in pids.items():
+        eventually(lambda pid=pid: not alive(pid), timeout=10, what=f"{name} (pid {pid}) to exit")
+
+    # Every event the bridge counted was an event the services sent, and vice versa.
+    eventually(lambda: (tap.drain(), True)[1], timeout=2)
+    final = json.loads(draizer("status", "--json", "--instance", cfg.instance).stdout or "{}")
+    tap.close()
+    counts = tap.counts
+    assert final["opportunities"] == counts["opportunities"]
+    assert final["approved"] == counts["approved"]
+    assert final["rejected"] == counts["rejected"]
+    assert final["fills"] == counts["fills"]
+    assert sum(final["orders"].values()) == counts["orders"]
+    assert sum(final["executions"].values()) == counts["executions"]
+    reasons: dict[str, Any] = final["rejections_by_reason"]
+    assert reasons == {k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("reason:")}
+    # The services' own counters agree too (last heartbeat, sent after they stopped).
+    assert tap.stats["detector"].counters["opportunities"] == counts["opportunities"]
+    assert tap.stats["executor"].counters["fills"] == counts["fills"]
+
+
+@pytest.fixture(autouse=True)
+def _remove_shared_memory(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    before = set(Path("/dev/shm").glob("draizer-t*"))
+    yield
+    for leftover in set(Path("/dev/shm").glob("draizer-t*")) - before:
+        leftover.unlink(missing_ok=True)
