@@ -10,7 +10,16 @@ import zmq
 
 from services.risk.rules import APPROVED, EXECUTOR_UNAVAILABLE, RiskBook
 from shared.codec import Codec, event_codec, intent_codec, opportunity_codec
-from shared.messages import TOPIC_EXECUTION, Command, Event, Execution, Opportunity, OrderIntent, Reply, RiskDecision
+from shared.messages import (
+    TOPIC_EXECUTION,
+    Command,
+    Event,
+    Execution,
+    Opportunity,
+    OrderIntent,
+    Reply,
+    RiskDecision,
+)
 from shared.runtime.host import ProcessContext
 from shared.runtime.outlet import Outlet, SocketOutlet
 from shared.runtime.service import MAX_DRAIN, Service
