@@ -25,7 +25,7 @@ class Bridge(Service):
     def __init__(self, ctx: ProcessContext) -> None:
         super().__init__("bridge", ctx)
         self.sources = ctx.endpoints.all_services()
-        self.state = BridgeState(ctx.registry, self.sources)
+        self.agg = BridgeState(ctx.registry, self.sources)
         self._codec: Codec[Event] = event_codec()
         self._sub: zmq.Socket[bytes] | None = None
         self._writer: ShmWriter | None = None
@@ -43,11 +43,11 @@ class Bridge(Service):
         self.watch(sub, self._on_events)
         sinks = self.cfg.sinks
         if sinks.shm:
-            self._writer = ShmWriter(Path(shm_path(self.cfg.instance)), self.state.layout)
+            self._writer = ShmWriter(Path(shm_path(self.cfg.instance)), self.agg.layout)
             self.spawn(self._shm_loop())
         if sinks.prometheus_port:
             self._metrics_server, self.metrics_port = start_metrics_server(
-                self.state, sinks.prometheus_host, sinks.prometheus_port
+                self.agg, sinks.prometheus_host, sinks.prometheus_port
             )
             log.info("Prometheus metrics on http://%s:%d/metrics", sinks.prometheus_host, self.metrics_port)
 
@@ -55,7 +55,7 @@ class Bridge(Service):
         # Take what the other services said last (they stop before the bridge), then write it out.
         self._on_events()
         if self._writer is not None:
-            self._writer.publish(self.state.snapshot())
+            self._writer.publish(self.agg.snapshot())
 
     def _on_events(self) -> None:
         sub = self._sub
@@ -74,13 +74,13 @@ class Bridge(Service):
                     log.warning("malformed event (%d bytes); counting further ones", len(payload))
                 continue
             self.n_events += 1
-            self.state.on_event(event)
+            self.agg.on_event(event)
 
     async def _shm_loop(self) -> None:
         writer = self._writer
         assert writer is not None
         while True:
-            writer.publish(self.state.snapshot())
+            writer.publish(self.agg.snapshot())
             await asyncio.sleep(SHM_INTERVAL_S)
 
     def counters(self) -> dict[str, int]:

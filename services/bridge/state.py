@@ -1,0 +1,396 @@
+"""The bridge's picture of the engine, aggregated from every service's events.
+
+Pure state: no sockets. The bridge's event loop calls ``on_event``; the shared-memory writer takes
+``snapshot()``; the Prometheus exporter (another thread) takes ``metrics()``. One lock makes those views
+consistent; it is uncontended except during a scrape.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from msgspec import Struct
+
+from shared.messages import (
+    STRATEGY_NAMES,
+    Event,
+    Execution,
+    Fill,
+    Opportunity,
+    OrderUpdate,
+    RiskDecision,
+    Stats,
+)
+from shared.registry import Registry
+from shared.shm.layout import (
+    LABEL_BYTES,
+    MAX_OUTCOMES,
+    MAX_REASONS,
+    MAX_SERVICE_COUNTERS,
+    MAX_STAGES,
+    MAX_STATUSES,
+    Layout,
+)
+from shared.shm.snapshot import (
+    DECISION_APPROVED,
+    DECISION_PENDING,
+    DECISION_REJECTED,
+    OTHER,
+    SERVICE_STATES,
+    OpportunityRecord,
+    ServiceHealth,
+    Snapshot,
+    StageLatency,
+    fit_labels,
+    snapshot_json,
+)
+
+# Stages the bridge measures itself from message stamps. Services report the same spans in their heartbeats
+# (under the same names); those samples are skipped, or every span would be counted twice.
+TICK_TO_DETECT = "tick_to_detect"
+DETECT_TO_DECIDE = "detect_to_decide"
+DECIDE_TO_ORDER = "decide_to_order"
+TICK_TO_ORDER = "tick_to_order"
+STAMPED_STAGES = frozenset({TICK_TO_DETECT, DETECT_TO_DECIDE, DECIDE_TO_ORDER, TICK_TO_ORDER})
+# Display order; stages only services report (e.g. the feed's frame_to_publish) follow as they appear.
+STAGE_ORDER = ("frame_to_publish", TICK_TO_DETECT, DETECT_TO_DECIDE, DECIDE_TO_ORDER, TICK_TO_ORDER)
+
+# Prometheus histogram bounds: 1-2.5-5 steps from 1 µs to 1 s.
+_BOUNDS_NS = (*(m * 10**e for e in range(2, 8) for m in (10, 25, 50)), 10**9)
+BUCKETS_NS = np.array(_BOUNDS_NS, dtype=np.int64)
+BUCKETS_S: tuple[float, ...] = tuple(ns / 1e9 for ns in _BOUNDS_NS)
+
+WINDOW = 4096  # latest samples per stage behind P50/P99
+STALE_AFTER_S = 5.0  # a service silent this long is not up, whatever its last state said
+
+
+class StageMetrics(Struct, frozen=True):
+    buckets: tuple[int, ...]  # cumulative counts per BUCKETS_S bound, then +Inf
+    sum_s: float
+    count: int
+
+
+class ServiceMetrics(Struct, frozen=True):
+    up: bool
+    counters: dict[str, int]
+    gauges: dict[str, float]
+
+
+class Metrics(Struct, frozen=True):
+    """A consistent copy of everything the Prometheus exporter shows, names instead of ids."""
+
+    quotes: dict[str, int]  # venue -> quotes its feed parsed
+    opportunities: dict[str, int]  # strategy
+    decisions: dict[tuple[str, str], int]  # (approved|rejected, reason)
+    orders: dict[tuple[str, str], int]  # (venue, status)
+    fills: dict[str, int]  # venue
+    executions: dict[str, int]  # outcome
+    pnl_usd: float
+    fees_usd: float
+    stages: dict[str, StageMetrics]
+    services: dict[str, ServiceMetrics]
+
+
+class _Stage:
+    """One stage: a rolling window for percentiles, cumulative buckets for Prometheus. Samples in ns.
+
+    Samples are buffered in a list and folded into numpy in batches: one event costs one append.
+    """
+
+    __slots__ = ("_pending", "_summary", "buckets", "count", "filled", "head", "sum_ns", "window")
+
+    def __init__(self, window: int) -> None:
+        self.window = np.zeros(window, dtype=np.int64)
+        self.filled = 0
+        self.head = 0
+        self.buckets = np.zeros(len(BUCKETS_NS) + 1, dtype=np.int64)
+        self.count = 0
+        self.sum_ns = 0
+        self._pending: list[int] = []
+        self._summary: StageLatency | None = None
+
+    def add(self, ns: int) -> None:
+        self._pending.append(ns)
+        if len(self._pending) >= self.window.size:
+            self.flush()
+
+    def extend(self, samples: list[int]) -> None:
+        self._pending.extend(samples)
+        if len(self._pending) >= self.window.size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        batch = np.asarray(self._pending, dtype=np.int64)
+        self._pending = []
+        batch = batch[batch >= 0]
+        self.count += batch.size
+        self.sum_ns += int(batch.sum())
+        # side="left": a sample equal to a bound belongs to that bucket (Prometheus "le")
+        self.buckets += np.bincount(np.searchsorted(BUCKETS_NS, batch, side="left"), minlength=self.buckets.size)
+        size = self.window.size
+        if batch.size >= size:
+            self.window[:] = batch[-size:]
+            self.head, self.filled = 0, size
+        else:
+            idx = (self.head + np.arange(batch.size)) % size
+            self.window[idx] = batch
+            self.head = (self.head + batch.size) % size
+            self.filled = min(size, self.filled + batch.size)
+        self._summary = None
+
+    def summary(self) -> StageLatency:
+        self.flush()
+        if self._summary is None:
+            if self.filled:
+                window = self.window[: self.filled]
+                p50, p99 = np.percentile(window, (50, 99))
+                self._summary = StageLatency(self.count, float(window.mean()), float(p50), float(p99))
+            else:
+                self._summary = StageLatency(self.count, 0.0, 0.0, 0.0)
+        return self._summary
+
+    def samples(self) -> np.ndarray:
+        """The window, oldest first."""
+        self.flush()
+        if self.filled < self.window.size:
+            return self.window[: self.filled].copy()
+        return np.concatenate((self.window[self.head :], self.window[: self.head]))
+
+    def metrics(self) -> StageMetrics:
+        self.flush()
+        return StageMetrics(tuple(int(c) for c in np.cumsum(self.buckets)), self.sum_ns / 1e9, self.count)
+
+
+class _Recent:
+    __slots__ = ("decision", "opp", "reason")
+
+    def __init__(self, opp: Opportunity) -> None:
+        self.opp = opp
+        self.decision = DECISION_PENDING
+        self.reason = ""
+
+
+def _span(start_ns: int, end_ns: int) -> int | None:
+    """end - start, or None when a stamp is missing (0): such a span would be meaningless."""
+    return end_ns - start_ns if start_ns > 0 and end_ns > 0 else None
+
+
+class BridgeState:
+    def __init__(
+        self,
+        registry: Registry,
+        services: Sequence[str],
+        ring_size: int = 64,
+        *,
+        window: int = WINDOW,
+        stale_after_s: float = STALE_AFTER_S,
+        clock: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
+        self.registry = registry
+        self.services = tuple(services)
+        self.layout = Layout(registry.venue_names, registry.symbol_names, self.services, ring_size)
+        self.ring_size = ring_size
+        self.window = window
+        self.stale_after_ns = int(stale_after_s * 1e9)
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.opportunities: dict[int, int] = {}  # strategy id
+        self.approved = 0
+        self.rejections: dict[str, int] = {}
+        self.orders: dict[tuple[int, str], int] = {}  # (venue id, status)
+        self.fills: dict[int, int] = {}  # venue id
+        self.executions: dict[str, int] = {}
+        self.pnl_usd = 0.0
+        self.fees_usd = 0.0
+        self.stats: dict[str, Stats] = {}  # latest heartbeat per service
+        self.stages: dict[str, _Stage] = {}
+        self._recent: dict[int, _Recent] = {}  # opportunity id -> record, oldest first
+        self.bids = np.zeros((registry.n_venues, registry.n_symbols), dtype=np.float64)
+        self.asks = np.zeros_like(self.bids)
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            Opportunity: self._on_opportunity,
+            RiskDecision: self._on_decision,
+            OrderUpdate: self._on_order,
+            Fill: self._on_fill,
+            Execution: self._on_execution,
+            Stats: self._on_stats,
+        }
+
+    # ----- events in
+    def on_event(self, event: Event) -> None:
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            with self.lock:
+                handler(event)
+
+    def _stage(self, name: str) -> _Stage:
+        stage = self.stages.get(name)
+        if stage is None:
+            stage = self.stages[name] = _Stage(self.window)
+        return stage
+
+    def _sample(self, name: str, span: int | None) -> None:
+        if span is not None:
+            self._stage(name).add(span)
+
+    def _on_opportunity(self, opp: Opportunity) -> None:
+        self.opportunities[opp.strategy] = self.opportunities.get(opp.strategy, 0) + 1
+        self._sample(TICK_TO_DETECT, _span(opp.tick_ns, opp.detected_ns))
+        recent = self._recent
+        recent.pop(opp.id, None)  # a repeated id moves to the newest position
+        recent[opp.id] = _Recent(opp)
+        if len(recent) > self.ring_size:
+            del recent[next(iter(recent))]
+
+    def _on_decision(self, dec: RiskDecision) -> None:
+        if dec.approved:
+            self.approved += 1
+        else:
+            reason = dec.reason or OTHER
+            self.rejections[reason] = self.rejections.get(reason, 0) + 1
+        self._sample(DETECT_TO_DECIDE, _span(dec.opportunity.detected_ns, dec.decided_ns))
+        rec = self._recent.get(dec.opportunity.id)
+        if rec is not None:
+            rec.decision = DECISION_APPROVED if dec.approved else DECISION_REJECTED
+            rec.reason = "" if dec.approved else dec.reason or OTHER
+
+    def _on_order(self, upd: OrderUpdate) -> None:
+        key = (upd.venue, upd.status or "UNKNOWN")
+        self.orders[key] = self.orders.get(key, 0) + 1
+
+    def _on_fill(self, fill: Fill) -> None:
+        self.fills[fill.venue] = self.fills.get(fill.venue, 0) + 1
+
+    def _on_execution(self, ex: Execution) -> None:
+        outcome = ex.outcome or OTHER
+        self.executions[outcome] = self.executions.get(outcome, 0) + 1
+        self.pnl_usd += ex.pnl_usd
+        self.fees_usd += ex.fees_usd
+        self._sample(DECIDE_TO_ORDER, _span(ex.decided_ns, ex.sent_ns))
+        self._sample(TICK_TO_ORDER, _span(ex.tick_ns, ex.sent_ns))
+
+    def _on_stats(self, st: Stats) -> None:
+        self.stats[st.service] = st
+        n_v, n_s = self.bids.shape
+        for venue, symbol, bid, ask in st.prices:
+            if 0 <= venue < n_v and 0 <= symbol < n_s:
+                self.bids[venue, symbol] = bid
+                self.asks[venue, symbol] = ask
+        for stage, samples in st.latencies_ns.items():
+            if stage not in STAMPED_STAGES and samples:
+                self._stage(stage).extend(samples)
+
+    # ----- views out
+    def _stage_names(self) -> list[str]:
+        known = [s for s in STAGE_ORDER if s in self.stages]
+        return known + [s for s in self.stages if s not in STAGE_ORDER]
+
+    def _venue_name(self, venue: int) -> str:
+        names = self.registry.venue_names
+        return names[venue] if 0 <= venue < len(names) else f"#{venue}"
+
+    def _orders_by_status(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for (_venue, status), n in self.orders.items():
+            out[status] = out.get(status, 0) + n
+        return out
+
+    def _health(self, name: str) -> ServiceHealth:
+        st = self.stats.get(name)
+        if st is None:
+            return ServiceHealth(SERVICE_STATES[0], 0, 0, {})
+        state = st.state if st.state in SERVICE_STATES else SERVICE_STATES[0]
+        return ServiceHealth(state, st.pid, st.ts_ns, fit_labels(st.counters, MAX_SERVICE_COUNTERS, LABEL_BYTES))
+
+    def snapshot(self) -> Snapshot:
+        with self.lock:
+            rejections = fit_labels(self.rejections, MAX_REASONS, LABEL_BYTES)
+            reason_index = {reason: i for i, reason in enumerate(rejections)}
+            recent = tuple(
+                OpportunityRecord(
+                    id=r.opp.id,
+                    symbol=r.opp.symbol,
+                    buy_venue=r.opp.buy_venue,
+                    sell_venue=r.opp.sell_venue,
+                    buy_price=r.opp.buy_price,
+                    sell_price=r.opp.sell_price,
+                    qty=r.opp.qty,
+                    spread_bps=r.opp.spread_bps,
+                    expected_profit_usd=r.opp.expected_profit_usd,
+                    decision=r.decision,
+                    reason=reason_index.get(r.reason, reason_index.get(OTHER, -1)) if r.reason else -1,
+                    detected_ns=r.opp.detected_ns,
+                )
+                for r in self._recent.values()
+            )
+            stage_names = self._stage_names()
+            latency = {name: self.stages[name].summary() for name in stage_names[:MAX_STAGES]}
+            return Snapshot(
+                taken_ns=self.clock(),
+                venues=self.layout.venues,
+                symbols=self.layout.symbols,
+                opportunities=sum(self.opportunities.values()),
+                approved=self.approved,
+                rejected=sum(self.rejections.values()),
+                rejections=rejections,
+                orders=fit_labels(self._orders_by_status(), MAX_STATUSES, LABEL_BYTES),
+                fills=sum(self.fills.values()),
+                executions=fit_labels(self.executions, MAX_OUTCOMES, LABEL_BYTES),
+                pnl_usd=self.pnl_usd,
+                fees_usd=self.fees_usd,
+                latency=latency,
+                services={name: self._health(name) for name in self.services},
+                recent=recent,
+                bids=tuple(map(tuple, self.bids.tolist())),
+                asks=tuple(map(tuple, self.asks.tolist())),
+            )
+
+    def as_json(self) -> dict[str, Any]:
+        """What ``draizer status --json`` prints, from the live state instead of shared memory."""
+        return snapshot_json(self.snapshot(), self.clock())
+
+    def latency_samples(self, stage: str) -> np.ndarray:
+        """The rolling window behind a stage's percentiles, oldest first (empty if the stage is unknown)."""
+        with self.lock:
+            found = self.stages.get(stage)
+            return found.samples() if found else np.zeros(0, dtype=np.int64)
+
+    def metrics(self) -> Metrics:
+        with self.lock:
+            now = self.clock()
+            quotes: dict[str, int] = {}
+            services: dict[str, ServiceMetrics] = {}
+            for name in dict.fromkeys((*self.services, *self.stats)):
+                st = self.stats.get(name)
+                if st is None:
+                    services[name] = ServiceMetrics(False, {}, {})
+                    continue
+                up = st.state == "RUNNING" and now - st.ts_ns <= self.stale_after_ns
+                services[name] = ServiceMetrics(up, dict(st.counters), dict(st.gauges))
+                kind, _, venue = name.partition(".")  # feeds are "feed.<venue>"
+                if kind == "feed" and venue and "quotes" in st.counters:
+                    quotes[venue] = st.counters["quotes"]
+            decisions = {("rejected", reason): n for reason, n in self.rejections.items()}
+            if self.approved:
+                decisions[("approved", "approved")] = self.approved
+            return Metrics(
+                quotes=quotes,
+                opportunities={
+                    STRATEGY_NAMES[s] if 0 <= s < len(STRATEGY_NAMES) else str(s): n
+                    for s, n in self.opportunities.items()
+                },
+                decisions=decisions,
+                orders={(self._venue_name(v), status): n for (v, status), n in self.orders.items()},
+                fills={self._venue_name(v): n for v, n in self.fills.items()},
+                executions=dict(self.executions),
+                pnl_usd=self.pnl_usd,
+                fees_usd=self.fees_usd,
+                stages={name: self.stages[name].metrics() for name in self._stage_names()},
+                services=services,
+            )

@@ -1,0 +1,113 @@
+"""`draizer status`: the engine's live numbers, read from the bridge's shared memory and nothing else.
+
+No config, no sockets: it works while the pipeline runs, and shows the last snapshot after it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from shared.shm import ShmError, ShmMissingError, ShmReader, shm_path, snapshot_json
+
+RECENT_SHOWN = 5
+SYMBOLS_SHOWN = 12
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="draizer status", description=__doc__.splitlines()[0])
+    p.add_argument("--json", action="store_true", help="one JSON object, for machines")
+    p.add_argument(
+        "--instance",
+        default=os.environ.get("DRAIZER_INSTANCE", "demo"),
+        help="instance name from the config (default: $DRAIZER_INSTANCE, else demo)",
+    )
+    p.add_argument("--path", help="shared-memory file to read instead of /dev/shm/draizer-<instance>")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    path = args.path or str(shm_path(args.instance))
+    where = f"instance '{args.instance}'" if not args.path else "instance"
+    try:
+        with ShmReader(path) as reader:
+            snap = reader.read()
+            alive = reader.writer_alive()
+            pid = reader.writer_pid
+    except ShmMissingError:
+        print(f"no running draizer {where} (no {path})", file=sys.stderr)
+        return 1
+    except ShmError as exc:
+        print(f"draizer status: {exc}", file=sys.stderr)
+        return 1
+    if snap is None:
+        print(f"draizer {where}: the bridge (pid {pid}) has not published a snapshot yet", file=sys.stderr)
+        return 1
+    data = snapshot_json(snap, time.monotonic_ns())
+    data["instance"] = args.instance if not args.path else None
+    data["writer_pid"] = pid
+    data["writer_alive"] = alive
+    print(json.dumps(data, indent=2) if args.json else render(data))
+    return 0
+
+
+def _num(x: float) -> str:
+    """A price as the venue would print it: no exponent, no trailing zeros."""
+    return f"{x:.8f}".rstrip("0").rstrip(".")
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return "  ".join(f"{k} {v}" for k, v in counts.items()) or "-"
+
+
+def _age(seconds: float | None) -> str:
+    return "never" if seconds is None else f"{seconds:.1f}s ago"
+
+
+def render(d: dict[str, Any]) -> str:
+    """The human block: counters, PnL, latency, services, the last opportunities, prices."""
+    who = f"draizer '{d['instance']}'" if d.get("instance") else "draizer"
+    bridge = "running" if d["writer_alive"] else "NOT RUNNING (last snapshot shown)"
+    lines = [f"{who}: bridge pid {d['writer_pid']} {bridge}, snapshot {_age(d['snapshot_age_s'])}"]
+    rejections = f" ({_counts(d['rejections_by_reason'])})" if d["rejections_by_reason"] else ""
+    lines += [
+        f"quotes         {_counts(d['quotes'])}",
+        f"opportunities  {d['opportunities']}  approved {d['approved']}  rejected {d['rejected']}{rejections}",
+        f"orders         {_counts(d['orders'])}  fills {d['fills']}",
+        f"executions     {_counts(d['executions'])}",
+        f"pnl            {d['pnl_usd']:+.4f} USD  fees {d['fees_usd']:.4f} USD",
+    ]
+    if d["latency"]:
+        width = max(len(s) for s in d["latency"])
+        lines.append(f"latency {'':<{width - 6}} {'p50 µs':>10} {'p99 µs':>10} {'avg µs':>10} {'samples':>9}")
+        for stage, lat in d["latency"].items():
+            lines.append(
+                f"  {stage:<{width}} {lat['p50_us']:>10.1f} {lat['p99_us']:>10.1f} {lat['avg_us']:>10.1f}"
+                f" {lat['count']:>9}"
+            )
+    lines.append("services")
+    width = max((len(s) for s in d["services"]), default=0)
+    for name, svc in d["services"].items():
+        pid = f"pid {svc['pid']}" if svc["pid"] else ""
+        lines.append(f"  {name:<{width}}  {svc['state']:<8} {pid:<11} heartbeat {_age(svc['heartbeat_age_s'])}")
+    if d["recent"]:
+        lines.append(f"last {min(RECENT_SHOWN, len(d['recent']))} opportunities (newest first)")
+        for r in reversed(d["recent"][-RECENT_SHOWN:]):
+            lines.append(
+                f"  #{r['id']} {r['symbol']} buy {r['buy_venue']} {_num(r['buy_price'])}"
+                f" sell {r['sell_venue']} {_num(r['sell_price'])} qty {_num(r['qty'])}"
+                f" {r['spread_bps']:.1f}bps {r['expected_profit_usd']:+.4f} USD  {r['decision']}"
+            )
+    if d["prices"]:
+        lines.append("prices (bid/ask)")
+        for symbol, venues in list(d["prices"].items())[:SYMBOLS_SHOWN]:
+            quoted = "  ".join(f"{v} {_num(q['bid'])}/{_num(q['ask'])}" for v, q in venues.items())
+            lines.append(f"  {symbol:<10} {quoted}")
+        if len(d["prices"]) > SYMBOLS_SHOWN:
+            lines.append(f"  … {len(d['prices']) - SYMBOLS_SHOWN} more symbols (--json for all)")
+    return "\n".join(lines)

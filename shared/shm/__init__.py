@@ -1,0 +1,31 @@
+"""The bridge's shared-memory snapshot: one writer (the bridge), lock-free readers (``draizer status``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shared.shm.layout import Layout, ShmError, ShmLayoutError, ShmMissingError
+from shared.shm.seqlock import ShmReader, ShmWriter
+from shared.shm.snapshot import OpportunityRecord, ServiceHealth, Snapshot, StageLatency, snapshot_json
+
+SHM_DIR = Path("/dev/shm")
+
+
+def shm_path(instance: str) -> Path:
+    return SHM_DIR / f"draizer-{instance}"
+
+
+__all__ = [
+    "Layout",
+    "OpportunityRecord",
+    "ServiceHealth",
+    "ShmError",
+    "ShmLayoutError",
+    "ShmMissingError",
+    "ShmReader",
+    "ShmWriter",
+    "Snapshot",
+    "StageLatency",
+    "shm_path",
+    "snapshot_json",
+]

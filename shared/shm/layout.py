@@ -1,0 +1,315 @@
+"""The shared-memory file's binary layout: a versioned header with a names block, then one fixed-size body.
+
+    offset  field
+    0       magic b"DRAIZER\\0"
+    8       layout version, header size, body size, writer pid, ring size,
+            venues, symbols, services, table capacities (u32 each, little-endian)
+    72      sequence counter (u64)        } native order, 8-byte aligned, each read and written as one
+    80      last write monotonic ns (u64) } machine word (see seqlock.py)
+    88      names block: venues, symbols, services, NAME_BYTES each, NUL-padded (written once)
+    header  body: scalars, labelled tables, stage latencies, services, opportunity ring, bids, asks
+
+The body size follows from the counts in the header, so a reader needs nothing but the file. Labelled tables
+(rejections by reason, orders by status…) carry their labels inside the body: they appear at run time.
+Any change to this layout bumps LAYOUT_VERSION.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import struct
+from collections.abc import Sequence
+
+from shared.errors import DraizerError
+from shared.shm.snapshot import (
+    SERVICE_STATES,
+    OpportunityRecord,
+    ServiceHealth,
+    Snapshot,
+    StageLatency,
+)
+
+MAGIC = b"DRAIZER\0"
+LAYOUT_VERSION = 1
+NAME_BYTES = 48  # "feed." + a 32-character venue name fits
+LABEL_BYTES = 40
+MAX_REASONS = 16
+MAX_STATUSES = 16
+MAX_OUTCOMES = 8
+MAX_STAGES = 16
+MAX_SERVICE_COUNTERS = 32
+
+_FIXED = struct.Struct("<8s15I")
+SEQ_OFFSET = 72
+WRITE_NS_OFFSET = 80
+NAMES_OFFSET = 88
+_ALIGN = 64
+
+_SCALARS = struct.Struct("<6q2d")  # taken_ns, opportunities, approved, rejected, fills, n_recent, pnl, fees
+_COUNT = struct.Struct(f"<{LABEL_BYTES}sq")
+_STAGE = struct.Struct(f"<{LABEL_BYTES}sq3d")
+_SERVICE = struct.Struct("<3q")  # state code, pid, heartbeat_ns; then its counter table
+_RECORD = struct.Struct("<q3i5d2iq")  # OpportunityRecord, field by field
+_CAPACITIES = (
+    MAX_REASONS,
+    MAX_STATUSES,
+    MAX_OUTCOMES,
+    MAX_STAGES,
+    MAX_SERVICE_COUNTERS,
+    LABEL_BYTES,
+    NAME_BYTES,
+)
+_STATE_CODE = {name: code for code, name in enumerate(SERVICE_STATES)}
+
+
+class ShmError(DraizerError):
+    """Shared memory is missing, of another layout, or could not be read consistently."""
+
+
+class ShmMissingError(ShmError):
+    pass
+
+
+class ShmLayoutError(ShmError):
+    pass
+
+
+def _round_up(n: int, to: int = _ALIGN) -> int:
+    return (n + to - 1) // to * to
+
+
+@functools.lru_cache(maxsize=4096)  # labels are a small fixed vocabulary, packed on every publish
+def _label(text: str, what: str) -> bytes:
+    raw = text.encode()
+    if not raw or len(raw) > LABEL_BYTES or b"\0" in raw:
+        raise ValueError(f"{what} label {text!r} must be 1..{LABEL_BYTES} bytes without NUL")
+    return raw
+
+
+def _text(raw: bytes) -> str:
+    return raw.rstrip(b"\0").decode()
+
+
+class Layout:
+    """Sizes and offsets for one set of venues, symbols and services; packs and unpacks the body."""
+
+    def __init__(
+        self, venues: Sequence[str], symbols: Sequence[str], services: Sequence[str], ring_size: int = 64
+    ) -> None:
+        if ring_size <= 0:
+            raise ValueError(f"ring_size must be > 0, got {ring_size}")
+        self.venues = tuple(venues)
+        self.symbols = tuple(symbols)
+        self.services = tuple(services)
+        self.ring_size = ring_size
+        for name in (*self.venues, *self.symbols, *self.services):
+            raw = name.encode()
+            if not raw or len(raw) > NAME_BYTES or b"\0" in raw:
+                raise ValueError(f"name {name!r} must be 1..{NAME_BYTES} bytes without NUL")
+        n_names = len(self.venues) + len(self.symbols) + len(self.services)
+        self.header_size = _round_up(NAMES_OFFSET + n_names * NAME_BYTES)
+        n_prices = len(self.venues) * len(self.symbols)
+        self._prices = struct.Struct(f"<{n_prices}d")
+        self._service_size = _SERVICE.size + MAX_SERVICE_COUNTERS * _COUNT.size
+        offset = 0
+        self._off_scalars, offset = offset, offset + _SCALARS.size
+        self._off_reasons, offset = offset, offset + MAX_REASONS * _COUNT.size
+        self._off_statuses, offset = offset, offset + MAX_STATUSES * _COUNT.size
+        self._off_outcomes, offset = offset, offset + MAX_OUTCOMES * _COUNT.size
+        self._off_stages, offset = offset, offset + MAX_STAGES * _STAGE.size
+        self._off_services, offset = offset, offset + len(self.services) * self._service_size
+        self._off_ring, offset = offset, offset + ring_size * _RECORD.size
+        self._off_bids, offset = offset, offset + self._prices.size
+        self._off_asks, offset = offset, offset + self._prices.size
+        self.body_size = offset
+        self.total_size = _round_up(self.header_size + self.body_size)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Layout):
+            return NotImplemented
+        return (self.venues, self.symbols, self.services, self.ring_size) == (
+            other.venues,
+            other.symbols,
+            other.services,
+            other.ring_size,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.venues, self.symbols, self.services, self.ring_size))
+
+    # ----- header
+    def pack_header(self, writer_pid: int) -> bytes:
+        """The whole header with sequence 0 (nothing published yet)."""
+        buf = bytearray(self.header_size)
+        _FIXED.pack_into(buf, 0, MAGIC, *self._fixed_fields(writer_pid))
+        for i, name in enumerate((*self.venues, *self.symbols, *self.services)):
+            struct.pack_into(f"{NAME_BYTES}s", buf, NAMES_OFFSET + i * NAME_BYTES, name.encode())
+        return bytes(buf)
+
+    def _fixed_fields(self, writer_pid: int) -> tuple[int, ...]:
+        return (
+            LAYOUT_VERSION,
+            self.header_size,
+            self.body_size,
+            writer_pid,
+            self.ring_size,
+            len(self.venues),
+            len(self.symbols),
+            len(self.services),
+            *_CAPACITIES,
+        )
+
+    @classmethod
+    def from_header(cls, data: bytes, source: str = "shared memory") -> tuple[Layout, int]:
+        """The layout a header describes, and its writer's pid; ShmLayoutError if it is not ours."""
+        if len(data) < NAMES_OFFSET:
+            raise ShmLayoutError(f"{source}: too small for a draizer header ({len(data)} bytes)")
+        magic, version, header_size, body_size, pid, ring, n_v, n_s, n_svc, *caps = _FIXED.unpack_from(data)
+        if magic != MAGIC:
+            raise ShmLayoutError(f"{source}: not a draizer shared-memory file (magic {magic!r})")
+        if version != LAYOUT_VERSION:
+            raise ShmLayoutError(f"{source}: layout version {version}, this draizer reads version {LAYOUT_VERSION}")
+        mismatch = ShmLayoutError(f"{source}: sizes in the header do not match layout version {version}")
+        if tuple(caps) != _CAPACITIES:
+            raise mismatch
+        if len(data) < header_size:
+            raise ShmLayoutError(f"{source}: header truncated ({len(data)} < {header_size} bytes)")
+        try:
+            names = [
+                _text(data[NAMES_OFFSET + i * NAME_BYTES : NAMES_OFFSET + (i + 1) * NAME_BYTES])
+                for i in range(n_v + n_s + n_svc)
+            ]
+            layout = cls(names[:n_v], names[n_v : n_v + n_s], names[n_v + n_s :], ring)
+        except ValueError as exc:  # UnicodeDecodeError included
+            raise ShmLayoutError(f"{source}: corrupt names block: {exc}") from None
+        if (header_size, body_size) != (layout.header_size, layout.body_size):
+            raise mismatch
+        return layout, pid
+
+    # ----- body
+    def pack_body(self, snap: Snapshot) -> bytes:
+        if snap.venues != self.venues or snap.symbols != self.symbols:
+            raise ValueError("snapshot venues/symbols differ from the layout's")
+        if tuple(snap.services) != self.services:
+            raise ValueError(f"snapshot services {list(snap.services)} differ from {list(self.services)}")
+        if len(snap.recent) > self.ring_size:
+            raise ValueError(f"{len(snap.recent)} recent opportunities exceed the ring size {self.ring_size}")
+        buf = bytearray(self.body_size)
+        _SCALARS.pack_into(
+            buf,
+            self._off_scalars,
+            snap.taken_ns,
+            snap.opportunities,
+            snap.approved,
+            snap.rejected,
+            snap.fills,
+            len(snap.recent),
+            snap.pnl_usd,
+            snap.fees_usd,
+        )
+        _pack_counts(buf, self._off_reasons, MAX_REASONS, snap.rejections, "rejection")
+        _pack_counts(buf, self._off_statuses, MAX_STATUSES, snap.orders, "order status")
+        _pack_counts(buf, self._off_outcomes, MAX_OUTCOMES, snap.executions, "outcome")
+        if len(snap.latency) > MAX_STAGES:
+            raise ValueError(f"{len(snap.latency)} latency stages exceed {MAX_STAGES}")
+        for i, (stage, lat) in enumerate(snap.latency.items()):
+            _STAGE.pack_into(
+                buf,
+                self._off_stages + i * _STAGE.size,
+                _label(stage, "stage"),
+                lat.count,
+                lat.avg_ns,
+                lat.p50_ns,
+                lat.p99_ns,
+            )
+        for i, health in enumerate(snap.services.values()):
+            off = self._off_services + i * self._service_size
+            _SERVICE.pack_into(buf, off, _STATE_CODE.get(health.state, 0), health.pid, health.heartbeat_ns)
+            _pack_counts(buf, off + _SERVICE.size, MAX_SERVICE_COUNTERS, health.counters, "counter")
+        for i, r in enumerate(snap.recent):
+            _RECORD.pack_into(
+                buf,
+                self._off_ring + i * _RECORD.size,
+                r.id,
+                r.symbol,
+                r.buy_venue,
+                r.sell_venue,
+                r.buy_price,
+                r.sell_price,
+                r.qty,
+                r.spread_bps,
+                r.expected_profit_usd,
+                r.decision,
+                r.reason,
+                r.detected_ns,
+            )
+        self._prices.pack_into(buf, self._off_bids, *_flat(snap.bids, self._prices.size // 8))
+        self._prices.pack_into(buf, self._off_asks, *_flat(snap.asks, self._prices.size // 8))
+        return bytes(buf)
+
+    def unpack_body(self, data: bytes) -> Snapshot:
+        taken, opps, approved, rejected, fills, n_recent, pnl, fees = _SCALARS.unpack_from(data, self._off_scalars)
+        latency: dict[str, StageLatency] = {}
+        for i in range(MAX_STAGES):
+            stage, count, avg, p50, p99 = _STAGE.unpack_from(data, self._off_stages + i * _STAGE.size)
+            if stage[0] == 0:
+                break
+            latency[_text(stage)] = StageLatency(count, avg, p50, p99)
+        services: dict[str, ServiceHealth] = {}
+        for i, name in enumerate(self.services):
+            off = self._off_services + i * self._service_size
+            code, pid, heartbeat = _SERVICE.unpack_from(data, off)
+            state = SERVICE_STATES[code] if 0 <= code < len(SERVICE_STATES) else SERVICE_STATES[0]
+            counters = _unpack_counts(data, off + _SERVICE.size, MAX_SERVICE_COUNTERS)
+            services[name] = ServiceHealth(state, pid, heartbeat, counters)
+        recent = tuple(
+            OpportunityRecord(*_RECORD.unpack_from(data, self._off_ring + i * _RECORD.size))
+            for i in range(min(n_recent, self.ring_size))
+        )
+        n_s = len(self.symbols)
+        bids = self._prices.unpack_from(data, self._off_bids)
+        asks = self._prices.unpack_from(data, self._off_asks)
+        return Snapshot(
+            taken_ns=taken,
+            venues=self.venues,
+            symbols=self.symbols,
+            opportunities=opps,
+            approved=approved,
+            rejected=rejected,
+            rejections=_unpack_counts(data, self._off_reasons, MAX_REASONS),
+            orders=_unpack_counts(data, self._off_statuses, MAX_STATUSES),
+            fills=fills,
+            executions=_unpack_counts(data, self._off_outcomes, MAX_OUTCOMES),
+            pnl_usd=pnl,
+            fees_usd=fees,
+            latency=latency,
+            services=services,
+            recent=recent,
+            bids=tuple(bids[v * n_s : (v + 1) * n_s] for v in range(len(self.venues))),
+            asks=tuple(asks[v * n_s : (v + 1) * n_s] for v in range(len(self.venues))),
+        )
+
+
+def _pack_counts(buf: bytearray, offset: int, capacity: int, counts: dict[str, int], what: str) -> None:
+    if len(counts) > capacity:
+        raise ValueError(f"{len(counts)} {what} labels exceed the {capacity} slots (use fit_labels)")
+    for i, (label, value) in enumerate(counts.items()):
+        _COUNT.pack_into(buf, offset + i * _COUNT.size, _label(label, what), value)
+
+
+def _unpack_counts(data: bytes, offset: int, capacity: int) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for i in range(capacity):
+        label, value = _COUNT.unpack_from(data, offset + i * _COUNT.size)
+        if label[0] == 0:  # slots fill from the front: the first empty one ends the table
+            break
+        out[_text(label)] = value
+    return out
+
+
+def _flat(rows: tuple[tuple[float, ...], ...], expected: int) -> list[float]:
+    flat = list(itertools.chain.from_iterable(rows))
+    if len(flat) != expected:
+        raise ValueError(f"price grid has {len(flat)} cells, the layout {expected}")
+    return flat

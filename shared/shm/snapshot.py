@@ -1,0 +1,176 @@
+"""What the bridge publishes: one ``Snapshot`` of the engine, and its JSON form for ``draizer status --json``.
+
+Everything here is plain data, so the binary layout (``layout.py``) can round-trip it exactly and the JSON
+form is the same whether it comes from the bridge's live state or from shared memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from msgspec import Struct
+
+from shared.runtime.endpoints import feed_service_name
+
+# Codes stored in shared memory; the position is the code.
+SERVICE_STATES = ("UNKNOWN", "READY", "STARTING", "RUNNING", "STOPPING", "STOPPED", "FAULTED")
+DECISION_PENDING = 0
+DECISION_APPROVED = 1
+DECISION_REJECTED = 2
+DECISION_NAMES = ("pending", "approved", "rejected")
+
+# Labelled tables have a fixed number of slots in shared memory; labels beyond that are summed here.
+OTHER = "other"
+
+
+class OpportunityRecord(Struct, frozen=True):
+    id: int
+    symbol: int
+    buy_venue: int
+    sell_venue: int
+    buy_price: float
+    sell_price: float
+    qty: float
+    spread_bps: float
+    expected_profit_usd: float
+    decision: int  # DECISION_*
+    reason: int  # index into Snapshot.rejections when rejected, else -1
+    detected_ns: int
+
+
+class StageLatency(Struct, frozen=True):
+    count: int  # samples since start; the percentiles cover the latest window of them
+    avg_ns: float
+    p50_ns: float
+    p99_ns: float
+
+
+class ServiceHealth(Struct, frozen=True):
+    state: str  # one of SERVICE_STATES
+    pid: int
+    heartbeat_ns: int  # time.monotonic_ns() of its last Stats; 0: never heard from
+    counters: dict[str, int]
+
+
+class Snapshot(Struct, frozen=True, kw_only=True):
+    taken_ns: int
+    venues: tuple[str, ...]
+    symbols: tuple[str, ...]
+    opportunities: int
+    approved: int
+    rejected: int
+    rejections: dict[str, int]  # by reason
+    orders: dict[str, int]  # by venue status
+    fills: int
+    executions: dict[str, int]  # by outcome
+    pnl_usd: float
+    fees_usd: float
+    latency: dict[str, StageLatency]  # by stage, pipeline order
+    services: dict[str, ServiceHealth]
+    recent: tuple[OpportunityRecord, ...]  # oldest first
+    bids: tuple[tuple[float, ...], ...]  # [venue][symbol]; 0.0: no price yet
+    asks: tuple[tuple[float, ...], ...]
+
+
+def fit_labels(counts: Mapping[str, int], capacity: int, max_bytes: int) -> dict[str, int]:
+    """``counts`` reshaped to a table of ``capacity`` slots: labels that do not fit are summed as OTHER."""
+
+    def fits(label: str) -> bool:
+        return bool(label) and len(label.encode()) <= max_bytes
+
+    if len(counts) <= capacity and all(fits(label) for label in counts):
+        return dict(counts)
+    out: dict[str, int] = {}
+    other = 0
+    for label, value in counts.items():
+        if label != OTHER and fits(label) and len(out) < capacity - 1:
+            out[label] = value
+        else:
+            other += value
+    out[OTHER] = other
+    return out
+
+
+def quotes_by_venue(snap: Snapshot) -> dict[str, int]:
+    """Quotes each feed parsed, from its own heartbeat counters."""
+    out: dict[str, int] = {}
+    for venue in snap.venues:
+        health = snap.services.get(feed_service_name(venue))
+        out[venue] = health.counters.get("quotes", 0) if health else 0
+    return out
+
+
+def decision_text(snap: Snapshot, rec: OpportunityRecord) -> str:
+    if rec.decision == DECISION_REJECTED and 0 <= rec.reason < len(snap.rejections):
+        return list(snap.rejections)[rec.reason]
+    return DECISION_NAMES[rec.decision] if 0 <= rec.decision < len(DECISION_NAMES) else "?"
+
+
+def _name(names: tuple[str, ...], i: int) -> str:
+    return names[i] if 0 <= i < len(names) else f"#{i}"
+
+
+def snapshot_json(snap: Snapshot, now_ns: int) -> dict[str, Any]:
+    """The snapshot as plain JSON-ready data, names instead of ids, ages relative to ``now_ns``."""
+
+    def age(ns: int) -> float | None:
+        return round((now_ns - ns) / 1e9, 3) if ns else None
+
+    prices: dict[str, dict[str, dict[str, float]]] = {}
+    for s, symbol in enumerate(snap.symbols):
+        quoted = {
+            venue: {"bid": snap.bids[v][s], "ask": snap.asks[v][s]}
+            for v, venue in enumerate(snap.venues)
+            if snap.bids[v][s] or snap.asks[v][s]
+        }
+        if quoted:
+            prices[symbol] = quoted
+    return {
+        "snapshot_age_s": age(snap.taken_ns),
+        "quotes": quotes_by_venue(snap),
+        "opportunities": snap.opportunities,
+        "approved": snap.approved,
+        "rejected": snap.rejected,
+        "rejections_by_reason": dict(snap.rejections),
+        "orders": dict(snap.orders),
+        "fills": snap.fills,
+        "executions": dict(snap.executions),
+        "pnl_usd": snap.pnl_usd,
+        "fees_usd": snap.fees_usd,
+        "latency": {
+            stage: {
+                "p50_us": round(lat.p50_ns / 1e3, 3),
+                "p99_us": round(lat.p99_ns / 1e3, 3),
+                "avg_us": round(lat.avg_ns / 1e3, 3),
+                "count": lat.count,
+            }
+            for stage, lat in snap.latency.items()
+        },
+        "services": {
+            name: {
+                "state": h.state,
+                "pid": h.pid,
+                "heartbeat_age_s": age(h.heartbeat_ns),
+                "counters": dict(h.counters),
+            }
+            for name, h in snap.services.items()
+        },
+        "recent": [
+            {
+                "id": r.id,
+                "symbol": _name(snap.symbols, r.symbol),
+                "buy_venue": _name(snap.venues, r.buy_venue),
+                "sell_venue": _name(snap.venues, r.sell_venue),
+                "buy_price": r.buy_price,
+                "sell_price": r.sell_price,
+                "qty": r.qty,
+                "spread_bps": r.spread_bps,
+                "expected_profit_usd": r.expected_profit_usd,
+                "decision": decision_text(snap, r),
+                "age_s": age(r.detected_ns),
+            }
+            for r in snap.recent
+        ],
+        "prices": prices,
+    }
