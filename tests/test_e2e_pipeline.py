@@ -87,7 +87,8 @@ def test_pipeline_end_to_end(placement: str, tmp_path: Path, run_dir: Path) -> N
                 tap.stats.get(f"feed.{v.name}") is not None and tap.stats[f"feed.{v.name}"].counters["quotes"] > 0
                 for v in cfg.venues
             )
-            return feeds_quoting and all(c[k] > 0 for k in ("opportunities", "approved", "rejected", "fills"))
+            # More approvals than max_concurrent proves risk hears the executor's executions and frees slots.
+            return feeds_quoting and c["approved"] >= 3 and all(c[k] > 0 for k in ("opportunities", "rejected", "fills"))
 
         eventually(everything_seen, timeout=90, what=f"quotes, opportunities, decisions and fills: {tap.counts}")
 

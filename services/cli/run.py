@@ -108,7 +108,7 @@ def main(argv: list[str]) -> int:
     print(f"draizer: supervisorctl by hand: eval \"$(draizer env --run-dir {shlex.quote(str(run_dir))})\"; "
           f"supervisorctl -c {SUPERVISORD_CONF} status")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(SUPERVISORD_CONF)],
+        [sys.executable, "-m", "supervisor.supervisord", "--nodaemon", "--silent", "-c", str(SUPERVISORD_CONF)],
         env=child_env,
         cwd=REPO_ROOT,
         start_new_session=True,

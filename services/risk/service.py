@@ -33,7 +33,7 @@ class RiskEngine(Service):
         self.book = RiskBook(ctx.cfg.risk)
         self.intents: Outlet[OrderIntent] = Outlet.unconnected("intents")
         self._opps: Codec[Opportunity] = opportunity_codec()
-        self._events: Codec[Event] = event_codec()
+        self._execution_codec: Codec[Event] = event_codec()
         self._pull: zmq.Socket[bytes] | None = None
         self._exec_sub: zmq.Socket[bytes] | None = None
         self.n_malformed = 0
@@ -73,8 +73,10 @@ class RiskEngine(Service):
                 return
             try:
                 opp = self._opps.decode(payload)
-            except Exception:
+            except Exception as exc:
                 self.n_malformed += 1
+                if self.n_malformed == 1:
+                    log.warning("malformed opportunity (%s); counting further ones", exc)
                 continue
             self.on_opportunity(opp)
 
@@ -98,9 +100,11 @@ class RiskEngine(Service):
             except zmq.Again:
                 return
             try:
-                event = self._events.decode(payload)
-            except Exception:
+                event = self._execution_codec.decode(payload)
+            except Exception as exc:
                 self.n_malformed += 1
+                if self.n_malformed == 1:
+                    log.warning("malformed executor event (%s); counting further ones", exc)
                 continue
             self._on_local_event(event)
 

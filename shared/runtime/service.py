@@ -45,8 +45,8 @@ class Service:
         self._tasks: list[asyncio.Task[None]] = []
         self._events_codec: Codec[Event] = event_codec()
         self._control_codec = control_codec()
-        self._events: zmq.Socket[bytes] | None = None
-        self._control: zmq.Socket[bytes] | None = None
+        self._events_pub: zmq.Socket[bytes] | None = None
+        self._control_sock: zmq.Socket[bytes] | None = None
         self.local_listeners: list[Callable[[Event], None]] = []
         self.events_published = 0
         self.events_dropped = 0
@@ -83,11 +83,11 @@ class Service:
     async def start(self) -> None:
         self._set_state(State.STARTING)
         try:
-            self._events = self.socket(zmq.PUB, linger=EVENTS_LINGER_MS)
-            self._events.bind(self.ctx.endpoints.events(self.name))
-            self._control = self.socket(zmq.ROUTER)
-            self._control.bind(self.ctx.endpoints.control(self.name))
-            self.watch(self._control, self._on_control)
+            self._events_pub = self.socket(zmq.PUB, linger=EVENTS_LINGER_MS)
+            self._events_pub.bind(self.ctx.endpoints.events(self.name))
+            self._control_sock = self.socket(zmq.ROUTER)
+            self._control_sock.bind(self.ctx.endpoints.control(self.name))
+            self.watch(self._control_sock, self._on_control)
             await self.on_start()
         except Exception as exc:
             self.fault = f"{type(exc).__name__}: {exc}"
@@ -170,7 +170,7 @@ class Service:
         """Send an event to every subscriber (bridge, tests) and to in-process listeners."""
         for listener in self.local_listeners:
             listener(event)
-        sock = self._events
+        sock = self._events_pub
         if sock is None:
             return
         try:
@@ -203,7 +203,7 @@ class Service:
 
     # ----- control socket
     def _on_control(self) -> None:
-        sock = self._control
+        sock = self._control_sock
         assert sock is not None
         for _ in range(64):
             try:
