@@ -313,28 +313,3 @@ def big_registry(n_venues: int, n_symbols: int) -> Registry:
             Config,
         )
     )
-
-
-def test_snapshot_and_publish_stay_under_a_millisecond_for_8_venues_and_50_symbols(tmp_path: Path) -> None:
-    reg = big_registry(8, 50)
-    services = [f"feed.venue{i}" for i in range(8)] + ["detector", "risk", "executor"]
-    state = BridgeState(reg, services)
-    counters = {f"counter_{i}": i for i in range(12)}
-    prices = [(v, s, 100.0 + s, 100.5 + s) for v in range(8) for s in range(50)]
-    for name in services:
-        state.on_event(stats(name, counters=counters, prices=prices, latencies_ns={"frame_to_publish": [900] * 512}))
-    timings = []
-    with ShmWriter(tmp_path / "shm", state.layout) as writer:
-        for i in range(300):
-            # Fresh samples in every stage between publishes, as in production: percentiles recomputed each time.
-            opp = opportunity(i)
-            state.on_event(opp)
-            state.on_event(decision(opp, "approved" if i % 2 else "max_concurrent"))
-            state.on_event(execution(opp, "filled", 0.1, 0.01, 30_000))
-            t = time.perf_counter()
-            writer.publish(state.snapshot())
-            timings.append(time.perf_counter() - t)
-    timings.sort()
-    # A quartile, not the median: other test processes share this machine; a layout that is really too slow
-    # for 1 ms fails either way.
-    assert timings[len(timings) // 4] < 1e-3, f"snapshot+publish takes {timings[len(timings) // 2] * 1e3:.2f} ms"

@@ -88,7 +88,8 @@ def test_pipeline_end_to_end(placement: str, tmp_path: Path, run_dir: Path) -> N
                 for v in cfg.venues
             )
             # More approvals than max_concurrent proves risk hears the executor's executions and frees slots.
-            return feeds_quoting and c["approved"] >= 3 and all(c[k] > 0 for k in ("opportunities", "rejected", "fills"))
+            seen_all = all(c[k] > 0 for k in ("opportunities", "rejected", "fills"))
+            return feeds_quoting and seen_all and c["approved"] >= 3
 
         eventually(everything_seen, timeout=90, what=f"quotes, opportunities, decisions and fills: {tap.counts}")
 

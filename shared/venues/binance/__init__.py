@@ -1,0 +1,1 @@
+"""Binance spot: constants, signing, market-data and order formats."""

@@ -1,0 +1,1 @@
+"""MEXC spot v3: constants, signing, market-data (protobuf) and order formats."""

@@ -1,0 +1,59 @@
+"""MEXC spot v3 wire constants: paths, channels, status names and error codes (see PROTOCOLS.md)."""
+
+from __future__ import annotations
+
+API_KEY_HEADER = "X-MEXC-APIKEY"
+ORDER_PATH = "/api/v3/order"
+TIME_PATH = "/api/v3/time"
+EXCHANGE_INFO_PATH = "/api/v3/exchangeInfo"
+WS_PATH = "/ws"
+
+BOOK_TICKER_CHANNEL = "spot@public.aggre.bookTicker.v3.api.pb@100ms@"  # + uppercase symbol
+MAX_SUBSCRIPTIONS = 30  # per connection, and per SUBSCRIPTION frame here
+KEEPALIVE_INTERVAL_S = 20.0
+PING_FRAME = '{"method":"PING"}'
+PONG_MSG = "PONG"
+BLOCKED_MARKER = "Blocked!"  # how MEXC answers a subscription to a retired JSON channel
+NOT_SUBSCRIBED_MARKER = "Not Subscribed"  # a refused subscription still carries code 0
+MAX_RECV_WINDOW_MS = 60_000
+DEFAULT_RECV_WINDOW_MS = 5000
+
+# Order types and statuses
+TYPE_IOC = "IMMEDIATE_OR_CANCEL"
+TYPE_FOK = "FILL_OR_KILL"
+TYPE_MARKET = "MARKET"
+TYPE_LIMIT = "LIMIT"
+NEW = "NEW"
+FILLED = "FILLED"
+PARTIALLY_FILLED = "PARTIALLY_FILLED"
+CANCELED = "CANCELED"  # an IOC that filled nothing
+PARTIALLY_CANCELED = "PARTIALLY_CANCELED"  # an IOC whose remainder was cancelled after a partial fill
+REJECTED = "REJECTED"
+
+# Error codes
+ERR_SIGNATURE = 700002
+ERR_API_KEY_FORMAT = 700001
+ERR_TIMESTAMP = 700003
+ERR_RECV_WINDOW = 700005
+ERR_BAD_SYMBOL = 10007
+ERR_INVALID_ACCESS_KEY = 10072
+ERR_INSUFFICIENT = 10101
+ERR_MIN_VOLUME = 30002
+ERR_ORDER_TYPE = 30041
+ERR_PARAM = 33333
+ERR_NO_SUCH_ORDER = -2013
+ERR_INTERNAL = 500
+
+STATUS_UNKNOWN_CODES = frozenset({ERR_INTERNAL})
+
+MSG_SIGNATURE = "Signature for this request is not valid."
+MSG_TIMESTAMP = "Timestamp for this request is outside of the recvWindow."
+MSG_BAD_SYMBOL = "bad symbol"
+MSG_INSUFFICIENT = "Insufficient balance"
+MSG_API_KEY_FORMAT = "API-key format invalid."
+MSG_INVALID_ACCESS_KEY = "invalid access key"
+MSG_RECV_WINDOW = "recvWindow must less than 60000"
+MSG_ORDER_TYPE = "current order type can not place order"
+MSG_NO_SUCH_ORDER = "Order does not exist."
+# MEXC documents no code for a reused client order id; the simulator answers with its parameter error.
+MSG_DUPLICATE = "Duplicate order sent."
