@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import secrets
 import socket
@@ -130,6 +131,7 @@ def main() -> int:
     p.add_argument("--warmup", type=float, default=1.0)
     p.add_argument("--cpu", type=int, default=0, help="CPU the sim is pinned to (-1: not pinned)")
     args = p.parse_args()
+    logging.getLogger("shared.http.client").setLevel(logging.ERROR)  # polling before the sim listens
     data = bench_config(args.target, args.cpu)
     cpus = os.sched_getaffinity(0) - {args.cpu}
     if cpus:

@@ -288,6 +288,12 @@ async def test_mexc_ping_ack_and_blocked_channels(still_sim: Simulator) -> None:
         t.disconnect()
 
 
+async def test_unknown_websocket_paths_get_404(still_sim: Simulator) -> None:
+    for url in (still_sim.ws_url("binance").replace("/stream", "/nope"), still_sim.ws_url("mexc") + "x"):
+        with pytest.raises(picows.WSError, match="404"):
+            await picows.ws_connect(picows.WSListener, url)
+
+
 # ----- REST
 @pytest.mark.parametrize(
     ("venue", "code"), [("binance", -1022), ("mexc", 700002)]

@@ -71,6 +71,9 @@ def make_config(run_dir: Path, placement: str, rate: float, dislocation: float) 
     data["runtime"].update(run_dir=str(run_dir), placement=placement, heartbeat_interval_s=0.25)
     data["sinks"]["prometheus_port"] = 0
     data["sim"].update(quotes_per_second=rate, dislocation_probability=dislocation)
+    if os.environ.get("DRAIZER_BENCH_UNPINNED"):
+        for svc in data["services"].values():
+            svc["cpu"] = -1
     # Let many executions through so the latency distribution has thousands of samples.
     data["risk"].update(max_concurrent=16, max_opportunity_age_ms=1000.0)
     return data
