@@ -127,7 +127,9 @@ def test_pipeline_end_to_end(placement: str, tmp_path: Path, run_dir: Path) -> N
 
     # Every event the bridge counted was an event the services sent, and vice versa.
     eventually(lambda: (tap.drain(), True)[1], timeout=2)
-    final = json.loads(draizer("status", "--json", "--instance", cfg.instance).stdout or "{}")
+    after = draizer("status", "--json", "--instance", cfg.instance)
+    assert after.returncode == 0, f"status after stop: {after.stderr}\n{(run_dir / 'bridge.log').read_text()[-3000:]}"
+    final = json.loads(after.stdout)
     tap.close()
     counts = tap.counts
     assert final["opportunities"] == counts["opportunities"]

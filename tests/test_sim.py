@@ -34,7 +34,11 @@ DEADLINE_S = 20.0
 
 
 def sim_config(tmp_path: Path, **sim: Any) -> Config:
+    """Port 0 everywhere: the in-process sim binds whatever is free (no race with other test runs);
+    clients ask it for ``ws_url``/``rest_url``."""
     data = make_config_dict(tmp_path, sim=sim)
+    for sv in data["sim"]["venues"]:
+        sv["ws_port"] = sv["rest_port"] = 0
     return parse_config(msgspec.toml.encode(data))
 
 
@@ -213,7 +217,7 @@ async def test_subscribers_of_both_venues_receive_valid_frames(sim: Simulator) -
         tm.disconnect()
 
 
-async def test_wire_quotes_are_the_seeded_quotes(still_sim: Simulator, tmp_path: Path) -> None:
+async def test_wire_quotes_are_the_seeded_quotes(still_sim: Simulator) -> None:
     sim = still_sim
     symbols = [s.name for s in sim.cfg.symbols]
     fmt = market_format("binance")

@@ -248,7 +248,7 @@ class Executor(Service):
             result = unknown(cid, str(exc))
         if result.needs_query or result.status == "UNKNOWN":
             result = await self._query(s, symbol_id, cid, result)
-        return result
+        return with_estimated_fee(result, s.venue.taker_fee)
 
     async def _query(self, s: VenueSession, symbol_id: int, cid: str, previous: OrderResult) -> OrderResult:
         req = s.fmt.build_query_order(
@@ -290,3 +290,12 @@ class Executor(Service):
 def client_order_id(opportunity_id: int, side: int) -> str:
     """Deterministic per leg: a resend of the same leg is refused by the venue as a duplicate."""
     return f"dz{opportunity_id:x}{'b' if side == SIDE_BUY else 's'}"
+
+
+def with_estimated_fee(result: OrderResult, taker_fee: float) -> OrderResult:
+    """Query answers (MEXC's always) carry no commission: book the configured taker fee rather than zero,
+    so PnL is never overstated. A venue-reported fee is kept as it is."""
+    if result.filled_qty <= 0 or result.fee_usd > 0 or taker_fee <= 0:
+        return result
+    fills = [(p, q, p * q * taker_fee, tid) for p, q, _fee, tid in result.fills]
+    return result._replace(fee_usd=result.filled_qty * result.avg_price * taker_fee, fills=fills)
