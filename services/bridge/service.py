@@ -13,7 +13,7 @@ from services.bridge.state import BridgeState
 from shared.codec import Codec, event_codec
 from shared.messages import Event
 from shared.runtime.host import ProcessContext
-from shared.runtime.service import MAX_DRAIN, Service
+from shared.runtime.service import Service
 from shared.shm import ShmWriter, shm_path
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,6 @@ class Bridge(Service):
         self._writer: ShmWriter | None = None
         self._metrics_server: object | None = None
         self.n_events = 0
-        self.n_malformed = 0
         self.metrics_port = 0
 
     async def on_start(self) -> None:
@@ -61,20 +60,11 @@ class Bridge(Service):
         sub = self._sub
         if sub is None or sub.closed:
             return
-        for _ in range(MAX_DRAIN):
-            try:
-                _topic, payload = sub.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            try:
-                event = self._codec.decode(payload)
-            except Exception:
-                self.n_malformed += 1
-                if self.n_malformed == 1:
-                    log.warning("malformed event (%d bytes); counting further ones", len(payload))
-                continue
-            self.n_events += 1
-            self.agg.on_event(event)
+        self.drain(sub, self._codec, self._on_event, "event")
+
+    def _on_event(self, event: Event) -> None:
+        self.n_events += 1
+        self.agg.on_event(event)
 
     async def _shm_loop(self) -> None:
         writer = self._writer

@@ -24,7 +24,7 @@ from shared.http.client import HttpPool, HttpResponse
 from shared.messages import SIDE_BUY, SIDE_SELL, Fill, OrderIntent, OrderUpdate
 from shared.money import price_text, step_multiple_text
 from shared.runtime.host import ProcessContext
-from shared.runtime.service import MAX_DRAIN, Service
+from shared.runtime.service import Service
 from shared.venues import order_format
 from shared.venues.common import OrderFormat, OrderResult, unknown
 
@@ -76,7 +76,6 @@ class Executor(Service):
         self.n_unknown = 0
         self.n_rejected = 0
         self.n_executions = 0
-        self.n_malformed = 0
         self.pnl_usd = 0.0
         self._latency: dict[str, list[int]] = {"tick_to_order": [], "decide_to_order": []}
 
@@ -118,19 +117,8 @@ class Executor(Service):
             await s.pool.close()
 
     def _on_intents(self) -> None:
-        pull = self._pull
-        assert pull is not None
-        for _ in range(MAX_DRAIN):
-            try:
-                payload = pull.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            try:
-                intent = self._intents.decode(payload)
-            except Exception:
-                self.n_malformed += 1
-                continue
-            self.on_intent(intent)
+        assert self._pull is not None
+        self.drain(self._pull, self._intents, self.on_intent, "order intent")
 
     def on_intent(self, intent: OrderIntent) -> bool:
         opp = intent.opportunity

@@ -22,7 +22,7 @@ from shared.messages import (
 )
 from shared.runtime.host import ProcessContext
 from shared.runtime.outlet import Outlet, SocketOutlet
-from shared.runtime.service import MAX_DRAIN, Service
+from shared.runtime.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,6 @@ class RiskEngine(Service):
         self._execution_codec: Codec[Event] = event_codec()
         self._pull: zmq.Socket[bytes] | None = None
         self._exec_sub: zmq.Socket[bytes] | None = None
-        self.n_malformed = 0
         self.n_foreign_executions = 0
         self._decide_samples: list[int] = []
 
@@ -64,21 +63,8 @@ class RiskEngine(Service):
         executor.local_listeners.append(self._on_local_event)  # type: ignore[attr-defined]
 
     def _on_opportunities(self) -> None:
-        pull = self._pull
-        assert pull is not None
-        for _ in range(MAX_DRAIN):
-            try:
-                payload = pull.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            try:
-                opp = self._opps.decode(payload)
-            except Exception as exc:
-                self.n_malformed += 1
-                if self.n_malformed == 1:
-                    log.warning("malformed opportunity (%s); counting further ones", exc)
-                continue
-            self.on_opportunity(opp)
+        assert self._pull is not None
+        self.drain(self._pull, self._opps, self.on_opportunity, "opportunity")
 
     def on_opportunity(self, opp: Opportunity) -> bool:
         now = time.monotonic_ns()
@@ -92,21 +78,8 @@ class RiskEngine(Service):
         return reason == APPROVED
 
     def _on_executor_events(self) -> None:
-        sub = self._exec_sub
-        assert sub is not None
-        for _ in range(MAX_DRAIN):
-            try:
-                _topic, payload = sub.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            try:
-                event = self._execution_codec.decode(payload)
-            except Exception as exc:
-                self.n_malformed += 1
-                if self.n_malformed == 1:
-                    log.warning("malformed executor event (%s); counting further ones", exc)
-                continue
-            self._on_local_event(event)
+        assert self._exec_sub is not None
+        self.drain(self._exec_sub, self._execution_codec, self._on_local_event, "executor event")
 
     def _on_local_event(self, event: Event) -> None:
         if isinstance(event, Execution) and not self.book.on_execution(event):

@@ -50,6 +50,7 @@ class Service:
         self.local_listeners: list[Callable[[Event], None]] = []
         self.events_published = 0
         self.events_dropped = 0
+        self.n_malformed = 0
 
     # ----- hooks for subclasses
     async def on_start(self) -> None:
@@ -153,6 +154,26 @@ class Service:
         loop.add_reader(fd, ready)
         self._watched.append(fd)
         loop.call_soon(ready)  # input may have arrived before registration
+
+    def drain(
+        self, sock: zmq.Socket[bytes], codec: Codec[Any], handle: Callable[[Any], object], what: str
+    ) -> None:
+        """Receive and decode everything pending (up to MAX_DRAIN); a message that does not decode is
+        counted in ``n_malformed`` and logged once, and the rest go on. The last frame is the payload, so
+        the same loop serves PULL (one frame) and SUB (topic + payload)."""
+        for _ in range(MAX_DRAIN):
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                msg = codec.decode(frames[-1])
+            except Exception as exc:
+                self.n_malformed += 1
+                if self.n_malformed == 1:
+                    log.warning("%s: malformed %s (%s); counting further ones", self.name, what, exc)
+                continue
+            handle(msg)
 
     def spawn(self, coro: Any) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
