@@ -38,13 +38,38 @@ class Capital(_Frozen):
     total_usd: PositiveFloat = 100_000.0
 
 
+VenueKind = Literal["binance", "mexc", "binance_usdm", "mexc_contract"]
+SPOT_KINDS = ("binance", "mexc")
+PERP_KINDS = ("binance_usdm", "mexc_contract")
+
+
+class FeedSettings(_Frozen):
+    """How a venue's feed subscribes and guards its connections. Zero means "the venue's documented
+    value" where a field says so; every other default is the venue-safe choice."""
+
+    book_ticker: bool = True  # spot: the best bid/ask stream; off: quotes come from the local book's top
+    depth: Literal["none", "diff", "partial"] = "diff"  # diff: exact local book; partial: Binance depth<N>
+    depth_levels: Annotated[int, Meta(ge=1, le=20)] = 10  # levels per side sent downstream
+    depth_interval_ms: Literal[10, 100, 1000] = 100  # Binance 100 or 1000; MEXC 10 or 100
+    snapshot_limit: Annotated[int, Meta(ge=5, le=5000)] = 1000
+    max_streams_per_connection: Annotated[int, Meta(ge=0)] = 0  # 0: the venue's cap (Binance 1024, MEXC 30)
+    control_messages_per_s: Annotated[float, Meta(gt=0, le=50)] = 4.0  # Binance drops a link above 5/s
+    connection_max_age_s: PositiveFloat = 23.5 * 3600  # roll over (with overlap) before the venue's 24 h cut
+    stale_after_s: PositiveFloat = 10.0  # a subscribed symbol silent this long is stale: resubscribe
+    ping_interval_s: Annotated[float, Meta(ge=0)] = 0.0  # 0: the venue's keep-alive interval
+    pong_timeout_s: PositiveFloat = 10.0  # no answer to our ping this long: the link is dead, reconnect
+    snapshot_url: str = ""  # "" means the venue's rest_url
+
+
 class Venue(_Frozen):
     name: Name
-    kind: Literal["binance", "mexc"]
+    kind: VenueKind
     ws_url: str
     rest_url: str
-    api_key_env: str
-    api_secret_env: str
+    api_key_env: str = ""
+    api_secret_env: str = ""
+    symbols: tuple[SymbolName, ...] = ()  # () means every configured symbol
+    feed: FeedSettings = FeedSettings()
     taker_fee: FeeRate = 0.001
     maker_fee: FeeRate = 0.001
     recv_window_ms: Annotated[int, Meta(gt=0, le=60_000)] = 5000
@@ -114,6 +139,7 @@ class SimVenue(_Frozen):
     rest_port: Port
     spread_bps: PositiveFloat = 2.0
     latency_ms: NonNegFloat = 0.0
+    max_connection_age_s: PositiveFloat = 86_400.0  # the venue's connection lifetime
 
 
 class Sim(_Frozen):
@@ -128,7 +154,22 @@ class Sim(_Frozen):
     dislocation_quotes: PositiveInt = 40  # how many quotes of that venue/symbol a dislocation lasts
     top_qty_usd: PositiveFloat = 20_000.0  # mean notional resting at the top of book
     starting_balance_usd: PositiveFloat = 1_000_000.0
+    depth_levels: Annotated[int, Meta(ge=1, le=500)] = 30  # price levels per side in each simulated book
+    level_gap_ticks: Annotated[int, Meta(ge=1, le=100)] = 2  # mean gap between deeper levels
+    funding_push_interval_ms: Annotated[int, Meta(ge=10)] = 1000  # markPrice@1s
+    funding_period_s: Annotated[int, Meta(ge=1)] = 8 * 3600  # funding settles on multiples of this
+    funding_rate_mean: float = 0.0001  # per period
+    funding_rate_vol: NonNegFloat = 0.00002  # std-dev of one push's random-walk step
+    perp_basis_bps: float = 3.0  # perp mark price over the spot mid
     venues: tuple[SimVenue, ...] = ()
+
+
+def venue_symbols(venue: Venue, cfg_symbols: tuple[Symbol, ...]) -> tuple[Symbol, ...]:
+    """The symbols a venue trades or quotes, in config order."""
+    if not venue.symbols:
+        return cfg_symbols
+    wanted = set(venue.symbols)
+    return tuple(s for s in cfg_symbols if s.name in wanted)
 
 
 class Config(_Frozen):
@@ -157,6 +198,20 @@ def _check_semantics(cfg: Config) -> None:
     symbol_names = [s.name for s in cfg.symbols]
     if len(set(symbol_names)) != len(symbol_names):
         raise ConfigError(f"symbols: duplicate symbol name in {symbol_names}")
+    for i, venue in enumerate(cfg.venues):
+        unknown = [s for s in venue.symbols if s not in symbol_names]
+        if unknown:
+            raise ConfigError(f"venues[{i}].symbols: not in symbols: {unknown}")
+        if venue.kind in SPOT_KINDS and not venue.api_key_env:
+            raise ConfigError(f"venues[{i}].api_key_env: a spot venue needs the names of its key variables")
+        if venue.kind == "binance" and venue.feed.depth_interval_ms == 10:
+            raise ConfigError(f"venues[{i}].feed.depth_interval_ms: Binance serves 100 or 1000")
+        if venue.kind == "mexc" and venue.feed.depth_interval_ms == 1000:
+            raise ConfigError(f"venues[{i}].feed.depth_interval_ms: MEXC serves 10 or 100")
+        if venue.kind == "mexc" and venue.feed.depth == "partial":
+            raise ConfigError(f"venues[{i}].feed.depth: partial depth is a Binance option; use diff")
+        if venue.feed.depth == "partial" and venue.feed.depth_levels not in (5, 10, 20):
+            raise ConfigError(f"venues[{i}].feed.depth_levels: Binance partial depth serves 5, 10 or 20")
     for i, sym in enumerate(cfg.symbols):
         for field in ("tick_size", "step_size"):
             try:

@@ -31,6 +31,8 @@ TAG_EXECUTION = 7
 TAG_STATS = 8
 TAG_COMMAND = 9
 TAG_REPLY = 10
+TAG_BOOK = 11
+TAG_FUNDING = 12
 
 SIDE_BUY = 0
 SIDE_SELL = 1
@@ -53,6 +55,34 @@ class Quote(_Hot, tag=TAG_QUOTE):
     ask: float
     ask_qty: float
     seq: int  # venue update id where it has one (Binance ``u``), else the feed's own counter
+    tick_ns: int
+    pub_ns: int = 0
+
+
+class Book(_Hot, tag=TAG_BOOK):
+    """The best ``depth_levels`` of a venue's local book after an update (best first). Levels beyond what
+    the book holds are absent, not zero-filled."""
+
+    venue: int
+    symbol: int
+    seq: int  # the book's update id (Binance ``u`` / ``lastUpdateId``, MEXC ``toVersion``)
+    bid_px: list[float]
+    bid_qty: list[float]
+    ask_px: list[float]
+    ask_qty: list[float]
+    tick_ns: int
+    pub_ns: int = 0
+
+
+class Funding(_Hot, tag=TAG_FUNDING):
+    """A perpetual's funding rate as the venue last reported it."""
+
+    venue: int
+    symbol: int
+    rate: float  # per funding period, e.g. 0.0001 = 1 bp
+    next_funding_ms: int  # wall clock (venue time) of the next settlement
+    mark_price: float  # 0 when the venue's push carries none (MEXC)
+    event_ms: int  # the venue's event time
     tick_ns: int
     pub_ns: int = 0
 
@@ -170,7 +200,8 @@ class Reply(Struct, tag=TAG_REPLY, frozen=True):
     error: str = ""
 
 
-MarketData = list[Quote]
+MarketItem = Quote | Book | Funding
+MarketData = list[MarketItem]
 Event = Opportunity | RiskDecision | OrderUpdate | Fill | Execution | Stats
 Control = Command | Reply
 

@@ -45,6 +45,9 @@ async def eventually_async(check: Callable[[], Any], timeout: float = 30.0, what
     raise AssertionError(f"timed out after {timeout}s waiting for {what or check}: last={last!r}")
 
 
+WS_PATHS = {"binance": "/stream", "mexc": "/ws", "binance_usdm": "/market/stream", "mexc_contract": "/edge"}
+
+
 def make_config_dict(run_dir: Path, **overrides: Any) -> dict[str, Any]:
     """The default config on free ports, a private run directory and a unique instance name."""
     data: dict[str, Any] = msgspec.toml.decode(default_config_path().read_bytes())
@@ -53,7 +56,7 @@ def make_config_dict(run_dir: Path, **overrides: Any) -> dict[str, Any]:
         sv["ws_port"], sv["rest_port"] = ports[sv["venue"]]
     for v in data["venues"]:
         ws, rest = ports[v["name"]]
-        path = "/stream" if v["kind"] == "binance" else "/ws"
+        path = WS_PATHS[v["kind"]]
         v["ws_url"] = f"ws://127.0.0.1:{ws}{path}"
         v["rest_url"] = f"http://127.0.0.1:{rest}"
     data["instance"] = "t" + uuid.uuid4().hex[:12]

@@ -8,9 +8,19 @@ TIME_PATH = "/api/v3/time"
 EXCHANGE_INFO_PATH = "/api/v3/exchangeInfo"
 
 STREAM_SUFFIX = "@bookTicker"
+BOOK_TICKER_SUFFIX = STREAM_SUFFIX
+DEPTH_SUFFIX = "@depth"  # diff: <sym>@depth (1000 ms) or <sym>@depth@100ms; partial: <sym>@depth<N>[@100ms]
+MARK_PRICE_SUFFIX = "@markPrice@1s"  # USD-M futures
 COMBINED_PATH = "/stream"
+FUTURES_ROUTED_PATH = "/market/stream"  # USD-M routed path that carries markPrice
 RAW_PATH_PREFIX = "/ws"
 MAX_STREAMS_PER_CONNECTION = 1024
+MAX_INCOMING_PER_S = 5  # control messages, pings and pongs a client may send per second
+DEPTH_PATH = "/api/v3/depth"
+PREMIUM_INDEX_PATH = "/fapi/v1/premiumIndex"
+SERVER_SHUTDOWN_EVENT = "serverShutdown"
+PARTIAL_DEPTH_LEVELS = (5, 10, 20)
+MAX_DEPTH_LIMIT = 5000
 MAX_RECV_WINDOW_MS = 60_000
 DEFAULT_RECV_WINDOW_MS = 5000
 

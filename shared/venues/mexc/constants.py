@@ -9,6 +9,16 @@ EXCHANGE_INFO_PATH = "/api/v3/exchangeInfo"
 WS_PATH = "/ws"
 
 BOOK_TICKER_CHANNEL = "spot@public.aggre.bookTicker.v3.api.pb@100ms@"  # + uppercase symbol
+DEPTH_CHANNEL_PREFIX = "spot@public.aggre.depth.v3.api.pb@"  # + "100ms@" or "10ms@" + uppercase symbol
+DEPTH_PATH = "/api/v3/depth"
+MAX_DEPTH_LIMIT = 5000
+# Futures (contract) API: JSON WebSocket and REST; perpetual symbols are written BASE_QUOTE.
+CONTRACT_WS_PATH = "/edge"
+CONTRACT_PING_FRAME = '{"method":"ping"}'
+CONTRACT_PING_INTERVAL_S = 15.0  # the venue drops a link without a ping for a minute
+CONTRACT_SUB_FUNDING = "sub.funding.rate"
+CONTRACT_PUSH_FUNDING = "push.funding.rate"
+FUNDING_RATE_PATH = "/api/v1/contract/funding_rate/"  # + BASE_QUOTE
 MAX_SUBSCRIPTIONS = 30  # per connection, and per SUBSCRIPTION frame here
 KEEPALIVE_INTERVAL_S = 20.0
 PING_FRAME = '{"method":"PING"}'
