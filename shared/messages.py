@@ -33,6 +33,7 @@ TAG_COMMAND = 9
 TAG_REPLY = 10
 TAG_BOOK = 11
 TAG_FUNDING = 12
+TAG_MARKET_BATCH = 13
 
 SIDE_BUY = 0
 SIDE_SELL = 1
@@ -54,9 +55,8 @@ class Quote(_Hot, tag=TAG_QUOTE):
     bid_qty: float
     ask: float
     ask_qty: float
-    seq: int  # venue update id where it has one (Binance ``u``), else the feed's own counter
+    seq: int  # venue update id (Binance ``u``, MEXC ``version``); 0 where the venue sends none
     tick_ns: int
-    pub_ns: int = 0
 
 
 class Book(_Hot, tag=TAG_BOOK):
@@ -71,7 +71,6 @@ class Book(_Hot, tag=TAG_BOOK):
     ask_px: list[float]
     ask_qty: list[float]
     tick_ns: int
-    pub_ns: int = 0
 
 
 class Funding(_Hot, tag=TAG_FUNDING):
@@ -84,7 +83,6 @@ class Funding(_Hot, tag=TAG_FUNDING):
     mark_price: float  # 0 when the venue's push carries none (MEXC)
     event_ms: int  # the venue's event time
     tick_ns: int
-    pub_ns: int = 0
 
 
 class Opportunity(_Hot, tag=TAG_OPPORTUNITY):
@@ -187,6 +185,8 @@ class Stats(_Hot, tag=TAG_STATS):
     gauges: dict[str, float]
     prices: list[tuple[int, int, float, float]]  # (venue, symbol, bid, ask), feeds only
     latencies_ns: dict[str, list[int]]  # stage -> samples since the last heartbeat
+    funding: list[tuple[int, int, float, int]] = []  # (venue, symbol, rate, next funding ms), perp feeds
+    book_states: list[tuple[int, int, int]] = []  # (venue, symbol, 0 syncing | 1 live | 2 stale), feeds
 
 
 class Command(Struct, tag=TAG_COMMAND, frozen=True):
@@ -201,7 +201,16 @@ class Reply(Struct, tag=TAG_REPLY, frozen=True):
 
 
 MarketItem = Quote | Book | Funding
-MarketData = list[MarketItem]
+
+
+class MarketBatch(_Hot, tag=TAG_MARKET_BATCH):
+    """Everything one feed read from one socket read, published as one message (one publish stamp)."""
+
+    pub_ns: int
+    items: list[MarketItem]
+
+
+MarketData = MarketBatch
 Event = Opportunity | RiskDecision | OrderUpdate | Fill | Execution | Stats
 Control = Command | Reply
 

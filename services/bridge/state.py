@@ -213,6 +213,9 @@ class BridgeState:
         self._recent: dict[int, _Recent] = {}  # opportunity id -> record, oldest first
         self.bids = np.zeros((registry.n_venues, registry.n_symbols), dtype=np.float64)
         self.asks = np.zeros_like(self.bids)
+        self.funding_rates = np.zeros_like(self.bids)
+        self.funding_next_ms = np.zeros_like(self.bids)
+        self.book_states = np.zeros_like(self.bids)
         self._handlers: dict[type, Callable[[Any], None]] = {
             Opportunity: self._on_opportunity,
             RiskDecision: self._on_decision,
@@ -282,6 +285,13 @@ class BridgeState:
             if 0 <= venue < n_v and 0 <= symbol < n_s:
                 self.bids[venue, symbol] = bid
                 self.asks[venue, symbol] = ask
+        for venue, symbol, rate, next_ms in st.funding:
+            if 0 <= venue < n_v and 0 <= symbol < n_s:
+                self.funding_rates[venue, symbol] = rate
+                self.funding_next_ms[venue, symbol] = next_ms
+        for venue, symbol, book_state in st.book_states:
+            if 0 <= venue < n_v and 0 <= symbol < n_s:
+                self.book_states[venue, symbol] = book_state
         for stage, samples in st.latencies_ns.items():
             if stage not in STAMPED_STAGES and samples:
                 self._stage(stage).extend(samples)
@@ -349,6 +359,9 @@ class BridgeState:
                 recent=recent,
                 bids=tuple(map(tuple, self.bids.tolist())),
                 asks=tuple(map(tuple, self.asks.tolist())),
+                funding_rates=tuple(map(tuple, self.funding_rates.tolist())),
+                funding_next_ms=tuple(map(tuple, self.funding_next_ms.tolist())),
+                book_states=tuple(map(tuple, self.book_states.tolist())),
             )
 
     def as_json(self) -> dict[str, Any]:

@@ -45,7 +45,7 @@ def paper_credentials(cfg: Config) -> dict[str, str]:
     creds: dict[str, str] = {}
     for v in cfg.venues:
         for name in (v.api_key_env, v.api_secret_env):
-            if not os.environ.get(name):
+            if name and not os.environ.get(name):
                 creds[name] = secrets.token_hex(32)
     return creds
 

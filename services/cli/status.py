@@ -103,6 +103,19 @@ def render(d: dict[str, Any]) -> str:
                 f" sell {r['sell_venue']} {_num(r['sell_price'])} qty {_num(r['qty'])}"
                 f" {r['spread_bps']:.1f}bps {r['expected_profit_usd']:+.4f} USD  {r['decision']}"
             )
+    if d["books"]:
+        lines.append("books")
+        for venue, b in d["books"].items():
+            stale = f"  stale: {' '.join(b['stale_symbols'])}" if b["stale"] else ""
+            lines.append(f"  {venue:<14} {b['live']} live, {b['stale']} stale{stale}")
+    if d["funding"]:
+        lines.append("funding (rate per period, next settlement)")
+        for symbol, venues in d["funding"].items():
+            rates = "  ".join(
+                f"{v} {f['rate'] * 1e4:+.2f}bp @{time.strftime('%H:%M', time.gmtime(f['next_funding_ms'] / 1000))}Z"
+                for v, f in venues.items()
+            )
+            lines.append(f"  {symbol:<10} {rates}")
     if d["prices"]:
         lines.append("prices (bid/ask)")
         for symbol, venues in list(d["prices"].items())[:SYMBOLS_SHOWN]:

@@ -36,10 +36,14 @@ class StatusLine:
             prev = self._last_quotes.get(venue, total)
             rates.append(f"{venue} {(total - prev) / dt:,.0f}/s" if dt > 0 else f"{venue} -")
         self._last_quotes, self._last_t = dict(d["quotes"]), now
+        books = " ".join(
+            f"{venue} {b['live']}" + (f"/{b['stale']} stale" if b["stale"] else "") for venue, b in d["books"].items()
+        )
         lat = d["latency"].get("tick_to_order", {})
         orders = sum(d["orders"].values())
         return (
-            f"quotes {' '.join(rates)} | opps {d['opportunities']} approved {d['approved']} "
+            f"quotes {' '.join(rates)} | books {books or '-'} | funding {len(d['funding'])} | "
+            f"opps {d['opportunities']} approved {d['approved']} "
             f"rejected {d['rejected']} | orders {orders} fills {d['fills']} | pnl {d['pnl_usd']:+.2f} USD | "
             f"tick->order p50 {lat.get('p50_us', 0):.0f}us p99 {lat.get('p99_us', 0):.0f}us"
         )

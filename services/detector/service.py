@@ -18,7 +18,7 @@ import zmq
 
 from services.detector import kernel
 from shared.codec import Codec, market_data_codec, opportunity_codec
-from shared.messages import STRATEGY_CROSS, MarketData, Opportunity
+from shared.messages import STRATEGY_CROSS, Book, Funding, MarketData, Opportunity, Quote
 from shared.runtime.host import ProcessContext
 from shared.runtime.outlet import Outlet, SocketOutlet
 from shared.runtime.service import MAX_DRAIN, Service
@@ -36,6 +36,14 @@ class Detector(Service):
         self.ask = np.zeros(shape, dtype=np.float64)
         self.ask_qty = np.zeros(shape, dtype=np.float64)
         self.ts = np.zeros(shape, dtype=np.int64)
+        levels = max(v.feed.depth_levels for v in ctx.cfg.venues)
+        self.depth_px = np.zeros((*shape, 2, levels), dtype=np.float64)  # [venue, symbol, bid|ask, level]
+        self.depth_qty = np.zeros((*shape, 2, levels), dtype=np.float64)
+        self.depth_ts = np.zeros(shape, dtype=np.int64)
+        self.funding_rate = np.zeros(shape, dtype=np.float64)
+        self.funding_next_ms = np.zeros(shape, dtype=np.int64)
+        self.mark = np.zeros(shape, dtype=np.float64)
+        self.funding_ts = np.zeros(shape, dtype=np.int64)
         self.tick = np.zeros(reg.n_symbols, dtype=np.int64)  # triggering quote's stamps, per symbol
         self.pub = np.zeros(reg.n_symbols, dtype=np.int64)
         self.touched = np.zeros(reg.n_symbols, dtype=np.int64)
@@ -48,6 +56,8 @@ class Detector(Service):
         # Ids unique across restarts and processes: a random 24-bit prefix, then a counter.
         self._next_id = (random.SystemRandom().getrandbits(24) << 32) | 1
         self.n_quotes = 0
+        self.n_books = 0
+        self.n_funding = 0
         self.n_batches = 0
         self.n_evaluations = 0
         self.n_opportunities = 0
@@ -106,14 +116,22 @@ class Detector(Service):
                 self.n_malformed += 1
                 continue
             try:
-                quotes = decode(payload)
+                batch = decode(payload)
             except Exception:
                 self.n_malformed += 1
                 if self.n_malformed == 1:
                     log.warning("malformed market-data frame (%d bytes); counting further ones", len(payload))
                 continue
             self.n_batches += 1
-            for q in quotes:
+            pub_ns = batch.pub_ns
+            for q in batch.items:
+                kind = type(q)
+                if kind is not Quote:
+                    if kind is Book:
+                        self._on_book(q)  # type: ignore[arg-type]
+                    else:
+                        self._on_funding(q)  # type: ignore[arg-type]
+                    continue
                 v, s = q.venue, q.symbol
                 self.bid[v, s] = q.bid
                 self.bid_qty[v, s] = q.bid_qty
@@ -121,12 +139,12 @@ class Detector(Service):
                 self.ask_qty[v, s] = q.ask_qty
                 self.ts[v, s] = q.tick_ns
                 self.tick[s] = q.tick_ns
-                self.pub[s] = q.pub_ns
+                self.pub[s] = pub_ns
+                self.n_quotes += 1
                 if not is_touched[s]:
                     is_touched[s] = True
                     touched[n_touched] = s
                     n_touched += 1
-            self.n_quotes += len(quotes)
         if n_touched == 0:
             return
         is_touched[touched[:n_touched]] = False
@@ -151,6 +169,30 @@ class Detector(Service):
         )
         if rows:
             self._emit(rows)
+
+    def _on_book(self, b: Book) -> None:
+        """Depth for sizing: the best ``depth_levels`` per side; absent levels are zero."""
+        v, s = b.venue, b.symbol
+        n = min(len(b.bid_px), self.depth_px.shape[3])
+        self.depth_px[v, s, 0, :] = 0.0
+        self.depth_qty[v, s, 0, :] = 0.0
+        self.depth_px[v, s, 0, :n] = b.bid_px[:n]
+        self.depth_qty[v, s, 0, :n] = b.bid_qty[:n]
+        n = min(len(b.ask_px), self.depth_px.shape[3])
+        self.depth_px[v, s, 1, :] = 0.0
+        self.depth_qty[v, s, 1, :] = 0.0
+        self.depth_px[v, s, 1, :n] = b.ask_px[:n]
+        self.depth_qty[v, s, 1, :n] = b.ask_qty[:n]
+        self.depth_ts[v, s] = b.tick_ns
+        self.n_books += 1
+
+    def _on_funding(self, f: Funding) -> None:
+        v, s = f.venue, f.symbol
+        self.funding_rate[v, s] = f.rate
+        self.funding_next_ms[v, s] = f.next_funding_ms
+        self.mark[v, s] = f.mark_price
+        self.funding_ts[v, s] = f.tick_ns
+        self.n_funding += 1
 
     def _emit(self, rows: int) -> None:
         detected = time.monotonic_ns()
@@ -184,6 +226,8 @@ class Detector(Service):
     def counters(self) -> dict[str, int]:
         return {
             "quotes": self.n_quotes,
+            "books": self.n_books,
+            "funding": self.n_funding,
             "batches": self.n_batches,
             "evaluations": self.n_evaluations,
             "opportunities": self.n_opportunities,

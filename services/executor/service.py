@@ -18,7 +18,7 @@ import zmq
 
 from services.executor.accounting import LegResult, settle_execution
 from shared.codec import Codec, intent_codec
-from shared.config import Venue
+from shared.config import SPOT_KINDS, Venue
 from shared.errors import ConfigError
 from shared.http.client import HttpPool, HttpResponse
 from shared.messages import SIDE_BUY, SIDE_SELL, Fill, OrderIntent, OrderUpdate
@@ -65,7 +65,7 @@ class VenueSession:
 class Executor(Service):
     def __init__(self, ctx: ProcessContext) -> None:
         super().__init__("executor", ctx)
-        self.sessions: list[VenueSession] = []
+        self.sessions: dict[int, VenueSession] = {}  # spot venues only: perpetual feeds take no orders
         self._intents: Codec[OrderIntent] = intent_codec()
         self._pull: zmq.Socket[bytes] | None = None
         self._fused = False
@@ -83,8 +83,8 @@ class Executor(Service):
         self._fused = "RiskEngine" in peers
 
     async def on_start(self) -> None:
-        self.sessions = [VenueSession(v) for v in self.cfg.venues]
-        for s in self.sessions:
+        self.sessions = {i: VenueSession(v) for i, v in enumerate(self.cfg.venues) if v.kind in SPOT_KINDS}
+        for s in self.sessions.values():
             await self._connect(s)
         if not self._fused:
             pull = self.socket(zmq.PULL)
@@ -113,7 +113,7 @@ class Executor(Service):
         if self._in_flight:
             log.info("waiting for %d executions in flight", len(self._in_flight))
             await asyncio.wait(self._in_flight, timeout=STOP_GRACE_S)
-        for s in self.sessions:
+        for s in self.sessions.values():
             await s.pool.close()
 
     def _on_intents(self) -> None:
@@ -122,6 +122,10 @@ class Executor(Service):
 
     def on_intent(self, intent: OrderIntent) -> bool:
         opp = intent.opportunity
+        if opp.buy_venue not in self.sessions or opp.sell_venue not in self.sessions:
+            log.error("intent %d names a venue without an order API (%d/%d); refused",
+                      opp.id, opp.buy_venue, opp.sell_venue)
+            return False
         reg = self.registry
         symbol = reg.symbol(opp.symbol)
         qty_buy = step_multiple_text(opp.qty, reg.step[opp.buy_venue][opp.symbol])

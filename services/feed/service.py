@@ -1,91 +1,94 @@
-"""Feed actor: one venue's WebSocket in, Quotes out on PUB.
+"""Feed actor: one venue's WebSockets in, market data out on PUB.
 
-Frames parsed from one socket read are published as one batch (``WSFrame.last_in_buffer`` marks the end
-of a read): under load many quotes share one ZeroMQ message, when idle each quote goes out alone at once.
+The venue's channels (book tickers, depth, funding) are split into shards of at most the venue's
+subscriptions per connection (``shard.py``); every frame goes through one ``FeedHandler``
+(``handler.py``), which keeps the books and drops what overlapping connections deliver twice. What one
+socket read produced is published as one ``MarketBatch`` (``WSFrame.last_in_buffer`` marks the end of a
+read): under load many updates share one ZeroMQ message; when idle each goes out alone at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
+from typing import TYPE_CHECKING
 
-import picows
 import zmq
 
+from services.feed.handler import FeedHandler
+from services.feed.recording import BINARY, CONNECTED, LAST_IN_BUFFER, TEXT, Recorder
+from services.feed.shard import Shard
+from services.feed.snapshots import SnapshotFetcher
 from shared.codec import Codec, market_data_codec
-from shared.errors import ProtocolError
-from shared.messages import MarketData, Quote, quotes_topic
+from shared.config import venue_symbols
+from shared.messages import MarketBatch, MarketData, quotes_topic
 from shared.runtime.endpoints import feed_service_name
 from shared.runtime.host import ProcessContext
 from shared.runtime.service import Service
 from shared.venues import market_format
 from shared.venues.common import MarketFormat
 
+if TYPE_CHECKING:
+    from services.feed.connection import FeedConnection
+
 log = logging.getLogger(__name__)
-
-BACKOFF_START_S = 0.1
-BACKOFF_MAX_S = 10.0
-
-
-class _Listener(picows.WSListener):  # type: ignore[misc]
-    def __init__(self, feed: Feed) -> None:
-        self.feed = feed
-
-    def on_ws_connected(self, transport: picows.WSTransport) -> None:
-        self.feed.on_connected(transport)
-
-    def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
-        tick = time.monotonic_ns()
-        kind = frame.msg_type
-        if kind == picows.WSMsgType.TEXT or kind == picows.WSMsgType.BINARY:
-            self.feed.on_payload(frame.get_payload_as_bytes(), kind == picows.WSMsgType.BINARY, tick)
-        elif kind == picows.WSMsgType.CLOSE:
-            transport.send_close(frame.get_close_code())
-            transport.disconnect()
-        if frame.last_in_buffer:
-            self.feed.flush()
-
-    def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
-        self.feed.flush()
 
 
 class Feed(Service):
-    def __init__(self, ctx: ProcessContext, venue_name: str) -> None:
+    def __init__(self, ctx: ProcessContext, venue_name: str, *, recorder: Recorder | None = None,
+                 wait_for_subscriber: bool = True) -> None:
         super().__init__(feed_service_name(venue_name), ctx)
         reg = ctx.registry
         self.venue_id = reg.venue_id[venue_name]
         self.venue = ctx.cfg.venues[self.venue_id]
+        self.ws_url = self.venue.ws_url
         self.fmt: MarketFormat = market_format(self.venue.kind)
-        self.symbol_ids = {name: i for i, name in enumerate(reg.symbol_names)}
+        symbols = venue_symbols(self.venue, ctx.cfg.symbols)
+        self.wire_symbols = {self.fmt.wire_symbol(s.base, s.quote): reg.symbol_id[s.name] for s in symbols}
+        self.recorder = recorder
+        self.wait_for_subscriber = wait_for_subscriber
+        settings = self.venue.feed
+        self.snapshots = SnapshotFetcher(
+            self.name,
+            settings.snapshot_url or self.venue.rest_url,
+            lambda symbol: self.fmt.snapshot_path(symbol, settings.snapshot_limit),
+            self.on_snapshot,
+        )
+        self.handler = FeedHandler(
+            self.venue_id, self.name, self.fmt, self.wire_symbols, settings, self.snapshots.request
+        )
+        channels = self.fmt.channels(list(self.wire_symbols), settings)
+        per = min(settings.max_streams_per_connection or self.fmt.max_channels_per_connection,
+                  self.fmt.max_channels_per_connection)
+        self.shards = [Shard(self, i // per, channels[i : i + per]) for i in range(0, len(channels), per)]
         self._codec: Codec[MarketData] = market_data_codec()
         self._topic = quotes_topic(self.venue_id)
-        self._pending: list[tuple[int, float, float, float, float, int, int]] = []
         self._pub: zmq.Socket[bytes] | None = None
-        self._transport: picows.WSTransport | None = None
-        self.latest: dict[int, tuple[float, float]] = {}
-        self.n_frames = 0
-        self.n_quotes = 0
+        self._subscribed = asyncio.Event()
+        self._connections = 0
         self.n_batches = 0
-        self.n_control = 0
-        self.n_malformed = 0
-        self.n_unknown_symbol = 0
-        self.n_connects = 0
+        self.n_items = 0
         self.n_publish_dropped = 0
         self.n_subscriptions = 0
-        self._subscribed = asyncio.Event()
-        self._logged: set[str] = set()
+        self.n_control_sent = 0
         self._publish_samples: list[int] = []
 
     async def on_start(self) -> None:
-        # XPUB, so the feed sees its subscribers: it only takes venue data once the detector listens,
-        # which makes "nothing lost between feed and detector" an exact, checkable count.
+        # XPUB, so the feed sees its subscribers: it takes venue data only once the detector listens, which
+        # makes "nothing lost between feed and detector" an exact, checkable count.
         pub = self.socket(zmq.XPUB)
         pub.bind(self.ctx.endpoints.market_data(self.venue.name))
         self._pub = pub
         self.watch(pub, self._on_subscriptions)
-        self.spawn(self._connection_loop())
+        await self.snapshots.start()
+        self.spawn(self._run_shards())
+
+    async def _run_shards(self) -> None:
+        if self.wait_for_subscriber:
+            await self._subscribed.wait()
+        for shard in self.shards:
+            self.spawn(shard.run())
 
     def _on_subscriptions(self) -> None:
         pub = self._pub
@@ -100,103 +103,99 @@ class Feed(Service):
                 self._subscribed.set()
 
     async def on_stop(self) -> None:
-        if self._transport is not None:
-            self._transport.send_close()
-            self._transport.disconnect()
+        for shard in self.shards:
+            shard.close()
+        await self.snapshots.stop()
+        self.flush()
+        if self.recorder is not None:
+            self.recorder.close()
 
-    async def _connection_loop(self) -> None:
-        """Connect, stay connected, reconnect with exponential backoff and jitter."""
-        url = self.fmt.url(self.venue.ws_url, self.registry.symbol_names)
-        await self._subscribed.wait()
-        backoff = BACKOFF_START_S
-        while True:
-            try:
-                transport, _ = await picows.ws_connect(lambda: _Listener(self), url)
-            except (OSError, picows.WSError, TimeoutError) as exc:
-                log.warning("%s: cannot connect to %s: %s; retry in %.2fs", self.name, url, exc, backoff)
-                await asyncio.sleep(backoff * (0.5 + random.random()))
-                backoff = min(backoff * 2, BACKOFF_MAX_S)
-                continue
-            backoff = BACKOFF_START_S
-            keepalive = self.spawn(self._keepalive(transport)) if self.fmt.keepalive_interval_s else None
-            await transport.wait_disconnected()
-            self._transport = None
-            if keepalive is not None:
-                keepalive.cancel()
-            log.warning("%s: disconnected; reconnecting", self.name)
+    # ----- called by connections
+    def next_connection_number(self) -> int:
+        self._connections += 1
+        return self._connections
 
-    async def _keepalive(self, transport: picows.WSTransport) -> None:
-        interval = self.fmt.keepalive_interval_s
-        frame = self.fmt.keepalive_frame()
-        assert interval and frame
-        while True:
-            await asyncio.sleep(interval)
-            transport.send(picows.WSMsgType.TEXT, frame.encode())
+    def on_connected(self, conn: FeedConnection) -> None:
+        if self.recorder is not None:
+            self.recorder.write(CONNECTED, self.ws_url.encode(), time.monotonic_ns(), conn.number)
+        log.info("%s: connection %d up (shard %d)", self.name, conn.number, conn.shard.index)
 
-    def on_connected(self, transport: picows.WSTransport) -> None:
-        self._transport = transport
-        self.n_connects += 1
-        for text in self.fmt.subscribe_frames(self.registry.symbol_names):
-            transport.send(picows.WSMsgType.TEXT, text.encode())
-        log.info("%s: connected (%d)", self.name, self.n_connects)
+    def on_frame(self, conn: FeedConnection, payload: bytes, binary: bool, tick_ns: int, last: bool) -> int:
+        if self.recorder is not None:
+            self.recorder.write(BINARY if binary else TEXT, payload, tick_ns, conn.number,
+                                LAST_IN_BUFFER if last else 0)
+        return self.handler.on_frame(payload, binary, tick_ns)
 
-    def on_payload(self, payload: bytes, binary: bool, tick_ns: int) -> None:
-        self.n_frames += 1
-        try:
-            top = self.fmt.parse(payload, binary)
-        except ProtocolError as exc:
-            self.n_malformed += 1
-            self._log_once("malformed", "malformed frame (%s): %r", exc, payload[:120])
-            return
-        if top is None:
-            self.n_control += 1
-            return
-        symbol = self.symbol_ids.get(top.symbol)
-        if symbol is None:
-            self.n_unknown_symbol += 1
-            self._log_once(f"unknown:{top.symbol}", "update for unconfigured symbol %s", top.symbol)
-            return
-        self._pending.append((symbol, top.bid, top.bid_qty, top.ask, top.ask_qty, top.seq, tick_ns))
+    def on_snapshot(self, symbol: str, body: bytes, tick_ns: int) -> None:
+        if self.recorder is not None:
+            self.recorder.snapshot(symbol, body, tick_ns)
+        self.handler.on_snapshot(symbol, body, tick_ns)
+        self.flush()
 
     def flush(self) -> None:
-        pending = self._pending
-        if not pending or self._pub is None:
+        items = self.handler.take()
+        if not items or self._pub is None:
             return
-        self._pending = []
         now = time.monotonic_ns()
-        v = self.venue_id
-        quotes = [Quote(v, s, b, bq, a, aq, seq, tick, now) for s, b, bq, a, aq, seq, tick in pending]
         try:
-            self._pub.send_multipart((self._topic, self._codec.encode(quotes)), zmq.NOBLOCK)
+            self._pub.send_multipart((self._topic, self._codec.encode(MarketBatch(now, items))), zmq.NOBLOCK)
         except zmq.Again:
-            self.n_publish_dropped += len(quotes)
+            self.n_publish_dropped += len(items)
             return
-        self.n_quotes += len(quotes)
+        self.n_items += len(items)
         self.n_batches += 1
-        for q in quotes:
-            self.latest[q.symbol] = (q.bid, q.ask)
         if len(self._publish_samples) < 4096:
-            self._publish_samples.append(now - quotes[0].tick_ns)
+            self._publish_samples.append(now - items[0].tick_ns)
 
-    def _log_once(self, key: str, fmt: str, *args: object) -> None:
-        if key not in self._logged:
-            self._logged.add(key)
-            log.warning("%s: " + fmt + " (further ones only counted)", self.name, *args)
+    # ----- stats
+    def stale_channels(self) -> list[str]:
+        return sorted(ch.name for shard in self.shards for ch in shard.stale)
 
     def counters(self) -> dict[str, int]:
+        out = self.handler.counters()
+        shards = self.shards
+        out.update(
+            items=self.n_items,
+            batches=self.n_batches,
+            publish_dropped=self.n_publish_dropped,
+            connects=sum(s.connects for s in shards),
+            rolls=sum(s.rolls for s in shards),
+            stalls=sum(s.stalls for s in shards),
+            resubscribes=sum(s.resubscribes for s in shards),
+            control_sent=self.n_control_sent,
+            snapshot_requests=self.snapshots.requests,
+            snapshot_failures=self.snapshots.failures,
+            snapshot_rate_limited=self.snapshots.rate_limited,
+        )
+        return out
+
+    def gauges(self) -> dict[str, float]:
+        stale_symbols = {ch.symbol for shard in self.shards for ch in shard.stale}
         return {
-            "frames": self.n_frames,
-            "quotes": self.n_quotes,
-            "batches": self.n_batches,
-            "control_frames": self.n_control,
-            "malformed": self.n_malformed,
-            "unknown_symbol": self.n_unknown_symbol,
-            "connects": self.n_connects,
-            "publish_dropped": self.n_publish_dropped,
+            "symbols": float(len(self.wire_symbols)),
+            "books_live": float(self.handler.books_live()),
+            "stale_symbols": float(len(stale_symbols)),
+            "connections": float(sum(1 for s in self.shards if s.active is not None and s.active.alive)),
         }
 
     def prices(self) -> list[tuple[int, int, float, float]]:
-        return [(self.venue_id, s, b, a) for s, (b, a) in self.latest.items()]
+        return [(self.venue_id, s, b, a) for s, (b, a) in self.handler.latest.items()]
+
+    def funding(self) -> list[tuple[int, int, float, int]]:
+        return [(self.venue_id, s, r, t) for s, (r, t) in self.handler.funding_latest.items()]
+
+    def book_states(self) -> list[tuple[int, int, int]]:
+        """(venue, symbol, state): 1 live, 2 stale, 0 not synced yet."""
+        stale = {ch.symbol for shard in self.shards for ch in shard.stale}
+        h = self.handler
+        out = []
+        for wire, sid in self.wire_symbols.items():
+            sync = h.syncs.get(wire)
+            live = sync.live if sync is not None else (
+                wire in h.partial_ids or wire in h.last_seq or wire in h.last_funding_ms
+            )
+            out.append((self.venue_id, sid, 2 if wire in stale else 1 if live else 0))
+        return out
 
     def take_latencies(self) -> dict[str, list[int]]:
         samples, self._publish_samples = self._publish_samples, []

@@ -68,6 +68,12 @@ class Service:
     def prices(self) -> list[tuple[int, int, float, float]]:
         return []
 
+    def funding(self) -> list[tuple[int, int, float, int]]:
+        return []
+
+    def book_states(self) -> list[tuple[int, int, int]]:
+        return []
+
     def take_latencies(self) -> dict[str, list[int]]:
         """Latency samples (ns) gathered since the last heartbeat, per stage."""
         return {}
@@ -213,6 +219,8 @@ class Service:
                 gauges=self.gauges(),
                 prices=self.prices(),
                 latencies_ns=self.take_latencies(),
+                funding=self.funding(),
+                book_states=self.book_states(),
             )
         )
 

@@ -31,7 +31,7 @@ from shared.shm.snapshot import (
 )
 
 MAGIC = b"DRAIZER\0"
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 NAME_BYTES = 48  # "feed." + a 32-character venue name fits
 LABEL_BYTES = 40
 MAX_REASONS = 16
@@ -122,6 +122,9 @@ class Layout:
         self._off_ring, offset = offset, offset + ring_size * _RECORD.size
         self._off_bids, offset = offset, offset + self._prices.size
         self._off_asks, offset = offset, offset + self._prices.size
+        self._off_funding, offset = offset, offset + self._prices.size
+        self._off_funding_next, offset = offset, offset + self._prices.size
+        self._off_book_states, offset = offset, offset + self._prices.size
         self.body_size = offset
         self.total_size = _round_up(self.header_size + self.body_size)
 
@@ -246,6 +249,9 @@ class Layout:
             )
         self._prices.pack_into(buf, self._off_bids, *_flat(snap.bids, self._prices.size // 8))
         self._prices.pack_into(buf, self._off_asks, *_flat(snap.asks, self._prices.size // 8))
+        self._prices.pack_into(buf, self._off_funding, *_flat(snap.funding_rates, self._prices.size // 8))
+        self._prices.pack_into(buf, self._off_funding_next, *_flat(snap.funding_next_ms, self._prices.size // 8))
+        self._prices.pack_into(buf, self._off_book_states, *_flat(snap.book_states, self._prices.size // 8))
         return bytes(buf)
 
     def unpack_body(self, data: bytes) -> Snapshot:
@@ -270,6 +276,13 @@ class Layout:
         n_s = len(self.symbols)
         bids = self._prices.unpack_from(data, self._off_bids)
         asks = self._prices.unpack_from(data, self._off_asks)
+        funding = self._prices.unpack_from(data, self._off_funding)
+        funding_next = self._prices.unpack_from(data, self._off_funding_next)
+        book_states = self._prices.unpack_from(data, self._off_book_states)
+
+        def rows(flat: tuple[float, ...]) -> tuple[tuple[float, ...], ...]:
+            return tuple(flat[v * n_s : (v + 1) * n_s] for v in range(len(self.venues)))
+
         return Snapshot(
             taken_ns=taken,
             venues=self.venues,
@@ -286,8 +299,11 @@ class Layout:
             latency=latency,
             services=services,
             recent=recent,
-            bids=tuple(bids[v * n_s : (v + 1) * n_s] for v in range(len(self.venues))),
-            asks=tuple(asks[v * n_s : (v + 1) * n_s] for v in range(len(self.venues))),
+            bids=rows(bids),
+            asks=rows(asks),
+            funding_rates=rows(funding),
+            funding_next_ms=rows(funding_next),
+            book_states=rows(book_states),
         )
 
 
@@ -310,6 +326,8 @@ def _unpack_counts(data: bytes, offset: int, capacity: int) -> dict[str, int]:
 
 def _flat(rows: tuple[tuple[float, ...], ...], expected: int) -> list[float]:
     flat = list(itertools.chain.from_iterable(rows))
+    if not flat:
+        return [0.0] * expected  # a grid the writer does not fill (no feed reports it yet)
     if len(flat) != expected:
         raise ValueError(f"price grid has {len(flat)} cells, the layout {expected}")
     return flat

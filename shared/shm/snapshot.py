@@ -71,6 +71,9 @@ class Snapshot(Struct, frozen=True, kw_only=True):
     recent: tuple[OpportunityRecord, ...]  # oldest first
     bids: tuple[tuple[float, ...], ...]  # [venue][symbol]; 0.0: no price yet
     asks: tuple[tuple[float, ...], ...]
+    funding_rates: tuple[tuple[float, ...], ...] = ()  # [venue][symbol], perpetual venues
+    funding_next_ms: tuple[tuple[float, ...], ...] = ()  # 0.0: no funding reported
+    book_states: tuple[tuple[float, ...], ...] = ()  # BOOK_* per [venue][symbol]
 
 
 def fit_labels(counts: Mapping[str, int], capacity: int, max_bytes: int) -> dict[str, int]:
@@ -105,6 +108,38 @@ def decision_text(snap: Snapshot, rec: OpportunityRecord) -> str:
     if rec.decision == DECISION_REJECTED and 0 <= rec.reason < len(snap.rejections):
         return list(snap.rejections)[rec.reason]
     return DECISION_NAMES[rec.decision] if 0 <= rec.decision < len(DECISION_NAMES) else "?"
+
+
+BOOK_SYNCING = 0
+BOOK_LIVE = 1
+BOOK_STALE = 2
+
+
+def books_by_venue(snap: Snapshot) -> dict[str, dict[str, Any]]:
+    """Per venue that has a feed: how many symbols are live, stale or still syncing, and which are stale."""
+    out: dict[str, dict[str, Any]] = {}
+    for v, venue in enumerate(snap.venues):
+        if v >= len(snap.book_states):
+            break
+        states = snap.book_states[v]
+        stale = [snap.symbols[s] for s, st in enumerate(states) if st == BOOK_STALE]
+        live = sum(1 for st in states if st == BOOK_LIVE)
+        if live or stale:
+            out[venue] = {"live": live, "stale": len(stale), "stale_symbols": stale}
+    return out
+
+
+def funding_by_symbol(snap: Snapshot) -> dict[str, dict[str, dict[str, float]]]:
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for v, venue in enumerate(snap.venues):
+        if v >= len(snap.funding_next_ms):
+            break
+        for s, next_ms in enumerate(snap.funding_next_ms[v]):
+            if next_ms:
+                out.setdefault(snap.symbols[s], {})[venue] = {
+                    "rate": snap.funding_rates[v][s], "next_funding_ms": int(next_ms)
+                }
+    return out
 
 
 def _name(names: tuple[str, ...], i: int) -> str:
@@ -173,4 +208,6 @@ def snapshot_json(snap: Snapshot, now_ns: int) -> dict[str, Any]:
             for r in snap.recent
         ],
         "prices": prices,
+        "books": books_by_venue(snap),
+        "funding": funding_by_symbol(snap),
     }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from shared.venues.common import MarketFormat, OrderFormat
 
+SPOT_KINDS = ("binance", "mexc")
+
 
 def market_format(kind: str) -> MarketFormat:
     """A fresh parser per caller: each holds its own reusable decoder state."""
@@ -15,7 +17,15 @@ def market_format(kind: str) -> MarketFormat:
         from shared.venues.mexc.market import MexcMarketFormat
 
         return MexcMarketFormat()
-    raise ValueError(f"unknown venue kind {kind!r}; expected binance or mexc")
+    if kind == "binance_usdm":
+        from shared.venues.binance.futures import BinanceFuturesFormat
+
+        return BinanceFuturesFormat()
+    if kind == "mexc_contract":
+        from shared.venues.mexc.contract import MexcContractFormat
+
+        return MexcContractFormat()
+    raise ValueError(f"unknown venue kind {kind!r}; expected binance, mexc, binance_usdm or mexc_contract")
 
 
 def order_format(kind: str) -> OrderFormat:
@@ -27,4 +37,4 @@ def order_format(kind: str) -> OrderFormat:
         from shared.venues.mexc.orders import MexcOrderFormat
 
         return MexcOrderFormat()
-    raise ValueError(f"unknown venue kind {kind!r}; expected binance or mexc")
+    raise ValueError(f"no order API for venue kind {kind!r}; orders go to spot venues (binance, mexc)")

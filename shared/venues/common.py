@@ -17,6 +17,9 @@ from urllib.parse import quote
 import msgspec
 from msgspec import Struct
 
+from shared.config import FeedSettings
+from shared.errors import ProtocolError
+
 # Values made only of these characters are sent as they are; anything else is percent-encoded before
 # signing, because the venue verifies the signature over the text it receives.
 _PLAIN = re.compile(r"[A-Za-z0-9._~-]*")
@@ -30,6 +33,60 @@ class TopOfBook(NamedTuple):
     ask: float
     ask_qty: float
     seq: int  # Binance ``u``; MEXC ``version`` (0 when absent)
+
+
+Levels = list[tuple[float, float]]  # (price, quantity); quantity 0 removes the level
+
+
+class DepthDiff(NamedTuple):
+    """Changes to a book covering update ids ``first_id..last_id`` (Binance U..u, MEXC from/toVersion)."""
+
+    symbol: str
+    first_id: int
+    last_id: int
+    bids: Levels
+    asks: Levels
+
+
+class DepthSnapshot(NamedTuple):
+    """A whole book (REST snapshot) or its top levels (Binance partial depth), best first."""
+
+    symbol: str
+    last_id: int
+    bids: Levels
+    asks: Levels
+
+
+class FundingUpdate(NamedTuple):
+    symbol: str
+    rate: float  # per funding period
+    next_funding_ms: int
+    mark_price: float  # 0.0 when the venue's push has none
+    event_ms: int
+
+
+class Notice(NamedTuple):
+    """A control event the feed must act on; plain acks are ``None`` instead."""
+
+    kind: str  # NOTICE_SHUTDOWN | NOTICE_PONG
+
+
+NOTICE_SHUTDOWN = "shutdown"  # the server will close this connection soon: move to a new one
+NOTICE_PONG = "pong"  # the answer to our application-level ping
+
+MarketEvent = TopOfBook | DepthDiff | DepthSnapshot | FundingUpdate | Notice
+
+CHANNEL_TICKER = "ticker"
+CHANNEL_DEPTH = "depth"
+CHANNEL_FUNDING = "funding"
+
+
+class Channel(NamedTuple):
+    """One subscription: the venue's stream or channel name and what it carries for which symbol."""
+
+    name: str
+    symbol: str  # as the venue writes it (BTCUSDT, BTC_USDT)
+    kind: str  # CHANNEL_TICKER | CHANNEL_DEPTH | CHANNEL_FUNDING
 
 
 class HttpRequest(NamedTuple):
@@ -56,15 +113,30 @@ class OrderResult(NamedTuple):
 
 
 class MarketFormat(Protocol):
-    keepalive_interval_s: float | None
+    """One venue's market-data wire format. ``parse`` never raises anything but ProtocolError."""
 
-    def url(self, ws_url: str, symbols: Sequence[str]) -> str: ...
+    keepalive_interval_s: float | None  # how often the venue wants an application-level ping (None: never)
+    max_channels_per_connection: int
+    snapshots: bool  # diff books need a REST snapshot (``snapshot_path``/``parse_snapshot``)
+    subscribes_in_url: bool  # the channels go in the connection URL, not in subscription frames
 
-    def subscribe_frames(self, symbols: Sequence[str]) -> list[str]: ...
+    def wire_symbol(self, base: str, quote: str) -> str: ...
+
+    def channels(self, symbols: Sequence[str], settings: FeedSettings) -> list[Channel]: ...
+
+    def url(self, ws_url: str, channels: Sequence[Channel]) -> str: ...
+
+    def subscribe_frames(self, channels: Sequence[Channel]) -> list[str]: ...
+
+    def unsubscribe_frames(self, channels: Sequence[Channel]) -> list[str]: ...
 
     def keepalive_frame(self) -> str | None: ...
 
-    def parse(self, payload: bytes, binary: bool) -> TopOfBook | None: ...
+    def parse(self, payload: bytes, binary: bool) -> MarketEvent | None: ...
+
+    def snapshot_path(self, symbol: str, limit: int) -> str: ...
+
+    def parse_snapshot(self, symbol: str, body: bytes) -> DepthSnapshot: ...
 
 
 class OrderFormat(Protocol):
@@ -142,6 +214,18 @@ def to_float(text: str | float | int) -> float:
     if not 0.0 <= value < INF:
         raise ValueError(f"not a finite non-negative number: {text!r}")
     return value
+
+
+def levels(pairs: Sequence[tuple[str, str]] | Sequence[Sequence[str]], what: str) -> Levels:
+    """Venue ``[["price","qty"], ...]`` as floats; ProtocolError on anything non-numeric or negative."""
+    try:
+        out = [(float(p), float(q)) for p, q in pairs]
+    except (ValueError, TypeError):
+        raise ProtocolError(f"non-numeric level in {what}") from None
+    for p, q in out:
+        if not (0.0 < p < INF and 0.0 <= q < INF):
+            raise ProtocolError(f"level out of range in {what}: {p} x {q}")
+    return out
 
 
 class _VenueErrorBody(Struct):

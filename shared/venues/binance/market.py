@@ -1,7 +1,7 @@
-"""Binance spot ``<symbol>@bookTicker`` over the combined stream: JSON text frames.
+"""Binance spot market data over the combined stream: bookTicker, diff depth and partial depth (JSON text).
 
-Data frames are decoded by one typed msgspec decoder (no dicts on the hot path). Anything that is not a
-book ticker goes down a slower path that recognizes the venue's control frames.
+Book tickers, by far the most frequent frames, are decoded by one typed msgspec decoder (no dicts on the
+hot path). Everything else goes down a second path that reads the stream name and picks the decoder.
 """
 
 from __future__ import annotations
@@ -11,9 +11,31 @@ from collections.abc import Sequence
 import msgspec
 from msgspec import Struct
 
+from shared.config import FeedSettings
 from shared.errors import ProtocolError
-from shared.venues.binance.constants import STREAM_SUFFIX
-from shared.venues.common import INF, TopOfBook
+from shared.venues.binance.constants import (
+    BOOK_TICKER_SUFFIX,
+    DEPTH_PATH,
+    DEPTH_SUFFIX,
+    MAX_STREAMS_PER_CONNECTION,
+    SERVER_SHUTDOWN_EVENT,
+)
+from shared.venues.common import (
+    CHANNEL_DEPTH,
+    CHANNEL_TICKER,
+    INF,
+    NOTICE_SHUTDOWN,
+    Channel,
+    DepthDiff,
+    DepthSnapshot,
+    MarketEvent,
+    Notice,
+    TopOfBook,
+    levels,
+)
+
+# Streams per connection: the venue allows 1024, but they all go in the URL; 200 keeps it a few KB long.
+STREAMS_PER_CONNECTION = min(200, MAX_STREAMS_PER_CONNECTION)
 
 
 class BookTicker(Struct):
@@ -25,12 +47,35 @@ class BookTicker(Struct):
     A: str
 
 
-class CombinedEvent(Struct):
+class CombinedTicker(Struct):
     stream: str
     data: BookTicker
 
 
-class _Control(Struct):
+class Combined(Struct):
+    stream: str
+    data: msgspec.Raw
+
+
+class DepthUpdate(Struct):
+    e: str
+    E: int
+    s: str
+    U: int
+    u: int
+    b: list[tuple[str, str]]
+    a: list[tuple[str, str]]
+
+
+class PartialDepth(Struct):
+    """Partial depth pushes and the REST snapshot share this shape."""
+
+    lastUpdateId: int
+    bids: list[tuple[str, str]]
+    asks: list[tuple[str, str]]
+
+
+class ControlFrame(Struct):
     """Everything else the server may send: replies ``{"result","id"}``, errors ``{"code","msg"}``,
     events ``{"e":"serverShutdown"}``."""
 
@@ -42,51 +87,128 @@ class _Control(Struct):
 
 
 def stream_name(symbol: str) -> str:
-    return symbol.lower() + STREAM_SUFFIX
+    return symbol.lower() + BOOK_TICKER_SUFFIX
+
+
+def depth_stream(symbol: str, settings: FeedSettings) -> str:
+    speed = "@100ms" if settings.depth_interval_ms == 100 else ""
+    levels_part = str(settings.depth_levels) if settings.depth == "partial" else ""
+    return f"{symbol.lower()}{DEPTH_SUFFIX}{levels_part}{speed}"
+
+
+def _symbol_of(stream: str) -> str:
+    return stream.partition("@")[0].upper()
 
 
 class BinanceMarketFormat:
-    keepalive_interval_s: float | None = None  # the server pings; picows answers with a pong
+    keepalive_interval_s: float | None = None  # the server pings; a client ping is only our liveness probe
+    max_channels_per_connection = STREAMS_PER_CONNECTION
+    snapshots = True
+    subscribes_in_url = True
 
     def __init__(self) -> None:
-        self._combined = msgspec.json.Decoder(CombinedEvent)
-        self._raw = msgspec.json.Decoder(BookTicker)
-        self._control = msgspec.json.Decoder(_Control)
+        self._ticker = msgspec.json.Decoder(CombinedTicker)
+        self._combined = msgspec.json.Decoder(Combined)
+        self._raw_ticker = msgspec.json.Decoder(BookTicker)
+        self._depth = msgspec.json.Decoder(DepthUpdate)
+        self._partial = msgspec.json.Decoder(PartialDepth)
+        self._control = msgspec.json.Decoder(ControlFrame)
 
-    def url(self, ws_url: str, symbols: Sequence[str]) -> str:
+    def wire_symbol(self, base: str, quote: str) -> str:
+        return base + quote
+
+    def channels(self, symbols: Sequence[str], settings: FeedSettings) -> list[Channel]:
+        out: list[Channel] = []
+        for s in symbols:
+            if settings.book_ticker:
+                out.append(Channel(stream_name(s), s, CHANNEL_TICKER))
+            if settings.depth != "none":
+                out.append(Channel(depth_stream(s, settings), s, CHANNEL_DEPTH))
+        return out
+
+    def url(self, ws_url: str, channels: Sequence[Channel]) -> str:
         """``ws_url`` ends with ``/stream``: every stream goes in the URL, nothing to subscribe later."""
-        return ws_url + "?streams=" + "/".join(stream_name(s) for s in symbols)
+        return ws_url + "?streams=" + "/".join(c.name for c in channels)
 
-    def subscribe_frames(self, symbols: Sequence[str]) -> list[str]:
-        return []
+    def subscribe_frames(self, channels: Sequence[Channel]) -> list[str]:
+        return [request_frame("SUBSCRIBE", channels)] if channels else []
+
+    def unsubscribe_frames(self, channels: Sequence[Channel]) -> list[str]:
+        return [request_frame("UNSUBSCRIBE", channels)] if channels else []
 
     def keepalive_frame(self) -> str | None:
         return None
 
-    def parse(self, payload: bytes, binary: bool) -> TopOfBook | None:
+    def snapshot_path(self, symbol: str, limit: int) -> str:
+        return f"{DEPTH_PATH}?symbol={symbol}&limit={limit}"
+
+    def parse_snapshot(self, symbol: str, body: bytes) -> DepthSnapshot:
+        try:
+            d = self._partial.decode(body)
+        except msgspec.DecodeError as exc:
+            raise ProtocolError(f"bad depth snapshot for {symbol}: {exc}") from None
+        return DepthSnapshot(symbol, d.lastUpdateId, levels(d.bids, symbol), levels(d.asks, symbol))
+
+    def parse(self, payload: bytes, binary: bool) -> MarketEvent | None:
         if binary:
             raise ProtocolError("unexpected binary frame")
         try:
-            t = self._combined.decode(payload).data
+            t = self._ticker.decode(payload).data
         except msgspec.DecodeError:
             return self._parse_other(payload)
         return _top(t)
 
-    def _parse_other(self, payload: bytes) -> TopOfBook | None:
-        # A raw-stream (``/ws/<stream>``) payload has no wrapper; accept it as the same event.
+    def _parse_other(self, payload: bytes) -> MarketEvent | None:
         try:
-            return _top(self._raw.decode(payload))
+            wrapped = self._combined.decode(payload)
+        except msgspec.DecodeError:
+            return self._parse_raw(payload)
+        stream, data = wrapped.stream, wrapped.data
+        kind = stream.partition("@")[2]
+        try:
+            if kind.startswith("depth"):
+                if kind == "depth" or kind == "depth@100ms":
+                    return _diff(self._depth.decode(data))
+                d = self._partial.decode(data)
+                sym = _symbol_of(stream)
+                return DepthSnapshot(sym, d.lastUpdateId, levels(d.bids, sym), levels(d.asks, sym))
+            if kind == "bookTicker":
+                return _top(self._raw_ticker.decode(data))
+        except msgspec.DecodeError as exc:
+            raise ProtocolError(f"bad {stream} payload: {exc}") from None
+        raise ProtocolError(f"unexpected stream {stream!r}")
+
+    def _parse_raw(self, payload: bytes) -> MarketEvent | None:
+        # A raw-stream (``/ws/<stream>``) payload has no wrapper: recognize it by its fields.
+        try:
+            return _top(self._raw_ticker.decode(payload))
+        except msgspec.DecodeError:
+            pass
+        try:
+            return _diff(self._depth.decode(payload))
         except msgspec.DecodeError:
             pass
         try:
             c = self._control.decode(payload)
         except msgspec.DecodeError as exc:
-            raise ProtocolError(f"not a bookTicker or control frame: {exc}") from None
+            raise ProtocolError(f"not a market-data or control frame: {exc}") from None
         if c.code is not None:
             raise ProtocolError(f"venue error {c.code}: {c.msg}")
+        if c.e == SERVER_SHUTDOWN_EVENT:
+            return Notice(NOTICE_SHUTDOWN)
         if c.e is not None or c.id is not None:
             return None
-        raise ProtocolError("not a bookTicker or control frame")
+        raise ProtocolError("not a market-data or control frame")
+
+
+def request_frame(method: str, channels: Sequence[Channel]) -> str:
+    return msgspec.json.encode({"method": method, "params": [c.name for c in channels], "id": 1}).decode()
+
+
+def _diff(d: DepthUpdate) -> DepthDiff:
+    if d.e != "depthUpdate" or d.u < d.U:
+        raise ProtocolError(f"bad depth update for {d.s}: e={d.e!r} U={d.U} u={d.u}")
+    return DepthDiff(d.s, d.U, d.u, levels(d.b, d.s), levels(d.a, d.s))
 
 
 def _top(t: BookTicker) -> TopOfBook:

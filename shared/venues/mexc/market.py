@@ -1,7 +1,8 @@
-"""MEXC spot v3 aggregated book ticker: JSON text for control, binary protobuf for data.
+"""MEXC spot v3 market data: JSON text for control, binary protobuf for data.
 
-Data frames are ``PushDataV3ApiWrapper`` messages carrying ``publicAggreBookTicker`` (field 315). The
-symbol is field 3 when present, else the last ``@`` part of the channel name.
+Data frames are ``PushDataV3ApiWrapper`` messages carrying ``publicAggreBookTicker`` (field 315) or
+``publicAggreDepths`` (field 313). The symbol is field 3 when present, else the last ``@`` part of the
+channel name.
 """
 
 from __future__ import annotations
@@ -13,15 +14,31 @@ import msgspec
 from google.protobuf.message import DecodeError
 from msgspec import Struct
 
+from shared.config import FeedSettings
 from shared.errors import ProtocolError
-from shared.venues.common import INF, TopOfBook
+from shared.venues.common import (
+    CHANNEL_DEPTH,
+    CHANNEL_TICKER,
+    INF,
+    NOTICE_PONG,
+    Channel,
+    DepthDiff,
+    DepthSnapshot,
+    MarketEvent,
+    Notice,
+    TopOfBook,
+    levels,
+)
 from shared.venues.mexc.constants import (
     BLOCKED_MARKER,
     BOOK_TICKER_CHANNEL,
+    DEPTH_CHANNEL_PREFIX,
+    DEPTH_PATH,
     KEEPALIVE_INTERVAL_S,
     MAX_SUBSCRIPTIONS,
     NOT_SUBSCRIBED_MARKER,
     PING_FRAME,
+    PONG_MSG,
 )
 from shared.venues.mexc.proto.push_data_pb2 import PushDataV3ApiWrapper
 
@@ -34,35 +51,81 @@ class _Reply(Struct):
     id: int = 0
 
 
+class _Snapshot(Struct):
+    lastUpdateId: int
+    bids: list[tuple[str, str]]
+    asks: list[tuple[str, str]]
+
+
 def channel(symbol: str) -> str:
     return BOOK_TICKER_CHANNEL + symbol.upper()
 
 
-def subscription_frames(channels: Sequence[str]) -> list[str]:
+def depth_channel(symbol: str, interval_ms: int) -> str:
+    return f"{DEPTH_CHANNEL_PREFIX}{interval_ms}ms@{symbol.upper()}"
+
+
+def subscription_frames(names: Sequence[str], method: str = "SUBSCRIPTION") -> list[str]:
     return [
-        json.dumps({"method": "SUBSCRIPTION", "params": list(channels[i : i + MAX_SUBSCRIPTIONS])})
-        for i in range(0, len(channels), MAX_SUBSCRIPTIONS)
+        json.dumps({"method": method, "params": list(names[i : i + MAX_SUBSCRIPTIONS])})
+        for i in range(0, len(names), MAX_SUBSCRIPTIONS)
     ]
 
 
+def _version(text: str, what: str) -> int:
+    try:
+        return int(text) if text else 0
+    except ValueError:
+        raise ProtocolError(f"non-numeric version {text!r} in {what}") from None
+
+
 class MexcMarketFormat:
-    keepalive_interval_s: float | None = KEEPALIVE_INTERVAL_S  # MEXC drops links silent for a minute
+    keepalive_interval_s: float | None = KEEPALIVE_INTERVAL_S  # MEXC drops links that stay silent
+    max_channels_per_connection = MAX_SUBSCRIPTIONS
+    snapshots = True
+    subscribes_in_url = False
 
     def __init__(self) -> None:
         self._reply = msgspec.json.Decoder(_Reply)
+        self._snapshot = msgspec.json.Decoder(_Snapshot)
         self._wrapper = PushDataV3ApiWrapper()  # reused: ParseFromString clears it first
 
-    def url(self, ws_url: str, symbols: Sequence[str]) -> str:
+    def wire_symbol(self, base: str, quote: str) -> str:
+        return base + quote
+
+    def channels(self, symbols: Sequence[str], settings: FeedSettings) -> list[Channel]:
+        out: list[Channel] = []
+        for s in symbols:
+            if settings.book_ticker:
+                out.append(Channel(channel(s), s, CHANNEL_TICKER))
+            if settings.depth != "none":
+                out.append(Channel(depth_channel(s, settings.depth_interval_ms), s, CHANNEL_DEPTH))
+        return out
+
+    def url(self, ws_url: str, channels: Sequence[Channel]) -> str:
         return ws_url
 
-    def subscribe_frames(self, symbols: Sequence[str]) -> list[str]:
-        # MEXC serves at most 30 subscriptions per connection: more symbols need more connections.
-        return subscription_frames([channel(s) for s in symbols])
+    def subscribe_frames(self, channels: Sequence[Channel]) -> list[str]:
+        # MEXC serves at most 30 subscriptions per connection: more channels need more connections.
+        return subscription_frames([c.name for c in channels])
+
+    def unsubscribe_frames(self, channels: Sequence[Channel]) -> list[str]:
+        return subscription_frames([c.name for c in channels], "UNSUBSCRIPTION")
 
     def keepalive_frame(self) -> str | None:
         return PING_FRAME
 
-    def parse(self, payload: bytes, binary: bool) -> TopOfBook | None:
+    def snapshot_path(self, symbol: str, limit: int) -> str:
+        return f"{DEPTH_PATH}?symbol={symbol}&limit={limit}"
+
+    def parse_snapshot(self, symbol: str, body: bytes) -> DepthSnapshot:
+        try:
+            d = self._snapshot.decode(body)
+        except msgspec.DecodeError as exc:
+            raise ProtocolError(f"bad depth snapshot for {symbol}: {exc}") from None
+        return DepthSnapshot(symbol, d.lastUpdateId, levels(d.bids, symbol), levels(d.asks, symbol))
+
+    def parse(self, payload: bytes, binary: bool) -> MarketEvent | None:
         if not binary:
             return self._parse_text(payload)
         w = self._wrapper
@@ -70,27 +133,40 @@ class MexcMarketFormat:
             w.ParseFromString(payload)
         except (DecodeError, ValueError, RuntimeError) as exc:
             raise ProtocolError(f"bad protobuf frame: {exc}") from None
-        if w.WhichOneof("body") != "publicAggreBookTicker":
-            raise ProtocolError(f"not a book ticker push (channel {w.channel!r})")
-        t = w.publicAggreBookTicker
+        body = w.WhichOneof("body")
         symbol = w.symbol if w.HasField("symbol") else w.channel.rpartition("@")[2]
         if not symbol:
-            raise ProtocolError("book ticker push without a symbol")
-        try:
-            bid, bid_qty = float(t.bidPrice), float(t.bidQuantity)
-            ask, ask_qty = float(t.askPrice), float(t.askQuantity)
-            seq = int(t.version) if t.version else 0
-        except ValueError:
-            raise ProtocolError(f"non-numeric field in {symbol} book ticker") from None
-        if not (0.0 <= bid < INF and 0.0 <= bid_qty < INF and 0.0 <= ask < INF and 0.0 <= ask_qty < INF):
-            raise ProtocolError(f"price or quantity out of range in {symbol} book ticker")
-        return TopOfBook(symbol, bid, bid_qty, ask, ask_qty, seq)
+            raise ProtocolError(f"push without a symbol (channel {w.channel!r})")
+        if body == "publicAggreBookTicker":
+            return _top(w, symbol)
+        if body == "publicAggreDepths":
+            d = w.publicAggreDepths
+            first, last = _version(d.fromVersion, symbol), _version(d.toVersion, symbol)
+            if first > last:
+                raise ProtocolError(f"depth push for {symbol} with fromVersion {first} > toVersion {last}")
+            bids = levels([(x.price, x.quantity) for x in d.bids], symbol)
+            asks = levels([(x.price, x.quantity) for x in d.asks], symbol)
+            return DepthDiff(symbol, first, last, bids, asks)
+        raise ProtocolError(f"unexpected push body {body!r} (channel {w.channel!r})")
 
-    def _parse_text(self, payload: bytes) -> None:
+    def _parse_text(self, payload: bytes) -> Notice | None:
         try:
             r = self._reply.decode(payload)
         except msgspec.DecodeError as exc:
             raise ProtocolError(f"unexpected text frame: {exc}") from None
         if r.code != 0 or BLOCKED_MARKER in r.msg or r.msg.startswith(NOT_SUBSCRIBED_MARKER):
             raise ProtocolError(f"venue refused: code {r.code}: {r.msg}")
-        return None
+        return Notice(NOTICE_PONG) if r.msg == PONG_MSG else None
+
+
+def _top(w: PushDataV3ApiWrapper, symbol: str) -> TopOfBook:
+    t = w.publicAggreBookTicker
+    try:
+        bid, bid_qty = float(t.bidPrice), float(t.bidQuantity)
+        ask, ask_qty = float(t.askPrice), float(t.askQuantity)
+    except ValueError:
+        raise ProtocolError(f"non-numeric field in {symbol} book ticker") from None
+    seq = _version(t.version, symbol)
+    if not (0.0 <= bid < INF and 0.0 <= bid_qty < INF and 0.0 <= ask < INF and 0.0 <= ask_qty < INF):
+        raise ProtocolError(f"price or quantity out of range in {symbol} book ticker")
+    return TopOfBook(symbol, bid, bid_qty, ask, ask_qty, seq)
