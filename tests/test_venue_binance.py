@@ -8,10 +8,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared.config import FeedSettings
 from shared.errors import ProtocolError
 from shared.venues import market_format, order_format
 from shared.venues.binance.auth import sign
-from shared.venues.common import TopOfBook
+from shared.venues.common import (
+    NOTICE_SHUTDOWN,
+    DepthDiff,
+    DepthSnapshot,
+    FundingUpdate,
+    Notice,
+    TopOfBook,
+)
+
+MARKET_EVENTS = (TopOfBook, DepthDiff, DepthSnapshot, FundingUpdate, Notice)
 
 # Binance's documented signing example (rest-api.md, "SIGNED endpoint examples").
 DOC_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
@@ -37,10 +47,77 @@ def test_signature_covers_query_then_body() -> None:
 
 def test_url_puts_every_stream_in_the_combined_path() -> None:
     fmt = market_format("binance")
-    url = fmt.url("wss://stream.binance.com:9443/stream", ["BTCUSDT", "ETHUSDT"])
+    channels = fmt.channels(["BTCUSDT", "ETHUSDT"], FeedSettings(depth="none"))
+    url = fmt.url("wss://stream.binance.com:9443/stream", channels)
     assert url == "wss://stream.binance.com:9443/stream?streams=btcusdt@bookTicker/ethusdt@bookTicker"
-    assert fmt.subscribe_frames(["BTCUSDT"]) == []
+    assert fmt.subscribes_in_url
+    assert json.loads(fmt.subscribe_frames(channels[:1])[0]) == {
+        "method": "SUBSCRIBE", "params": ["btcusdt@bookTicker"], "id": 1
+    }
+    assert json.loads(fmt.unsubscribe_frames(channels[1:])[0])["method"] == "UNSUBSCRIBE"
     assert fmt.keepalive_interval_s is None and fmt.keepalive_frame() is None
+
+
+@pytest.mark.parametrize(
+    ("settings", "names"),
+    [
+        (FeedSettings(), ["btcusdt@bookTicker", "btcusdt@depth@100ms"]),
+        (FeedSettings(depth_interval_ms=1000, book_ticker=False), ["btcusdt@depth"]),
+        (FeedSettings(depth="partial", depth_levels=5), ["btcusdt@bookTicker", "btcusdt@depth5@100ms"]),
+    ],
+)
+def test_stream_names_follow_the_feed_settings(settings: FeedSettings, names: list[str]) -> None:
+    assert [c.name for c in market_format("binance").channels(["BTCUSDT"], settings)] == names
+
+
+DEPTH_UPDATE = (
+    b'{"stream":"bnbbtc@depth@100ms","data":{"e":"depthUpdate","E":1672515782136,"s":"BNBBTC","U":157,"u":160,'
+    b'"b":[["0.0024","10"]],"a":[["0.0026","100"],["0.0027","0"]]}}'
+)
+
+
+def test_parse_depth_update_documented_example() -> None:
+    d = market_format("binance").parse(DEPTH_UPDATE, False)
+    assert d == DepthDiff("BNBBTC", 157, 160, [(0.0024, 10.0)], [(0.0026, 100.0), (0.0027, 0.0)])
+    raw = json.dumps(json.loads(DEPTH_UPDATE)["data"]).encode()
+    assert market_format("binance").parse(raw, False) == d
+
+
+def test_parse_partial_depth_and_snapshot() -> None:
+    frame = (
+        b'{"stream":"bnbbtc@depth5@100ms","data":{"lastUpdateId":160,"bids":[["0.0024","10"]],'
+        b'"asks":[["0.0026","100"]]}}'
+    )
+    expected = DepthSnapshot("BNBBTC", 160, [(0.0024, 10.0)], [(0.0026, 100.0)])
+    assert market_format("binance").parse(frame, False) == expected
+    body = b'{"lastUpdateId":1027024,"bids":[["4.00000000","431.00000000"]],"asks":[["4.00000200","12.00000000"]]}'
+    snap = market_format("binance").parse_snapshot("BNBBTC", body)
+    assert snap == DepthSnapshot("BNBBTC", 1027024, [(4.0, 431.0)], [(4.000002, 12.0)])
+    with pytest.raises(ProtocolError):
+        market_format("binance").parse_snapshot("BNBBTC", b'{"code":-1121,"msg":"Invalid symbol."}')
+    assert market_format("binance").snapshot_path("BNBBTC", 1000) == "/api/v3/depth?symbol=BNBBTC&limit=1000"
+
+
+def test_server_shutdown_is_a_notice() -> None:
+    assert market_format("binance").parse(b'{"e":"serverShutdown","E":1672515782136}', False) == Notice(NOTICE_SHUTDOWN)
+
+
+MARK_PRICE = (
+    b'{"stream":"btcusdt@markPrice@1s","data":{"e":"markPriceUpdate","E":1562305380000,"s":"BTCUSDT",'
+    b'"p":"11794.15000000","i":"11784.62659091","P":"11784.25641265","r":"0.00038167","T":1562306400000}}'
+)
+
+
+def test_futures_mark_price_documented_example() -> None:
+    fmt = market_format("binance_usdm")
+    assert fmt.parse(MARK_PRICE, False) == FundingUpdate("BTCUSDT", 0.00038167, 1562306400000, 11794.15, 1562305380000)
+    channels = fmt.channels(["BTCUSDT"], FeedSettings())
+    assert fmt.url("wss://fstream.binance.com/market/stream", channels) == (
+        "wss://fstream.binance.com/market/stream?streams=btcusdt@markPrice@1s"
+    )
+    for bad in (MARK_PRICE.replace(b'"0.00038167"', b'"x"'), MARK_PRICE.replace(b"markPriceUpdate", b"kline"), b"{"):
+        with pytest.raises(ProtocolError):
+            fmt.parse(bad, False)
 
 
 def test_parse_combined_book_ticker() -> None:
@@ -59,7 +136,6 @@ def test_parse_raw_stream_payload() -> None:
     [
         b'{"result":null,"id":1}',
         b'{"result":["btcusdt@bookTicker"],"id":3}',
-        b'{"e":"serverShutdown","E":1672515782136}',
     ],
 )
 def test_control_frames_are_none(frame: bytes) -> None:
@@ -89,7 +165,11 @@ def _with_data(**changes: object) -> bytes:
         (_with_data(b=25.35), False),  # a JSON number where the venue sends a string
         (_with_data(u="400900217"), False),
         (_with_data(s=None), False),
-        (b'{"stream":"bnbusdt@depth5","data":{"lastUpdateId":1,"bids":[],"asks":[]}}', False),
+        (b'{"stream":"bnbusdt@depth5","data":{"lastUpdateId":1,"bids":[["x","1"]],"asks":[]}}', False),
+        (b'{"stream":"bnbusdt@depth","data":{"e":"depthUpdate","E":1,"s":"X","U":5,"u":4,"b":[],"a":[]}}', False),
+        (b'{"stream":"bnbusdt@depth","data":{"e":"depthUpdate","E":1,"s":"X","U":1,"u":4,"b":[["1","-2"]],"a":[]}}',
+         False),
+        (b'{"stream":"bnbusdt@trade","data":{}}', False),
         (b'{"code":2,"msg":"Invalid request: unknown variant"}', False),
     ],
 )
@@ -114,7 +194,7 @@ def test_random_bytes_only_raise_protocol_error(payload: bytes, binary: bool) ->
         result = fmt.parse(payload, binary)
     except ProtocolError:
         return
-    assert result is None or isinstance(result, TopOfBook)
+    assert result is None or isinstance(result, MARKET_EVENTS)
 
 
 @settings(deadline=None)  # a busy test machine must not turn slowness into failure
@@ -126,7 +206,7 @@ def test_random_json_only_raises_protocol_error(data: object) -> None:
             result = fmt.parse(payload, False)
         except ProtocolError:
             continue
-        assert result is None or isinstance(result, TopOfBook)
+        assert result is None or isinstance(result, MARKET_EVENTS)
 
 
 def test_new_order_request_exact_text() -> None:

@@ -12,12 +12,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared.config import FeedSettings
 from shared.errors import ProtocolError
 from shared.venues import market_format, order_format
-from shared.venues.common import TopOfBook
+from shared.venues.common import NOTICE_PONG, DepthDiff, DepthSnapshot, FundingUpdate, Notice, TopOfBook
 from shared.venues.mexc.auth import sign
 from shared.venues.mexc.proto import push_data_pb2
-from shared.venues.mexc.proto.push_data_pb2 import PublicAggreBookTickerV3Api, PushDataV3ApiWrapper
+from shared.venues.mexc.proto.push_data_pb2 import (
+    PublicAggreBookTickerV3Api,
+    PublicAggreDepthItem,
+    PublicAggreDepthsV3Api,
+    PushDataV3ApiWrapper,
+)
+
+MARKET_EVENTS = (TopOfBook, DepthDiff, DepthSnapshot, FundingUpdate, Notice)
 
 REPO = Path(__file__).resolve().parents[1]
 PROTO_DIR = REPO / "shared" / "venues" / "mexc" / "proto"
@@ -55,12 +63,13 @@ def test_signature_matches_documented_examples() -> None:
 
 def test_subscription_frames_hold_at_most_30_channels() -> None:
     fmt = market_format("mexc")
-    assert fmt.url("wss://wbs-api.mexc.com/ws", ["BTCUSDT"]) == "wss://wbs-api.mexc.com/ws"
-    assert fmt.subscribe_frames(["BTCUSDT", "ETHUSDT"]) == [
+    tickers = FeedSettings(depth="none")
+    assert fmt.url("wss://wbs-api.mexc.com/ws", fmt.channels(["BTCUSDT"], tickers)) == "wss://wbs-api.mexc.com/ws"
+    assert fmt.subscribe_frames(fmt.channels(["BTCUSDT", "ETHUSDT"], tickers)) == [
         '{"method": "SUBSCRIPTION", "params": ["spot@public.aggre.bookTicker.v3.api.pb@100ms@BTCUSDT", '
         '"spot@public.aggre.bookTicker.v3.api.pb@100ms@ETHUSDT"]}'
     ]
-    frames = fmt.subscribe_frames([f"S{i}USDT" for i in range(31)])
+    frames = fmt.subscribe_frames(fmt.channels([f"S{i}USDT" for i in range(31)], tickers))
     assert [len(json.loads(f)["params"]) for f in frames] == [30, 1]
     assert fmt.keepalive_interval_s == 20.0
     assert json.loads(fmt.keepalive_frame() or "") == {"method": "PING"}
@@ -112,15 +121,60 @@ def test_a_push_with_only_an_unknown_body_is_not_a_quote() -> None:
         market_format("mexc").parse(frame, True)
 
 
-@pytest.mark.parametrize(
-    "frame",
-    [
-        b'{"id":0,"code":0,"msg":"spot@public.aggre.bookTicker.v3.api.pb@100ms@BTCUSDT"}',
-        b'{"id":0,"code":0,"msg":"PONG"}',
-    ],
-)
-def test_acks_and_pong_are_none(frame: bytes) -> None:
-    assert market_format("mexc").parse(frame, False) is None
+def test_acks_are_none_and_pong_is_a_notice() -> None:
+    fmt = market_format("mexc")
+    assert fmt.parse(b'{"id":0,"code":0,"msg":"spot@public.aggre.bookTicker.v3.api.pb@100ms@BTCUSDT"}', False) is None
+    assert fmt.parse(b'{"id":0,"code":0,"msg":"PONG"}', False) == Notice(NOTICE_PONG)
+
+
+def depth_push(first: str = "101", last: str = "103") -> PushDataV3ApiWrapper:
+    return PushDataV3ApiWrapper(
+        channel="spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT",
+        symbol="BTCUSDT",
+        publicAggreDepths=PublicAggreDepthsV3Api(
+            asks=[PublicAggreDepthItem(price="97000.02", quantity="0.5")],
+            bids=[
+                PublicAggreDepthItem(price="96999.99", quantity="0"),
+                PublicAggreDepthItem(price="96999.98", quantity="2"),
+            ],
+            eventType="spot@public.aggre.depth.v3.api.pb@100ms",
+            fromVersion=first,
+            toVersion=last,
+        ),
+    )
+
+
+def test_parse_depth_push_and_snapshot() -> None:
+    fmt = market_format("mexc")
+    d = fmt.parse(depth_push().SerializeToString(), True)
+    assert d == DepthDiff("BTCUSDT", 101, 103, [(96999.99, 0.0), (96999.98, 2.0)], [(97000.02, 0.5)])
+    for bad in (depth_push(first="104"), depth_push(first="x")):
+        with pytest.raises(ProtocolError):
+            fmt.parse(bad.SerializeToString(), True)
+    body = b'{"lastUpdateId":100,"bids":[["96999.99","1.5"]],"asks":[["97000.02","0.4"]],"timestamp":1736412092433}'
+    assert fmt.parse_snapshot("BTCUSDT", body) == DepthSnapshot("BTCUSDT", 100, [(96999.99, 1.5)], [(97000.02, 0.4)])
+    names = [c.name for c in fmt.channels(["BTCUSDT"], FeedSettings())]
+    assert names == [CHANNEL, "spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT"]
+
+
+@pytest.mark.parametrize("field", ["rate", "fundingRate"])
+def test_contract_funding_push_accepts_both_rate_names(field: str) -> None:
+    fmt = market_format("mexc_contract")
+    frame = json.dumps({
+        "channel": "push.funding.rate",
+        "data": {"symbol": "BTC_USDT", field: 0.000034, "nextSettleTime": 1609833600000},
+        "ts": 1609833500000,
+    }).encode()
+    assert fmt.parse(frame, False) == FundingUpdate("BTC_USDT", 0.000034, 1609833600000, 0.0, 1609833500000)
+    assert fmt.wire_symbol("BTC", "USDT") == "BTC_USDT"
+    assert fmt.parse(b'{"channel":"pong","data":1587453241453}', False) == Notice(NOTICE_PONG)
+    assert fmt.parse(b'{"channel":"rs.sub.funding.rate","data":"success","ts":1}', False) is None
+    assert json.loads(fmt.subscribe_frames(fmt.channels(["BTC_USDT"], FeedSettings()))[0]) == {
+        "method": "sub.funding.rate", "param": {"symbol": "BTC_USDT"}
+    }
+    for bad in (b'{"channel":"rs.error","data":"bad symbol"}', b'{"channel":"push.funding.rate","data":{}}', b"{"):
+        with pytest.raises(ProtocolError):
+            fmt.parse(bad, False)
 
 
 def _bad_ticker(**fields: str) -> bytes:
@@ -161,7 +215,7 @@ def test_random_bytes_only_raise_protocol_error(payload: bytes, binary: bool) ->
         result = market_format("mexc").parse(payload, binary)
     except ProtocolError:
         return
-    assert result is None or isinstance(result, TopOfBook)
+    assert result is None or isinstance(result, MARKET_EVENTS)
 
 
 @settings(deadline=None)  # a busy test machine must not turn slowness into failure
@@ -173,7 +227,7 @@ def test_mangled_real_frames_only_raise_protocol_error(prefix: bytes, cut: int) 
             result = market_format("mexc").parse(payload, True)
         except ProtocolError:
             continue
-        assert result is None or isinstance(result, TopOfBook)
+        assert result is None or isinstance(result, MARKET_EVENTS)
 
 
 def test_generated_module_is_what_gen_proto_makes(tmp_path: Path) -> None:
