@@ -12,6 +12,8 @@ commands:
   run            run the whole pipeline under supervisord (embedded default: simulator + paper trading)
   status         live counters from shared memory (--json for machines)
   bench          drive the pipeline at fixed quote rates; tick->order latency and max sustained rate
+  record         store a venue's raw market-data frames (--venue V --duration S -o FILE)
+  replay         drive the feed handlers and detector from recordings, deterministically
   config check   validate a config file
   env            print the environment supervisord.conf needs, for supervisorctl by hand
   service KIND   run one service (what supervisord starts)
@@ -37,6 +39,14 @@ def main(argv: list[str] | None = None) -> int:
             from services.cli.bench import main as bench
 
             return bench(rest)
+        if command == "record":
+            from services.cli.record import main as record
+
+            return record(rest)
+        if command == "replay":
+            from services.cli.replay import main as replay
+
+            return replay(rest)
         if command == "config":
             from services.cli.config_check import main as config
 

@@ -18,7 +18,7 @@ import zmq
 
 from services.detector import kernel
 from shared.codec import Codec, market_data_codec, opportunity_codec
-from shared.messages import STRATEGY_CROSS, Book, Funding, MarketData, Opportunity, Quote
+from shared.messages import STRATEGY_CROSS, Book, Funding, MarketBatch, MarketData, Opportunity, Quote
 from shared.runtime.host import ProcessContext
 from shared.runtime.outlet import Outlet, SocketOutlet
 from shared.runtime.service import MAX_DRAIN, Service
@@ -55,6 +55,9 @@ class Detector(Service):
         self.opportunities: Outlet[Opportunity] = Outlet.unconnected("opportunities")
         # Ids unique across restarts and processes: a random 24-bit prefix, then a counter.
         self._next_id = (random.SystemRandom().getrandbits(24) << 32) | 1
+        self._n_touched = 0
+        # Monotonic ns; a replay swaps in its own clock so quote ages (and results) repeat exactly.
+        self.clock: Callable[[], int] = time.monotonic_ns
         self.n_quotes = 0
         self.n_books = 0
         self.n_funding = 0
@@ -104,8 +107,6 @@ class Detector(Service):
     def _on_market_data(self) -> None:
         sub = self._sub
         assert sub is not None
-        n_touched = 0
-        touched, is_touched = self.touched, self.is_touched
         decode = self._md.decode
         for _ in range(MAX_DRAIN):
             try:
@@ -122,36 +123,52 @@ class Detector(Service):
                 if self.n_malformed == 1:
                     log.warning("malformed market-data frame (%d bytes); counting further ones", len(payload))
                 continue
-            self.n_batches += 1
-            pub_ns = batch.pub_ns
-            for q in batch.items:
-                kind = type(q)
-                if kind is not Quote:
-                    if kind is Book:
-                        self._on_book(q)  # type: ignore[arg-type]
-                    else:
-                        self._on_funding(q)  # type: ignore[arg-type]
-                    continue
-                v, s = q.venue, q.symbol
-                self.bid[v, s] = q.bid
-                self.bid_qty[v, s] = q.bid_qty
-                self.ask[v, s] = q.ask
-                self.ask_qty[v, s] = q.ask_qty
-                self.ts[v, s] = q.tick_ns
-                self.tick[s] = q.tick_ns
-                self.pub[s] = pub_ns
-                self.n_quotes += 1
-                if not is_touched[s]:
-                    is_touched[s] = True
-                    touched[n_touched] = s
-                    n_touched += 1
+            self._ingest(batch)
+        self._evaluate()
+
+    def on_batch(self, batch: MarketBatch) -> None:
+        """One batch straight from a feed handler (replay, benchmarks): ingest it and evaluate."""
+        self._ingest(batch)
+        self._evaluate()
+
+    def _ingest(self, batch: MarketBatch) -> None:
+        touched, is_touched = self.touched, self.is_touched
+        n_touched = self._n_touched
+        self.n_batches += 1
+        pub_ns = batch.pub_ns
+        for q in batch.items:
+            kind = type(q)
+            if kind is not Quote:
+                if kind is Book:
+                    self._on_book(q)  # type: ignore[arg-type]
+                else:
+                    self._on_funding(q)  # type: ignore[arg-type]
+                continue
+            v, s = q.venue, q.symbol
+            self.bid[v, s] = q.bid
+            self.bid_qty[v, s] = q.bid_qty
+            self.ask[v, s] = q.ask
+            self.ask_qty[v, s] = q.ask_qty
+            self.ts[v, s] = q.tick_ns
+            self.tick[s] = q.tick_ns
+            self.pub[s] = pub_ns
+            self.n_quotes += 1
+            if not is_touched[s]:
+                is_touched[s] = True
+                touched[n_touched] = s
+                n_touched += 1
+        self._n_touched = n_touched
+
+    def _evaluate(self) -> None:
+        n_touched = self._n_touched
         if n_touched == 0:
             return
-        is_touched[touched[:n_touched]] = False
+        self._n_touched = 0
+        touched = self.touched
+        self.is_touched[touched[:n_touched]] = False
         if not self.enabled:
             return
         self.n_evaluations += n_touched
-        now = time.monotonic_ns()
         rows = kernel.detect_cross(
             touched,
             n_touched,
@@ -164,7 +181,7 @@ class Detector(Service):
             self.registry.step_array,
             self.registry.min_notional_array,
             self.params,
-            now,
+            self.clock(),
             self.out,
         )
         if rows:
@@ -195,7 +212,7 @@ class Detector(Service):
         self.n_funding += 1
 
     def _emit(self, rows: int) -> None:
-        detected = time.monotonic_ns()
+        detected = self.clock()
         out = self.out
         for r in range(rows):
             s = int(out[r, kernel.OUT_SYMBOL])

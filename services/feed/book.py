@@ -9,10 +9,8 @@ start over). Quantities are absolute; 0 removes a level.
 
 from __future__ import annotations
 
-from itertools import islice
+from bisect import bisect_left, insort
 from typing import NamedTuple
-
-from sortedcontainers import SortedDict
 
 from shared.venues.common import DepthDiff, DepthSnapshot, Levels
 
@@ -36,44 +34,73 @@ class Top(NamedTuple):
     ask_qty: list[float]
 
 
-class LocalBook:
-    """Price -> quantity per side. Bids are keyed by the negated price so both sides iterate best first."""
+class _Side:
+    """Price levels of one side: a dict for quantities, a plain sorted key list for order.
 
+    Bids are keyed by the negated price, so both sides sort best first. Inserting into a list of a
+    thousand floats is one small memmove; reading the top N is a slice — cheaper than any tree here.
+    """
+
+    __slots__ = ("keys", "qty")
+
+    def __init__(self, levels: Levels = ()) -> None:  # type: ignore[assignment]
+        self.qty: dict[float, float] = {k: q for k, q in levels if q > 0.0}
+        self.keys: list[float] = sorted(self.qty)
+
+    def set(self, key: float, q: float) -> None:
+        qty = self.qty
+        if q > 0.0:
+            if key not in qty:
+                insort(self.keys, key)
+            qty[key] = q
+        elif key in qty:
+            del qty[key]
+            del self.keys[bisect_left(self.keys, key)]
+
+    def top(self, n: int) -> tuple[list[float], list[float]]:
+        keys = self.keys[:n]
+        qty = self.qty
+        return keys, [qty[k] for k in keys]
+
+    def best(self) -> float | None:
+        return self.keys[0] if self.keys else None
+
+    def items(self) -> list[tuple[float, float]]:
+        qty = self.qty
+        return [(k, qty[k]) for k in self.keys]
+
+
+class LocalBook:
     __slots__ = ("asks", "bids")
 
     def __init__(self) -> None:
-        self.bids: SortedDict = SortedDict()
-        self.asks: SortedDict = SortedDict()
+        self.bids = _Side()
+        self.asks = _Side()
 
     def load(self, bids: Levels, asks: Levels) -> None:
-        self.bids = SortedDict({-p: q for p, q in bids if q > 0.0})
-        self.asks = SortedDict({p: q for p, q in asks if q > 0.0})
+        self.bids = _Side([(-p, q) for p, q in bids])
+        self.asks = _Side(asks)
 
     def apply(self, bids: Levels, asks: Levels) -> None:
-        side = self.bids
+        set_bid = self.bids.set
         for p, q in bids:
-            if q > 0.0:
-                side[-p] = q
-            else:
-                side.pop(-p, None)
-        side = self.asks
+            set_bid(-p, q)
+        set_ask = self.asks.set
         for p, q in asks:
-            if q > 0.0:
-                side[p] = q
-            else:
-                side.pop(p, None)
+            set_ask(p, q)
 
     def crossed(self) -> bool:
-        return bool(self.bids) and bool(self.asks) and -self.bids.peekitem(0)[0] >= self.asks.peekitem(0)[0]
+        bid, ask = self.bids.best(), self.asks.best()
+        return bid is not None and ask is not None and -bid >= ask
 
     def top(self, n: int) -> Top:
-        bids = list(islice(self.bids.items(), n))
-        asks = list(islice(self.asks.items(), n))
-        return Top([-p for p, _ in bids], [q for _, q in bids], [p for p, _ in asks], [q for _, q in asks])
+        bid_keys, bid_qty = self.bids.top(n)
+        ask_px, ask_qty = self.asks.top(n)
+        return Top([-k for k in bid_keys], bid_qty, ask_px, ask_qty)
 
     def levels(self) -> tuple[Levels, Levels]:
         """Every level, best first: (bids, asks)."""
-        return [(-p, q) for p, q in self.bids.items()], list(self.asks.items())
+        return [(-k, q) for k, q in self.bids.items()], self.asks.items()
 
 
 class BookSync:

@@ -152,6 +152,8 @@ class BinanceMarketFormat:
     def parse(self, payload: bytes, binary: bool) -> MarketEvent | None:
         if binary:
             raise ProtocolError("unexpected binary frame")
+        if b"@depth" in payload[:48]:  # the stream name leads a combined frame: skip the ticker attempt
+            return self._parse_other(payload)
         try:
             t = self._ticker.decode(payload).data
         except msgspec.DecodeError:
