@@ -20,6 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.cli.tap import EventTap
+from shared.config import SPOT_KINDS
 from shared.runtime.endpoints import Endpoints
 from tests.conftest import eventually, make_config_dict, write_config
 
@@ -84,7 +85,8 @@ def test_pipeline_end_to_end(placement: str, tmp_path: Path, run_dir: Path) -> N
         def everything_seen() -> bool:
             c = tap.drain()
             feeds_quoting = all(
-                tap.stats.get(f"feed.{v.name}") is not None and tap.stats[f"feed.{v.name}"].counters["quotes"] > 0
+                tap.stats.get(f"feed.{v.name}") is not None
+                and tap.stats[f"feed.{v.name}"].counters["quotes" if v.kind in SPOT_KINDS else "funding"] > 0
                 for v in cfg.venues
             )
             # More approvals than max_concurrent proves risk hears the executor's executions and frees slots.
@@ -105,8 +107,19 @@ def test_pipeline_end_to_end(placement: str, tmp_path: Path, run_dir: Path) -> N
         status = draizer("status", "--json", "--instance", cfg.instance)
         assert status.returncode == 0, status.stderr
         live = json.loads(status.stdout)
-        assert all(live["quotes"][v.name] > 0 for v in cfg.venues)
+        assert all(live["quotes"][v.name] > 0 for v in cfg.venues if v.kind in SPOT_KINDS)
         assert live["opportunities"] > 0
+        # The acceptance: books for >= 20 symbols per spot venue, funding for every perp symbol, none stale.
+        books = eventually(
+            lambda: (b := json.loads(draizer("status", "--json", "--instance", cfg.instance).stdout)["books"])
+            and all(b.get(v.name, {}).get("live", 0) >= 20 for v in cfg.venues if v.kind in SPOT_KINDS) and b,
+            timeout=20, what="books live for every symbol",
+        )
+        assert all(b["stale"] == 0 for b in books.values()), books
+        funding = json.loads(draizer("status", "--json", "--instance", cfg.instance).stdout)["funding"]
+        for v in cfg.venues:
+            if v.kind not in SPOT_KINDS:
+                assert {s for s, venues in funding.items() if v.name in venues} == set(v.symbols), funding
 
         with urllib.request.urlopen(f"http://127.0.0.1:{cfg.sinks.prometheus_port}/metrics", timeout=10) as r:
             families = {f.name: f for f in text_string_to_metric_families(r.read().decode())}

@@ -80,7 +80,7 @@ class FeedConnection(picows.WSListener):  # type: ignore[misc]
             if wait_ns > 0:
                 await asyncio.sleep(wait_ns / 1e9)  # pacing to the venue's message limit
             transport = self.transport
-            if transport is None or transport.is_disconnected():
+            if transport is None or transport.is_disconnected:
                 self._outbox.clear()
                 return
             transport.send(picows.WSMsgType.TEXT, self._outbox.popleft().encode())
@@ -92,10 +92,10 @@ class FeedConnection(picows.WSListener):  # type: ignore[misc]
         return len(self._outbox)
 
     def close(self) -> None:
-        if self.transport is not None and not self.transport.is_disconnected():
+        if self.transport is not None and not self.transport.is_disconnected:
             self.transport.send_close(picows.WSCloseCode.OK)
             self.transport.disconnect()
 
     @property
     def alive(self) -> bool:
-        return self.transport is not None and not self.transport.is_disconnected()
+        return self.transport is not None and not self.transport.is_disconnected

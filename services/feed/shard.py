@@ -55,6 +55,7 @@ class Shard:
         self.stale: set[Channel] = set()
         self._next_resubscribe: dict[Channel, tuple[int, float]] = {}  # channel -> (when ns, backoff s)
         self._wakeup = asyncio.Event()
+        self._closing = False
         self._last_keepalive_ns = 0
         self.connects = 0
         self.rolls = 0
@@ -73,6 +74,8 @@ class Shard:
         while True:
             self.active = conn
             outcome = await self._supervise(conn)
+            if self._closing:
+                return
             if outcome == ROLL:
                 successor = await self._open()
                 await self._overlap(successor)
@@ -91,6 +94,7 @@ class Shard:
             conn = await self._open()
 
     def close(self) -> None:
+        self._closing = True
         if self.active is not None:
             self.active.close()
 
