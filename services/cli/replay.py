@@ -55,9 +55,14 @@ def _handler(cfg: Config, header: dict[str, Any], reg_symbol_id: dict[str, int],
     return FeedHandler(venue_id, f"replay.{venue.name}", fmt, wire, settings, lambda _symbol: None)
 
 
+def _keyed(index: int, recording: Recording) -> Iterator[tuple[int, int, int, Record]]:
+    for n, r in enumerate(recording):
+        yield r.tick_ns, index, n, r
+
+
 def _merged(recordings: list[Recording]) -> Iterator[tuple[int, Record]]:
-    streams = [((r.tick_ns, i, n, r) for n, r in enumerate(rec)) for i, rec in enumerate(recordings)]
-    for _tick, i, _n, rec in heapq.merge(*streams):
+    """All records in receive order; ties keep file order, then record order."""
+    for _tick, i, _n, rec in heapq.merge(*(_keyed(i, rec) for i, rec in enumerate(recordings))):
         yield i, rec
 
 
