@@ -1,10 +1,12 @@
-"""How many quotes per second the simulator emits on one core, with a live subscriber on every venue.
+"""What the simulator costs: quotes per second and CPU share of its one core, with depth and funding live.
 
-Starts ``python -m services.sim`` pinned to one CPU with a target rate far above what it can do, connects
-one picows client per venue (subscribed to every symbol, on another CPU when there is one), and after a
-warm-up compares the sim's own counters (``/sim/stats``) with the frames the clients received.
+Starts ``python -m services.sim`` pinned to one CPU, connects picows clients (on another CPU when there is
+one) that subscribe to every symbol on every venue: bookTicker and diff depth (100 ms) on the spot
+venues, markPrice@1s / funding on the perp venues. After a warm-up it compares the sim's own counters
+(``/sim/stats``) with the frames the clients received, and reads the sim process's CPU time from /proc.
 
-    .venv/bin/python benchmarks/sim_rate.py [--target 200000] [--seconds 5] [--cpu 0]
+    .venv/bin/python benchmarks/sim_rate.py                    # the default config's rate (2000 quotes/s)
+    .venv/bin/python benchmarks/sim_rate.py --target 200000    # how far one core goes
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ import picows
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from shared.config import default_config_path, parse_config  # noqa: E402
+from shared.config import Config, default_config_path, parse_config, venue_symbols  # noqa: E402
 from shared.http.client import HttpPool  # noqa: E402
-from shared.venues import market_format  # noqa: E402
+
+WS_PATHS = {"binance": "/stream", "mexc": "/ws", "binance_usdm": "/market/stream", "mexc_contract": "/edge"}
+MEXC_CHANNELS_PER_CONNECTION = 30
 
 
 def free_port() -> int:
@@ -55,13 +59,32 @@ class Counter(picows.WSListener):  # type: ignore[misc]
 
 def bench_config(target: float, cpu: int) -> dict[str, Any]:
     data: dict[str, Any] = msgspec.toml.decode(default_config_path().read_bytes())
-    for sv, v in zip(data["sim"]["venues"], data["venues"], strict=True):
-        sv["ws_port"], sv["rest_port"] = free_port(), free_port()
-        v["ws_url"] = f"ws://127.0.0.1:{sv['ws_port']}{'/stream' if v['kind'] == 'binance' else '/ws'}"
-        v["rest_url"] = f"http://127.0.0.1:{sv['rest_port']}"
+    ports = {sv["venue"]: (free_port(), free_port()) for sv in data["sim"]["venues"]}
+    for sv in data["sim"]["venues"]:
+        sv["ws_port"], sv["rest_port"] = ports[sv["venue"]]
+    for v in data["venues"]:
+        ws, rest = ports[v["name"]]
+        v["ws_url"] = f"ws://127.0.0.1:{ws}{WS_PATHS[v['kind']]}"
+        v["rest_url"] = f"http://127.0.0.1:{rest}"
     data["sim"]["quotes_per_second"] = target
     data["services"]["sim"]["cpu"] = cpu
     return data
+
+
+def subscriptions(kind: str, ws_url: str, symbols: list[tuple[str, str, str]]) -> list[tuple[str, list[str]]]:
+    """(url, frames to send) per connection; ``symbols`` as (name, base, quote)."""
+    if kind in ("binance", "binance_usdm"):
+        suffixes = ("@bookTicker", "@depth@100ms") if kind == "binance" else ("@markPrice@1s",)
+        streams = [f"{name.lower()}{x}" for name, _, _ in symbols for x in suffixes]
+        return [(ws_url + "?streams=" + "/".join(streams), [])]
+    if kind == "mexc":
+        channels = [f"spot@public.aggre.{k}.v3.api.pb@100ms@{name}" for name, _, _ in symbols
+                    for k in ("bookTicker", "depth")]
+        step = MEXC_CHANNELS_PER_CONNECTION
+        return [(ws_url, [json.dumps({"method": "SUBSCRIPTION", "params": channels[i:i + step]})])
+                for i in range(0, len(channels), step)]
+    subs = [json.dumps({"method": "sub.funding.rate", "param": {"symbol": f"{b}_{q}"}}) for _, b, q in symbols]
+    return [(ws_url, subs)]
 
 
 async def sim_stats(urls: list[str]) -> list[dict[str, Any]]:
@@ -87,64 +110,80 @@ async def wait_listening(url: str, deadline_s: float) -> None:
     raise SystemExit("the simulator did not start listening")
 
 
-async def measure(cfg_data: dict[str, Any], seconds: float, warmup: float) -> None:
-    cfg = parse_config(msgspec.toml.encode(cfg_data))
-    symbols = [s.name for s in cfg.symbols]
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def total(stats: dict[str, Any], key: str) -> int:
+    value = stats.get(key, 0)
+    return sum(value.values()) if isinstance(value, dict) else int(value)
+
+
+async def measure(cfg: Config, pid: int, seconds: float, warmup: float) -> None:
     rest_urls = [v.rest_url for v in cfg.venues]
     await wait_listening(rest_urls[0], 30)
-    counters: list[Counter] = []
+    counters: list[list[Counter]] = []
     transports = []
     for v in cfg.venues:
-        fmt = market_format(v.kind)
-        counter = Counter(fmt.subscribe_frames(symbols))
-        t, _ = await picows.ws_connect(lambda c=counter: c, fmt.url(v.ws_url, symbols))
-        counters.append(counter)
-        transports.append(t)
+        symbols = [(s.name, s.base, s.quote) for s in venue_symbols(v, cfg.symbols)]
+        per_venue = []
+        for url, hello in subscriptions(v.kind, v.ws_url, symbols):
+            counter = Counter(hello)
+            t, _ = await picows.ws_connect(lambda c=counter: c, url)
+            per_venue.append(counter)
+            transports.append(t)
+        counters.append(per_venue)
     await asyncio.sleep(warmup)  # let the emitter reach steady state
     before = await sim_stats(rest_urls)
-    frames_before = [c.frames for c in counters]
-    start = time.monotonic()
+    received_before = [sum(c.frames for c in cs) for cs in counters]
+    cpu_before, start = cpu_seconds(pid), time.monotonic()
     await asyncio.sleep(seconds)
+    cpu_after, elapsed = cpu_seconds(pid), time.monotonic() - start
     after = await sim_stats(rest_urls)
-    elapsed = time.monotonic() - start
-    frames_after = [c.frames for c in counters]
+    received_after = [sum(c.frames for c in cs) for cs in counters]
     for t in transports:
         t.disconnect()
 
-    total = 0
-    for v, b, a, fb, fa in zip(cfg.venues, before, after, frames_before, frames_after, strict=True):
-        emitted = sum(a["quotes"].values()) - sum(b["quotes"].values())
-        sent = sum(a["frames"].values()) - sum(b["frames"].values())
-        dropped = a["dropped"] - b["dropped"]
-        total += emitted
+    quotes = 0
+    for v, b, a, rb, ra in zip(cfg.venues, before, after, received_before, received_after, strict=True):
+        emitted = total(a, "quotes") - total(b, "quotes")
+        frames = total(a, "frames") - total(b, "frames")
+        depth = a["depth_frames"] - b["depth_frames"]
+        quotes += emitted
         print(
-            f"{v.name:8s} emitted {emitted / elapsed:9.0f}/s  sent {sent / elapsed:9.0f}/s  "
-            f"received {(fa - fb) / elapsed:9.0f}/s  dropped {dropped}"
+            f"{v.name:13s} quotes {emitted / elapsed:9.0f}/s  frames {frames / elapsed:9.0f}/s"
+            f"  depth {depth / elapsed:7.0f}/s  received {(ra - rb) / elapsed:9.0f}/s"
+            f"  dropped {a['dropped'] - b['dropped']}"
         )
-    print(f"sim total: {total / elapsed:.0f} quotes/s on one core (target {cfg.sim.quotes_per_second:.0f}/s)")
+    share = (cpu_after - cpu_before) / elapsed
+    print(f"sim: {quotes / elapsed:.0f} quotes/s (target {cfg.sim.quotes_per_second:.0f}/s), "
+          f"CPU {share:.1%} of one core")
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--target", type=float, default=200_000.0, help="quotes_per_second asked of the sim")
-    p.add_argument("--seconds", type=float, default=5.0)
-    p.add_argument("--warmup", type=float, default=1.0)
+    p.add_argument("--target", type=float, default=2_000.0, help="quotes_per_second asked of the sim")
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--warmup", type=float, default=2.0)
     p.add_argument("--cpu", type=int, default=0, help="CPU the sim is pinned to (-1: not pinned)")
     args = p.parse_args()
     logging.getLogger("shared.http.client").setLevel(logging.ERROR)  # polling before the sim listens
     data = bench_config(args.target, args.cpu)
+    cfg = parse_config(msgspec.toml.encode(data))
     cpus = os.sched_getaffinity(0) - {args.cpu}
     if cpus:
         os.sched_setaffinity(0, cpus)  # keep the clients off the sim's core
     env = {**os.environ, "PYTHONPATH": str(REPO), "DRAIZER_LOG_LEVEL": "WARNING"}
-    for v in data["venues"]:
-        env[v["api_key_env"]], env[v["api_secret_env"]] = secrets.token_hex(16), secrets.token_hex(16)
+    for v in cfg.venues:
+        if v.api_key_env:
+            env[v.api_key_env], env[v.api_secret_env] = secrets.token_hex(16), secrets.token_hex(16)
     with tempfile.TemporaryDirectory() as tmp:
         cfg_path = Path(tmp) / "sim.toml"
         cfg_path.write_bytes(msgspec.toml.encode(data))
         proc = subprocess.Popen([sys.executable, "-m", "services.sim", "--config", str(cfg_path)], env=env, cwd=REPO)
         try:
-            asyncio.run(measure(data, args.seconds, args.warmup))
+            asyncio.run(measure(cfg, proc.pid, args.seconds, args.warmup))
         finally:
             proc.terminate()
             proc.wait(30)

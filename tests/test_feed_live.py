@@ -143,12 +143,18 @@ async def settle_and_compare(feed: Feed, sim: Simulator, driver: Driver, venue: 
 
 
 async def recovered(feed: Feed, what: str, check: Any) -> float:
-    """Seconds until ``check`` holds and every book is live again; fails beyond RECOVER_S."""
+    """Seconds until ``check`` holds and every book is live on data received after the fault (a book that
+    merely has not heard of its loss yet does not count); fails beyond RECOVER_S."""
     t0 = time.monotonic()
-    await eventually_async(
-        lambda: check() and feed.handler.books_live() == len(feed.wire_symbols) and not feed.stale_channels(),
-        RECOVER_S, what,
-    )
+    since = time.monotonic_ns()
+    depth_rx = feed.handler.last_rx["depth"]
+
+    def done() -> bool:
+        fresh = all(depth_rx.get(s, 0) > since for s in feed.wire_symbols)
+        live = feed.handler.books_live() == len(feed.wire_symbols)
+        return bool(check()) and fresh and live and not feed.stale_channels()
+
+    await eventually_async(done, RECOVER_S, what)
     return time.monotonic() - t0
 
 

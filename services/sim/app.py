@@ -1,9 +1,11 @@
 """The simulated exchange: one process serving every configured sim venue's WebSocket and REST API.
 
-One seeded price model feeds every venue. A timer wakes about every millisecond and emits the quotes
-that are due at ``quotes_per_second``; each quote updates that venue's book (what orders trade against)
-and goes to that venue's subscribers at once. A sim that falls more than a batch behind (a stalled
-loop) skips ahead instead of bursting, and counts what it skipped.
+One seeded price model feeds every spot venue. A timer wakes about every millisecond and emits the quotes
+that are due at ``quotes_per_second``; each quote is one change of that venue's L2 book (and of its
+matching book) and goes to that venue's bookTicker subscribers at once. The same timer ends the depth
+aggregation intervals (10/100/1000 ms: pending diffs are pushed) and the funding push interval (perp
+venues push funding and mark price). A sim that falls more than a batch behind (a stalled loop) skips
+ahead instead of bursting, and counts what it skipped. Faults are injected at runtime (``inject``).
 """
 
 from __future__ import annotations
@@ -15,17 +17,14 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from services.sim.book import VenueBook
-from services.sim.dialect import Dialect
-from services.sim.dialect_binance import BinanceDialect
-from services.sim.dialect_mexc import MexcDialect
+from services.sim import faults
+from services.sim.faults import Fault, FaultError
 from services.sim.market import PriceModel
-from services.sim.rest import VenueRest
+from services.sim.perp import FundingModel
+from services.sim.rest_common import SimHooks
 from services.sim.units import SymbolSpec
-from services.sim.ws_binance import BinanceStreamServer
-from services.sim.ws_common import StreamServer
-from services.sim.ws_mexc import MexcStreamServer
-from shared.config import Config, SimVenue, Venue
+from services.sim.venues import PerpVenue, SimulatedVenue, SpotVenue
+from shared.config import PERP_KINDS, Config
 from shared.errors import ConfigError
 from shared.venues.common import TopOfBook
 
@@ -33,45 +32,9 @@ log = logging.getLogger(__name__)
 
 TIMER_S = 0.001
 MAX_BATCH_S = 0.05  # at most this much of the rate is emitted in one wake-up
+WS_PATHS = {"binance": "/stream", "mexc": "/ws", "binance_usdm": "/market/stream", "mexc_contract": "/edge"}
 
 Credentials = Mapping[str, tuple[str, str]]  # venue name -> (api key, secret)
-
-
-class SimulatedVenue:
-    """One venue's book, market-data server and REST API."""
-
-    def __init__(self, venue: Venue, sv: SimVenue, cfg: Config, specs: list[SymbolSpec], creds: dict[str, str]):
-        self.venue = venue
-        self.sim_venue = sv
-        dialect: Dialect
-        stream: StreamServer
-        if venue.kind == "binance":
-            dialect, stream = BinanceDialect(), BinanceStreamServer(venue.name, specs)
-        else:
-            dialect, stream = MexcDialect(), MexcStreamServer(venue.name, specs)
-        self.stream = stream
-        self.book = VenueBook(
-            specs,
-            venue.taker_fee,
-            cfg.sim.starting_balance_usd,
-            commission_in_base_on_buy=dialect.commission_in_base_on_buy,
-            status_names=dialect.status_names,
-        )
-        self.rest = VenueRest(venue, dialect, self.book, creds, sv.latency_ms, self.stats)
-
-    def stats(self) -> dict[str, Any]:
-        specs = self.book.specs
-        return {
-            "venue": self.venue.name,
-            "kind": self.venue.kind,
-            "quotes": {s.name: n for s, n in zip(specs, self.book.quotes, strict=True)},
-            "frames": {s.name: n for s, n in zip(specs, self.stream.frames, strict=True)},
-            "dropped": self.stream.dropped,
-            "connections": len(self.stream.connections),
-            "orders": self.book.orders,
-            "fills": self.book.fills,
-            "rejects": self.book.rejects,
-        }
 
 
 def credentials_from_env(cfg: Config) -> dict[str, tuple[str, str]]:
@@ -89,28 +52,56 @@ class Simulator:
 
     def __init__(self, cfg: Config, credentials: Credentials | None = None, *, emit_quotes: bool = True) -> None:
         """``credentials`` default to the environment; ``emit_quotes=False`` leaves the timer off, so a
-        test moves the market itself with ``emit(n)`` and knows exactly what an order will meet."""
+        test moves the market itself with ``emit(n)``, ``flush_depth()`` and ``push_funding()``."""
         self.cfg = cfg
         self.emit_quotes = emit_quotes
         creds = credentials_from_env(cfg) if credentials is None else dict(credentials)
         by_name = {v.name: v for v in cfg.venues}
         self.specs = [SymbolSpec.of(s) for s in cfg.symbols]
+        self.funding_model = FundingModel(cfg.sim, len(self.specs))
         self.venues: list[SimulatedVenue] = []
+        self.spot: list[SpotVenue] = []
+        self.perp: list[PerpVenue] = []
         for sv in cfg.sim.venues:
             venue = by_name.get(sv.venue)
             if venue is None:
                 raise ConfigError(f"sim.venues: unknown venue {sv.venue!r}")
-            key_secret = creds.get(venue.name)
-            if key_secret is None:
-                log.warning("sim %s: no API key in %s/%s; orders will be refused",
-                            venue.name, venue.api_key_env, venue.api_secret_env)
-            accepted = {key_secret[0]: key_secret[1]} if key_secret else {}
-            self.venues.append(SimulatedVenue(venue, sv, cfg, self.specs, accepted))
+            hooks = self._hooks(venue.name)
+            v: SimulatedVenue
+            if venue.kind in PERP_KINDS:
+                v = PerpVenue(venue, sv, cfg, self.specs, len(self.perp), self.funding_model, self._mid, hooks)
+                self.perp.append(v)
+            else:
+                key_secret = creds.get(venue.name)
+                if key_secret is None:
+                    log.warning("sim %s: no API key in %s/%s; orders will be refused",
+                                venue.name, venue.api_key_env, venue.api_secret_env)
+                accepted = {key_secret[0]: key_secret[1]} if key_secret else {}
+                v = SpotVenue(venue, sv, cfg, self.specs, accepted, hooks)
+                self.spot.append(v)
+            self.venues.append(v)
         self._by_name = {v.venue.name: v for v in self.venues}
-        self.model = PriceModel(cfg.sim, self.specs, [v.sim_venue.spread_bps for v in self.venues])
+        self.model = PriceModel(
+            cfg.sim, self.specs, [v.sim_venue.spread_bps for v in self.spot], [v.listed for v in self.spot]
+        )
         self._task: asyncio.Task[None] | None = None
         self.emitted = 0
         self.skipped = 0
+        self.funding_ticks = 0
+
+    def _mid(self, symbol: int) -> float:
+        return self.model.mid(symbol)
+
+    def _hooks(self, venue: str) -> SimHooks:
+        """What the venue's REST port offers besides the venue API: its stats and fault injection."""
+
+        def stats() -> dict[str, Any]:
+            return self._by_name[venue].stats()
+
+        def inject(kind: str, symbol: str | None, seconds: float | None) -> None:
+            self.inject(venue, kind, symbol=symbol, seconds=seconds)
+
+        return SimHooks(stats, inject)
 
     async def start(self) -> None:
         host = self.cfg.sim.host
@@ -145,20 +136,25 @@ class Simulator:
         await self.stop()
 
     # ----- lookups for tests and tools
-    def venue(self, name: str) -> SimulatedVenue:
+    def venue(self, name: str) -> Any:
+        """The venue called ``name`` (a ``SpotVenue`` or ``PerpVenue``)."""
         return self._by_name[name]
 
     def ws_url(self, name: str) -> str:
         v = self._by_name[name]
-        path = "/stream" if v.venue.kind == "binance" else "/ws"
-        return f"ws://{self.cfg.sim.host}:{v.stream.port}{path}"
+        return f"ws://{self.cfg.sim.host}:{v.stream.port}{WS_PATHS[v.venue.kind]}"
 
     def rest_url(self, name: str) -> str:
         return f"http://{self.cfg.sim.host}:{self._by_name[name].rest.port}"
 
-    def top_of_book(self, venue: str, symbol: str) -> TopOfBook | None:
+    def _spot(self, venue: str, symbol: str) -> tuple[SpotVenue, int]:
         v = self._by_name[venue]
-        s = v.book.index[symbol]
+        if not isinstance(v, SpotVenue):
+            raise KeyError(f"{venue} is not a spot venue")
+        return v, v.book.index[symbol]
+
+    def top_of_book(self, venue: str, symbol: str) -> TopOfBook | None:
+        v, s = self._spot(venue, symbol)
         q = v.book.top(s)
         if q is None:
             return None
@@ -168,20 +164,72 @@ class Simulator:
             float(spec.price(q.ask)), float(spec.qty(q.ask_qty)), q.seq,
         )
 
+    def book_levels(self, venue: str, symbol: str) -> tuple[int, list[tuple[str, str]], list[tuple[str, str]]]:
+        """(current update id, every bid level best first, every ask level best first) as wire text."""
+        v, s = self._spot(venue, symbol)
+        book = v.depth[s]
+        update_id, bids, asks = book.top()
+        return update_id, book.text_levels(bids), book.text_levels(asks)
+
+    def funding(self, venue: str, symbol: str) -> tuple[str, int, str]:
+        """(rate as Binance text, next funding time ms, mark price text) as last pushed (or the model's
+        current values before the first push). ``symbol``: the configured name or MEXC's BASE_QUOTE."""
+        v = self._by_name[venue]
+        if not isinstance(v, PerpVenue):
+            raise KeyError(f"{venue} is not a perp venue")
+        pt = v.point(v.names[symbol])
+        return pt.rate_text, pt.next_funding_ms, pt.mark_text
+
     def stats(self) -> dict[str, Any]:
         return {"emitted": self.emitted, "skipped": self.skipped, "venues": [v.stats() for v in self.venues]}
 
+    # ----- faults
+    def inject(self, venue: str, kind: str, *, symbol: str | None = None, seconds: float | None = None) -> None:
+        """Inject a fault (see ``faults``) into ``venue``'s connections open now. Raises FaultError for
+        an unknown venue, kind or symbol."""
+        v = self._by_name.get(venue)
+        if v is None:
+            raise FaultError(f"unknown venue {venue!r}")
+        faults.check(kind, seconds)
+        index: int | None = None
+        if symbol is not None:
+            names = v.names if isinstance(v, PerpVenue) else v.book.index
+            if symbol not in names:
+                raise FaultError(f"{venue} does not list symbol {symbol!r}")
+            index = names[symbol]
+        fault = Fault(kind, index, seconds)
+        if kind == faults.GAP:
+            v.gap(index)
+        v.stream.inject(fault)
+        log.warning("sim %s: injected %s (symbol %s, seconds %s)", venue, kind, symbol, seconds)
+
     # ----- emission
     def emit(self, n: int) -> None:
-        """Produce the next ``n`` quotes: update each venue's book and send to its subscribers."""
-        model, venues = self.model, self.venues
+        """Produce the next ``n`` quotes: each changes one venue's books and goes to its subscribers."""
+        model, venues = self.model, self.spot
         books = [v.book for v in venues]
+        depths = [v.depth for v in venues]
         streams = [v.stream for v in venues]
         for _ in range(n):
             q = model.next_quote()
             books[q.venue].update(q)
+            depths[q.venue][q.symbol].apply(q)
             streams[q.venue].publish(q)
         self.emitted += n
+
+    def flush_depth(self, interval_ms: int | None = None) -> None:
+        """End the aggregation interval now (every interval if None): pending diffs and partials go out."""
+        for v in self.spot:
+            for ms in sorted(set(v.diff_intervals) | set(v.partial_intervals)):
+                if interval_ms is None or ms == interval_ms:
+                    v.flush(ms)
+
+    def push_funding(self) -> None:
+        """One funding push interval: the rates step once and every perp venue pushes."""
+        self.funding_model.step()
+        self.funding_ticks += 1
+        for v in self.perp:
+            v.push(self.funding_ticks)
 
     async def _emit_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -189,9 +237,14 @@ class Simulator:
         max_batch = max(1, int(rate * MAX_BATCH_S))
         start = loop.time()
         due_total = 0
+        intervals = sorted({ms for v in self.spot for ms in (*v.diff_intervals, *v.partial_intervals)})
+        next_flush = {ms: start + ms / 1000 for ms in intervals}
+        funding_s = self.cfg.sim.funding_push_interval_ms / 1000
+        next_funding = start + funding_s if self.perp else float("inf")
         while True:
             await asyncio.sleep(TIMER_S)  # pacing timer, not synchronization
-            target = int((loop.time() - start) * rate)
+            now = loop.time()
+            target = int((now - start) * rate) if self.spot else 0
             due = target - due_total
             due_total = target
             if due > max_batch:
@@ -199,6 +252,14 @@ class Simulator:
                 due = max_batch
             if due > 0:
                 self.emit(due)
+            for ms, at in next_flush.items():
+                if now >= at:
+                    self.flush_depth(ms)
+                    # A stalled loop skips the intervals it missed rather than pushing them in a burst.
+                    next_flush[ms] = max(at + ms / 1000, now)
+            if now >= next_funding:
+                self.push_funding()
+                next_funding = max(next_funding + funding_s, now)
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

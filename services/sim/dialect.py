@@ -30,6 +30,7 @@ class Dialect(Protocol):
     api_key_header: str
     status_names: StatusNames
     commission_in_base_on_buy: bool
+    depth_timestamp: bool  # MEXC's depth snapshot carries "timestamp"
     extra_headers: bool  # Binance's X-MBX-USED-WEIGHT-1M / X-MBX-ORDER-COUNT-* headers
 
     def check_signature_text(self, signature: str) -> bool: ...

@@ -23,6 +23,7 @@ class BinanceDialect:
     api_key_header = c.API_KEY_HEADER
     status_names = StatusNames(filled=c.FILLED, partial=c.EXPIRED, none=c.EXPIRED)
     commission_in_base_on_buy = True
+    depth_timestamp = False  # the depth snapshot has no "timestamp"
     extra_headers = True
 
     def check_signature_text(self, signature: str) -> bool:

@@ -27,6 +27,7 @@ class MexcDialect:
     api_key_header = c.API_KEY_HEADER
     status_names = StatusNames(filled=c.FILLED, partial=c.PARTIALLY_CANCELED, none=c.CANCELED)
     commission_in_base_on_buy = False  # MEXC charges the quote asset on both sides
+    depth_timestamp = True  # the depth snapshot adds "timestamp"
     extra_headers = False
 
     def check_signature_text(self, signature: str) -> bool:

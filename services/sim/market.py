@@ -34,7 +34,14 @@ class SimQuote(NamedTuple):
 
 
 class PriceModel:
-    def __init__(self, sim: Sim, specs: Sequence[SymbolSpec], spreads_bps: Sequence[float]) -> None:
+    def __init__(
+        self,
+        sim: Sim,
+        specs: Sequence[SymbolSpec],
+        spreads_bps: Sequence[float],
+        venue_symbols: Sequence[Sequence[int]] | None = None,
+    ) -> None:
+        """``venue_symbols``: per venue, the symbol indices it quotes (None: every symbol everywhere)."""
         self._rng = random.Random(sim.seed)
         self._specs = list(specs)
         self._n_venues = len(spreads_bps)
@@ -56,12 +63,17 @@ class PriceModel:
         self._disloc_left = [0] * n_slots
         self._seq = [0] * n_slots
         # Symbol-major order: the venues of one symbol follow each other, so they stay comparable.
-        self._slots = [(v, s) for s in range(len(specs)) for v in range(self._n_venues)]
+        listed = [set(range(len(specs)))] * self._n_venues if venue_symbols is None else [set(x) for x in venue_symbols]
+        self._slots = [(v, s) for s in range(len(specs)) for v in range(self._n_venues) if s in listed[v]]
         self._next = 0
 
     @property
     def n_slots(self) -> int:
         return len(self._slots)
+
+    def mid(self, symbol: int) -> float:
+        """The common mid of ``symbol`` (before any venue's deviation): what perp mark prices follow."""
+        return self._mid[symbol]
 
     def next_quote(self) -> SimQuote:
         v, s = self._slots[self._next]

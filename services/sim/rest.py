@@ -1,4 +1,4 @@
-"""One simulated venue's REST API (aiohttp): time, exchangeInfo, signed orders, and sim-only test hooks.
+"""One simulated spot venue's REST API (aiohttp): time, exchangeInfo, depth snapshots, signed orders.
 
 Signed endpoints follow both venues' rules: the API key header, then an HMAC-SHA256 signature over the
 query string (without ``signature``) followed by the body, then the timestamp window
@@ -6,7 +6,10 @@ query string (without ``signature``) followed by the body, then the timestamp wi
 supplies codes, messages and JSON shapes. ``latency_ms`` is split between the way in (the order meets
 the book as it is when the request "arrives") and the way out.
 
-Test hooks (not venue API): ``GET /sim/balances`` (API key header required) and ``GET /sim/stats``.
+``GET /api/v3/depth?symbol=X&limit=N`` answers the venue's current L2 book (best first, ``limit`` levels,
+default 100, at most 5000) with ``lastUpdateId`` in the same id space as the streams; Binance weighs it
+by ``limit``. Test hooks (not venue API): ``GET /sim/balances`` (API key header required), plus those of
+``rest_common``.
 """
 
 from __future__ import annotations
@@ -15,17 +18,18 @@ import asyncio
 import hmac
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
 from urllib.parse import parse_qsl
 
-import msgspec
 from aiohttp import web
 
 from services.sim.book import BAD_SYMBOL, Reject, SimOrder, VenueBook
+from services.sim.depth import DepthBook
 from services.sim.dialect import ApiError, Dialect, plain
+from services.sim.rest_common import RestServer, SimHooks, json_response, now_ms
 from shared.config import Venue
+from shared.venues.binance.constants import DEPTH_PATH, MAX_DEPTH_LIMIT
 from shared.venues.common import hmac_sha256_hex
 
 log = logging.getLogger(__name__)
@@ -33,10 +37,16 @@ log = logging.getLogger(__name__)
 DEFAULT_RECV_WINDOW_MS = 5000
 MAX_RECV_WINDOW_MS = 60_000
 CLOCK_TOLERANCE_MS = 1000  # a timestamp may run this far ahead of the server clock
+DEFAULT_DEPTH_LIMIT = 100
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+def depth_weight(limit: int) -> int:
+    """Binance's request weight of ``GET /api/v3/depth`` by ``limit``."""
+    if limit <= 100:
+        return 5
+    if limit <= 500:
+        return 25
+    return 50 if limit <= 1000 else 250
 
 
 def split_signature(text: str) -> tuple[str, str | None]:
@@ -63,67 +73,48 @@ class _Weights:
         return count
 
 
-class VenueRest:
+class VenueRest(RestServer):
     def __init__(
         self,
         venue: Venue,
         dialect: Dialect,
         book: VenueBook,
+        depth: Sequence[DepthBook],  # per symbol, as book.specs
         credentials: Mapping[str, str],  # api key -> secret
         latency_ms: float,
-        stats: Callable[[], dict[str, Any]],
+        hooks: SimHooks,
     ) -> None:
+        super().__init__(hooks)
         self.venue = venue
         self.dialect = dialect
         self.book = book
+        self.depth = depth
         self._secrets = dict(credentials)
         for key in self._secrets:
             book.open_account(key)
         self._half_latency_s = latency_ms / 2000.0
-        self._stats = stats
         self._weights = _Weights()
-        self._runner: web.AppRunner | None = None
-        self.requests = 0
-        self.port = 0
 
-    def app(self) -> web.Application:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/api/v3/time", self._time)
         app.router.add_get("/api/v3/exchangeInfo", self._exchange_info)
+        app.router.add_get(DEPTH_PATH, self._depth)
         app.router.add_post("/api/v3/order", self._new_order)
         app.router.add_get("/api/v3/order", self._query_order)
         app.router.add_get("/sim/balances", self._balances)
-        app.router.add_get("/sim/stats", self._stats_handler)
-        return app
-
-    async def start(self, host: str, port: int) -> int:
-        runner = web.AppRunner(self.app(), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        self._runner = runner
-        self.port = int(runner.addresses[0][1])
-        return self.port
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     # ----- responses
-    def _json(self, body: object, status: int = 200, orders: int = 0) -> web.Response:
+    def _json(self, body: object, status: int = 200, orders: int = 0, weight: int = 1) -> web.Response:
         headers: dict[str, str] = {}
         if self.dialect.extra_headers:
-            headers["X-MBX-USED-WEIGHT-1M"] = str(self._weights.add("weight", 60, 1 + orders))
+            headers["X-MBX-USED-WEIGHT-1M"] = str(self._weights.add("weight", 60, weight + orders))
             if orders:
                 headers["X-MBX-ORDER-COUNT-10S"] = str(self._weights.add("orders10s", 10, orders))
                 headers["X-MBX-ORDER-COUNT-1D"] = str(self._weights.add("orders1d", 86400, orders))
-        return web.Response(
-            status=status, body=msgspec.json.encode(body), content_type="application/json", headers=headers
-        )
+        return json_response(body, status, headers)
 
-    def _error(self, e: ApiError) -> web.Response:
-        return self._json({"code": e.code, "msg": e.msg}, e.http_status)
+    def _error(self, e: ApiError, weight: int = 1) -> web.Response:
+        return self._json({"code": e.code, "msg": e.msg}, e.http_status, weight=weight)
 
     # ----- authentication
     async def _authenticate(self, request: web.Request) -> tuple[str, dict[str, str]] | ApiError:
@@ -177,13 +168,40 @@ class VenueRest:
         wanted_text = request.query.get("symbol") or request.query.get("symbols") or ""
         # Binance writes symbols=["A","B"], MEXC symbols=A,B: strip the JSON dressing, split on commas.
         wanted = [w.strip(' "') for w in wanted_text.strip("[]").split(",") if w.strip(' "')]
-        specs = self.book.specs
+        specs = [self.book.specs[i] for i in self.book.index.values()]
         if wanted:
             unknown = [w for w in wanted if w not in self.book.index]
             if unknown:
                 return self._error(self.dialect.rejection(Reject(BAD_SYMBOL, unknown[0])))
             specs = [self.book.specs[self.book.index[w]] for w in wanted]
         return self._json(self.dialect.exchange_info(self.venue, specs, now_ms()))
+
+    async def _depth(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        d = self.dialect
+        limit = DEFAULT_DEPTH_LIMIT
+        limit_text = request.query.get("limit", "")
+        if limit_text:
+            if not limit_text.isdigit() or int(limit_text) < 1:
+                return self._error(d.bad_param("limit"))
+            limit = min(int(limit_text), MAX_DEPTH_LIMIT)
+        weight = depth_weight(limit)
+        symbol = request.query.get("symbol", "")
+        if not symbol:
+            return self._error(d.missing_param("symbol"), weight)
+        s = self.book.index.get(symbol)
+        if s is None:
+            return self._error(d.rejection(Reject(BAD_SYMBOL, symbol)), weight)
+        book = self.depth[s]
+        update_id, bids, asks = book.top(limit)
+        body: dict[str, object] = {
+            "lastUpdateId": update_id,
+            "bids": book.text_levels(bids),
+            "asks": book.text_levels(asks),
+        }
+        if d.depth_timestamp:
+            body["timestamp"] = now_ms()
+        return self._json(body, weight=weight)
 
     async def _new_order(self, request: web.Request) -> web.Response:
         self.requests += 1
@@ -259,6 +277,3 @@ class VenueRest:
             return self._error(self.dialect.unknown_api_key())
         balances: dict[str, Decimal] = self.book.balances(api_key)
         return self._json({asset: plain(amount) for asset, amount in sorted(balances.items())})
-
-    async def _stats_handler(self, request: web.Request) -> web.Response:
-        return self._json({**self._stats(), "requests": self.requests})

@@ -1,9 +1,12 @@
 """Simulated MEXC spot v3 market-data WebSocket: JSON control, binary protobuf data.
 
-``SUBSCRIPTION`` of ``spot@public.aggre.bookTicker.v3.api.pb@(100ms|10ms)@SYMBOL`` is acked with
-``{"id":0,"code":0,"msg":"<params>"}``; ``PING`` gets ``PONG``; retired JSON channels are answered
-"Blocked!". Every book update is pushed at once: the channel's 100 ms aggregation is not simulated, so
-the feed sees the sim's full quote rate. Not enforced: the 30 s / 60 s idle disconnects.
+``SUBSCRIPTION`` of ``spot@public.aggre.bookTicker.v3.api.pb@(100ms|10ms)@SYMBOL`` or
+``spot@public.aggre.depth.v3.api.pb@(100ms|10ms)@SYMBOL`` is acked with ``{"id":0,"code":0,"msg":"<params>"}``
+(at most 30 channels per connection, both kinds counted); ``PING`` gets ``PONG``; retired JSON channels
+are answered "Blocked!". Every book update goes out as a bookTicker at once (the ticker's aggregation is
+not simulated, so the feed sees the sim's full quote rate); depth is aggregated per interval into
+``publicAggreDepths`` with absolute quantities and a fromVersion..toVersion range. Not enforced: the
+30 s / 60 s idle disconnects.
 """
 
 from __future__ import annotations
@@ -15,14 +18,32 @@ import msgspec
 import picows
 from msgspec import Struct
 
+from services.sim.depth import DepthDiff
 from services.sim.market import SimQuote
 from services.sim.units import SymbolSpec, units_text
-from services.sim.ws_common import Connection, ListenerOrResponse, StreamServer
-from shared.venues.mexc.constants import MAX_SUBSCRIPTIONS, PONG_MSG, WS_PATH
+from services.sim.ws_common import TICKER, Connection, ListenerOrResponse, StreamServer
+from shared.venues.mexc.constants import DEPTH_CHANNEL_PREFIX, MAX_SUBSCRIPTIONS, PONG_MSG, WS_PATH
 from shared.venues.mexc.proto.push_data_pb2 import PushDataV3ApiWrapper
 
 CHANNEL_PREFIX = "spot@public.aggre.bookTicker.v3.api.pb@"
 INTERVALS = ("100ms", "10ms")
+DIFF_INTERVALS = (10, 100)  # ms
+MALFORMED = b"\x0a\xff\xff\xff"  # field 1 with a length that runs past the end: no wrapper parses
+
+
+def diff_topic(interval_ms: int) -> str:
+    return f"diff@{interval_ms}"
+
+
+def all_channels(specs: Sequence[SymbolSpec], listed: Sequence[int]) -> dict[str, tuple[int, str]]:
+    """Every channel the sim serves, with its symbol and topic."""
+    out: dict[str, tuple[int, str]] = {}
+    for i in listed:
+        spec = specs[i]
+        for interval in INTERVALS:
+            out[f"{CHANNEL_PREFIX}{interval}@{spec.name}"] = (i, TICKER)
+            out[f"{DEPTH_CHANNEL_PREFIX}{interval}@{spec.name}"] = (i, diff_topic(int(interval.removesuffix("ms"))))
+    return out
 
 
 class _Request(Struct):
@@ -47,10 +68,7 @@ class MexcConnection(Connection):
     def __init__(self, server: MexcStreamServer) -> None:
         super().__init__(server)
         self.mserver = server
-        self.channels: dict[str, int] = {}  # subscribed channel -> symbol index
-
-    def on_close(self) -> None:
-        self.server.forget(self)
+        self.channels: dict[str, tuple[int, str]] = {}  # subscribed channel -> (symbol index, topic)
 
     def on_text(self, payload: bytes) -> None:
         try:
@@ -65,51 +83,76 @@ class MexcConnection(Connection):
             self._subscribe(req)
         elif method == "UNSUBSCRIPTION":
             for ch in req.params:
-                symbol = self.channels.pop(ch, None)
-                if symbol is not None:
-                    self.server.unsubscribe(self, symbol)
+                found = self.channels.pop(ch, None)
+                if found is not None:
+                    self.server.unsubscribe(self, *found)
             self.reply(_reply(",".join(req.params), req.id))
         else:
             self.reply(_reply(f"Invalid method {req.method}", req.id, code=1))
 
     def _subscribe(self, req: _Request) -> None:
-        symbols: list[int] = []
+        targets: list[tuple[int, str]] = []
         for ch in req.params:
             if ".api.pb@" not in ch:
                 self.reply(_refusal(req.params, "Blocked! ", req.id))
                 return
-            symbol = self.mserver.channel_symbol(ch)
-            if symbol is None:
+            found = self.mserver.channels.get(ch)
+            if found is None:
                 self.reply(_refusal(req.params, "Illegal channel or symbol", req.id))
                 return
-            symbols.append(symbol)
+            targets.append(found)
         new = {ch for ch in req.params if ch not in self.channels}
         if len(self.channels) + len(new) > MAX_SUBSCRIPTIONS:
             reason = f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection"
             self.reply(_refusal(req.params, reason, req.id))
             return
-        for ch, symbol in zip(req.params, symbols, strict=True):
-            old = next((c for c, s in self.channels.items() if s == symbol and c != ch), None)
-            if old is not None:  # one channel per symbol per connection: the newest interval wins
-                del self.channels[old]
-            self.channels[ch] = symbol
-            self.server.subscribe(self, symbol, ch)
+        for ch, (symbol, topic) in zip(req.params, targets, strict=True):
+            # One channel per symbol and kind (ticker, depth) per connection: the newest interval wins.
+            kind = topic == TICKER
+            old = next((c for c, (s, t) in self.channels.items() if s == symbol and (t == TICKER) == kind), None)
+            if old is not None and old != ch:
+                self.server.unsubscribe(self, *self.channels.pop(old))
+            self.channels[ch] = (symbol, topic)
+            self.server.subscribe(self, symbol, ch, topic)
         self.reply(_reply(",".join(req.params), req.id))
 
 
 class MexcStreamServer(StreamServer):
-    def __init__(self, venue: str, specs: Sequence[SymbolSpec]) -> None:
-        super().__init__(venue, specs)
-        self._symbol_index = {s.name: i for i, s in enumerate(specs)}
+    def __init__(
+        self, venue: str, specs: Sequence[SymbolSpec], listed: Sequence[int], max_connection_age_s: float = 86_400.0
+    ) -> None:
+        super().__init__(venue, specs, max_connection_age_s)
+        self.channels = all_channels(specs, listed)
         self._wrapper = PushDataV3ApiWrapper()  # reused for every push: no per-message object
+        self._depth_wrapper = PushDataV3ApiWrapper()
+        self._diff_subs = {ms: self.topic(diff_topic(ms)) for ms in DIFF_INTERVALS}
 
-    def channel_symbol(self, channel: str) -> int | None:
-        if not channel.startswith(CHANNEL_PREFIX):
-            return None
-        interval, _, symbol = channel[len(CHANNEL_PREFIX) :].partition("@")
-        if interval not in INTERVALS:
-            return None
-        return self._symbol_index.get(symbol)
+    def malformed_frame(self) -> tuple[picows.WSMsgType, bytes]:
+        return picows.WSMsgType.BINARY, MALFORMED
+
+    def has_diff_subscribers(self, symbol: int, interval_ms: int) -> bool:
+        return bool(self._diff_subs[interval_ms][symbol])
+
+    def publish_diff(self, symbol: int, interval_ms: int, diff: DepthDiff) -> None:
+        subs = self._diff_subs[interval_ms][symbol]
+        if not subs:
+            return
+        spec = self.specs[symbol]
+        pd, qd = spec.price_decimals, spec.qty_decimals
+        w = self._depth_wrapper
+        w.Clear()
+        d = w.publicAggreDepths
+        for p, q in diff.asks:
+            d.asks.add(price=units_text(p, pd), quantity=units_text(q, qd))
+        for p, q in diff.bids:
+            d.bids.add(price=units_text(p, pd), quantity=units_text(q, qd))
+        d.eventType = f"{DEPTH_CHANNEL_PREFIX}{interval_ms}ms"
+        d.fromVersion = str(diff.first)
+        d.toVersion = str(diff.last)
+        w.channel = next(iter(subs.values()))  # every subscriber of this topic and symbol shares it
+        w.symbol = spec.name
+        w.sendTime = time.time_ns() // 1_000_000
+        self.depth_frames += self.send(subs, picows.WSMsgType.BINARY, w.SerializeToString())
 
     def listener(self, request: picows.WSUpgradeRequest) -> ListenerOrResponse:
         path = request.path.decode("latin-1").partition("?")[0]
@@ -136,8 +179,9 @@ class MexcStreamServer(StreamServer):
         sent = 0
         for conn, ch in subs.items():
             transport = conn.transport
-            if conn.paused or transport is None or conn.closing():
-                self.dropped += 1
+            if conn.blocked or conn.closing():
+                if conn.lossy:
+                    self.dropped += 1
                 continue
             if ch != channel:  # the channel is part of the message: re-encode only when it changes
                 w.channel = channel = ch

@@ -1,0 +1,180 @@
+"""The simulated venues: a spot venue (matching book, L2 depth books, streams, REST with orders) and a
+perpetual venue (funding and mark price only: no orders, no book).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from services.sim.book import VenueBook
+from services.sim.depth import DepthBook
+from services.sim.dialect import Dialect
+from services.sim.dialect_binance import BinanceDialect
+from services.sim.dialect_mexc import MexcDialect
+from services.sim.perp import FundingModel, FundingPoint
+from services.sim.rest import VenueRest
+from services.sim.rest_common import SimHooks, now_ms
+from services.sim.rest_perp import PerpRest
+from services.sim.units import SymbolSpec
+from services.sim.ws_binance import DIFF_INTERVALS as BINANCE_DIFF_INTERVALS
+from services.sim.ws_binance import PARTIAL_INTERVALS as BINANCE_PARTIAL_INTERVALS
+from services.sim.ws_binance import BinanceSpotStreamServer
+from services.sim.ws_binance_futures import BinanceFuturesStreamServer
+from services.sim.ws_mexc import DIFF_INTERVALS as MEXC_DIFF_INTERVALS
+from services.sim.ws_mexc import MexcStreamServer
+from services.sim.ws_mexc_contract import MexcContractStreamServer, contract_symbol
+from shared.config import Config, SimVenue, Venue, venue_symbols
+
+RATE_DECIMALS = {"binance_usdm": 8, "mexc_contract": 6}  # how each venue writes a funding rate
+
+
+def listed_symbols(venue: Venue, cfg: Config) -> list[int]:
+    """Indices (into the configured symbols) of the symbols this venue lists."""
+    names = {s.name for s in venue_symbols(venue, cfg.symbols)}
+    return [i for i, s in enumerate(cfg.symbols) if s.name in names]
+
+
+class SpotVenue:
+    """One spot venue's matching book, depth books, market-data server and REST API."""
+
+    def __init__(
+        self, venue: Venue, sv: SimVenue, cfg: Config, specs: list[SymbolSpec], creds: dict[str, str], hooks: SimHooks
+    ) -> None:
+        self.venue = venue
+        self.sim_venue = sv
+        self.listed = listed_symbols(venue, cfg)
+        dialect: Dialect
+        self.stream: BinanceSpotStreamServer | MexcStreamServer
+        if venue.kind == "binance":
+            dialect = BinanceDialect()
+            self.stream = BinanceSpotStreamServer(venue.name, specs, self.listed, sv.max_connection_age_s)
+            self.diff_intervals, self.partial_intervals = BINANCE_DIFF_INTERVALS, BINANCE_PARTIAL_INTERVALS
+        else:
+            dialect = MexcDialect()
+            self.stream = MexcStreamServer(venue.name, specs, self.listed, sv.max_connection_age_s)
+            self.diff_intervals, self.partial_intervals = MEXC_DIFF_INTERVALS, ()
+        self.book = VenueBook(
+            specs,
+            venue.taker_fee,
+            cfg.sim.starting_balance_usd,
+            commission_in_base_on_buy=dialect.commission_in_base_on_buy,
+            status_names=dialect.status_names,
+        )
+        listed = set(self.listed)
+        self.book.index = {name: i for name, i in self.book.index.items() if i in listed}
+        rng = random.Random(f"depth:{cfg.sim.seed}:{venue.name}")  # its own stream: quotes stay as seeded
+        sim = cfg.sim
+        self.depth = [
+            DepthBook(
+                spec, levels=sim.depth_levels, gap_ticks=sim.level_gap_ticks, top_qty_usd=sim.top_qty_usd,
+                intervals=self.diff_intervals, rng=rng,
+            )
+            for spec in specs
+        ]
+        self._gaps: dict[int, set[int]] = {ms: set() for ms in self.diff_intervals}  # interval -> symbols
+        self.rest = VenueRest(venue, dialect, self.book, self.depth, creds, sv.latency_ms, hooks)
+
+    def flush(self, interval_ms: int) -> None:
+        """One aggregation interval is over: push every symbol's pending diff (and Binance's partials)."""
+        stream, gaps = self.stream, self._gaps[interval_ms]
+        for s in self.listed:
+            book = self.depth[s]
+            if s in gaps:
+                if book.skip_diff(interval_ms):  # lost: the ids move on without it
+                    gaps.discard(s)
+            elif not stream.has_diff_subscribers(s, interval_ms):
+                book.skip_diff(interval_ms)  # nobody listens: keep the pending diff small
+            else:
+                diff = book.take_diff(interval_ms)
+                if diff is not None:
+                    stream.publish_diff(s, interval_ms, diff)
+        if interval_ms in self.partial_intervals and isinstance(stream, BinanceSpotStreamServer):
+            stream.publish_partials(interval_ms, self.depth)
+
+    def gap(self, symbol: int | None) -> None:
+        for gaps in self._gaps.values():
+            gaps.update(self.listed if symbol is None else (symbol,))
+
+    def stats(self) -> dict[str, Any]:
+        specs = self.book.specs
+        return {
+            "venue": self.venue.name,
+            "kind": self.venue.kind,
+            "quotes": {specs[i].name: self.book.quotes[i] for i in self.listed},
+            "frames": {specs[i].name: self.stream.frames[i] for i in self.listed},
+            **self.stream.stats(),
+            "orders": self.book.orders,
+            "fills": self.book.fills,
+            "rejects": self.book.rejects,
+        }
+
+
+class PerpVenue:
+    """One perpetual venue: funding and mark price pushed on a timer, and a REST read of them."""
+
+    def __init__(
+        self,
+        venue: Venue,
+        sv: SimVenue,
+        cfg: Config,
+        specs: list[SymbolSpec],
+        perp_index: int,
+        funding: FundingModel,
+        mid: Callable[[int], float],
+        hooks: SimHooks,
+    ) -> None:
+        """``perp_index``: this venue's place among the perp venues (its rate offset); ``mid(symbol)``:
+        the spot model's common mid."""
+        self.venue = venue
+        self.sim_venue = sv
+        self.listed = listed_symbols(venue, cfg)
+        self.perp_index = perp_index
+        self.decimals = RATE_DECIMALS[venue.kind]
+        self._funding = funding
+        self._mid = mid
+        self.stream: BinanceFuturesStreamServer | MexcContractStreamServer
+        if venue.kind == "binance_usdm":
+            self.stream = BinanceFuturesStreamServer(venue.name, specs, self.listed, sv.max_connection_age_s)
+        else:
+            self.stream = MexcContractStreamServer(venue.name, specs, self.listed, sv.max_connection_age_s)
+        self.names = {specs[i].name: i for i in self.listed} | {contract_symbol(specs[i]): i for i in self.listed}
+        self.last: dict[int, FundingPoint] = {}
+        self._gaps: set[int] = set()
+        self.rest = PerpRest(venue.kind, specs, self.listed, self.point, cfg.sim.funding_period_s, hooks)
+
+    def point(self, symbol: int) -> FundingPoint:
+        """What was last pushed for ``symbol``, or the model's value now before the first push."""
+        last = self.last.get(symbol)
+        return last if last is not None else self._current(symbol, now_ms())
+
+    def _current(self, symbol: int, ms: int) -> FundingPoint:
+        return self._funding.point(symbol, self.perp_index, self.decimals, self._mid(symbol), ms)
+
+    def push(self, tick: int) -> None:
+        ms = now_ms()
+        points = {s: self._current(s, ms) for s in self.listed}
+        self.last.update(points)
+        for s in self._gaps:
+            points.pop(s, None)  # lost on the way: the model moved on regardless
+        self._gaps.clear()
+        self.stream.publish_funding(points, tick)
+
+    def gap(self, symbol: int | None) -> None:
+        self._gaps.update(self.listed if symbol is None else (symbol,))
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "venue": self.venue.name,
+            "kind": self.venue.kind,
+            "frames": {self.stream.specs[i].name: self.stream.frames[i] for i in self.listed},
+            **self.stream.stats(),
+        }
+
+
+SimulatedVenue = SpotVenue | PerpVenue
+
+
+def spot_only(venues: Sequence[SimulatedVenue]) -> list[SpotVenue]:
+    return [v for v in venues if isinstance(v, SpotVenue)]
