@@ -69,6 +69,9 @@ def snapshot_of(k: int) -> Snapshot:
         ),
         bids=tuple(tuple(float(k) for _ in range(n_s)) for _ in range(n_v)),
         asks=tuple(tuple(k + 0.5 for _ in range(n_s)) for _ in range(n_v)),
+        funding_rates=tuple(tuple(k * 1e-6 for _ in range(n_s)) for _ in range(n_v)),
+        funding_next_ms=tuple(tuple(float(1_700_000_000_000 + k) for _ in range(n_s)) for _ in range(n_v)),
+        book_states=tuple(tuple(float(k % 3) for _ in range(n_s)) for _ in range(n_v)),
     )
 
 
@@ -186,6 +189,9 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
         },
         recent=tuple(draw(st.lists(record, max_size=RING))),
         bids=tuple(tuple(draw(st.lists(f64, min_size=n_s, max_size=n_s))) for _ in range(n_v)),
+        funding_rates=tuple(tuple(draw(st.lists(f64, min_size=n_s, max_size=n_s))) for _ in range(n_v)),
+        funding_next_ms=tuple(tuple(draw(st.lists(f64, min_size=n_s, max_size=n_s))) for _ in range(n_v)),
+        book_states=tuple(tuple(draw(st.lists(f64, min_size=n_s, max_size=n_s))) for _ in range(n_v)),
         asks=tuple(tuple(draw(st.lists(f64, min_size=n_s, max_size=n_s))) for _ in range(n_v)),
     )
 

@@ -96,11 +96,15 @@ def fit_labels(counts: Mapping[str, int], capacity: int, max_bytes: int) -> dict
 
 
 def quotes_by_venue(snap: Snapshot) -> dict[str, int]:
-    """Quotes each feed parsed, from its own heartbeat counters."""
+    """Quotes each feed parsed, from its own heartbeat counters; funding-only feeds (perps) are left out."""
     out: dict[str, int] = {}
     for venue in snap.venues:
         health = snap.services.get(feed_service_name(venue))
-        out[venue] = health.counters.get("quotes", 0) if health else 0
+        if health is None or not health.heartbeat_ns:
+            continue
+        quotes = health.counters.get("quotes", 0)
+        if quotes or not health.counters.get("funding", 0):
+            out[venue] = quotes
     return out
 
 
