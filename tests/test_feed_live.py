@@ -80,8 +80,12 @@ class Driver:
 
 
 @contextlib.asynccontextmanager
-async def market(run_dir: Path, **feed: Any) -> AsyncIterator[tuple[Simulator, dict[str, Any], Driver]]:
+async def market(
+    run_dir: Path, per_venue: dict[str, dict[str, Any]] | None = None, **feed: Any
+) -> AsyncIterator[tuple[Simulator, dict[str, Any], Driver]]:
     data = configs(run_dir, **feed)
+    for v in data["venues"]:
+        v["feed"].update((per_venue or {}).get(v["name"], {}))
     sim = Simulator(parse_config(msgspec.toml.encode(data)), CREDS, emit_quotes=False)
     await sim.start()
     driver = Driver(sim)
@@ -242,3 +246,28 @@ async def test_binance_control_messages_respect_five_per_second(run_dir: Path) -
         binance = next(v for v in sim.stats()["venues"] if v["venue"] == "binance")
         assert binance["rate_disconnects"] == 0
         assert feed.counters()["connects"] == before["connects"] and conn.alive
+
+
+async def test_binance_partial_depth_books_equal_the_venue_top(run_dir: Path) -> None:
+    """``depth = "partial"``: no snapshot, no diff chain; each push is the top N, published as it is."""
+    partial = {"binance": {"depth": "partial", "depth_levels": 5}}
+    async with market(run_dir, partial) as (sim, data, driver), \
+            running_feed(feed_config(data, sim), "binance") as (feed, out):
+        await eventually_async(lambda: feed.handler.books_live() == SYMBOLS, 10, "a partial book per symbol")
+        await driver.stop()
+        # after the last push, each symbol's newest Book is the sim's top 5
+        def tops_match() -> bool:
+            latest = {b.symbol: b for b in out if isinstance(b, Book)}
+            for wire, sid in feed.wire_symbols.items():
+                uid, bids, asks = sim.book_levels("binance", wire)
+                b = latest.get(sid)
+                if b is None or b.seq != uid:
+                    return False
+                if (b.bid_px, b.bid_qty) != ([float(p) for p, _ in bids[:5]], [float(q) for _, q in bids[:5]]):
+                    return False
+                if (b.ask_px, b.ask_qty) != ([float(p) for p, _ in asks[:5]], [float(q) for _, q in asks[:5]]):
+                    return False
+            return True
+
+        await eventually_async(tops_match, 10, "partial books equal the sim's top 5")
+        assert feed.counters()["snapshot_requests"] == 0
