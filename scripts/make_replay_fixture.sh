@@ -26,7 +26,10 @@ PYEOF
 "$PY" -m services.sim --config "$OUT/session.toml" >/dev/null 2>&1 &
 SIM=$!
 trap 'kill $SIM 2>/dev/null || true' EXIT
-sleep 1  # the sim binds its ports
+for _ in $(seq 100); do  # wait until the sim's REST port answers
+  "$PY" -c 'import urllib.request; urllib.request.urlopen("http://127.0.0.1:28702/api/v3/time", timeout=1)' 2>/dev/null && break
+  sleep 0.1
+done
 "$PY" -m services.cli.main record --venue binance --duration 2 -o "$OUT/session.binance.dzrec" --config "$OUT/session.toml" &
 "$PY" -m services.cli.main record --venue mexc --duration 2 -o "$OUT/session.mexc.dzrec" --config "$OUT/session.toml"
 wait %2 2>/dev/null || true

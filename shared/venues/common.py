@@ -228,6 +228,41 @@ def levels(pairs: Sequence[tuple[str, str]] | Sequence[Sequence[str]], what: str
     return out
 
 
+class DepthBody(Struct):
+    """``{"lastUpdateId","bids","asks"}``: both venues' REST depth snapshot and Binance's partial depth push."""
+
+    lastUpdateId: int
+    bids: list[tuple[str, str]]
+    asks: list[tuple[str, str]]
+
+
+_depth_decoder = msgspec.json.Decoder(DepthBody)
+
+
+def depth_snapshot(symbol: str, d: DepthBody) -> DepthSnapshot:
+    return DepthSnapshot(symbol, d.lastUpdateId, levels(d.bids, symbol), levels(d.asks, symbol))
+
+
+def parse_depth_snapshot(symbol: str, body: bytes) -> DepthSnapshot:
+    """A REST ``/api/v3/depth`` answer (same shape on Binance and MEXC; MEXC's extra ``timestamp`` is skipped)."""
+    try:
+        return depth_snapshot(symbol, _depth_decoder.decode(body))
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(f"bad depth snapshot for {symbol}: {exc}") from None
+
+
+class NoSnapshots:
+    """For funding-only formats: there is no book, so asking for a snapshot is a programming error."""
+
+    snapshots = False
+
+    def snapshot_path(self, symbol: str, limit: int) -> str:
+        raise ProtocolError("funding streams have no book snapshot")
+
+    def parse_snapshot(self, symbol: str, body: bytes) -> DepthSnapshot:
+        raise ProtocolError("funding streams have no book snapshot")
+
+
 class _VenueErrorBody(Struct):
     code: int
     msg: str

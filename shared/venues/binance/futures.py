@@ -13,17 +13,15 @@ from msgspec import Struct
 
 from shared.config import FeedSettings
 from shared.errors import ProtocolError
-from shared.venues.binance.constants import MARK_PRICE_SUFFIX, SERVER_SHUTDOWN_EVENT
-from shared.venues.binance.market import STREAMS_PER_CONNECTION, ControlFrame, request_frame
+from shared.venues.binance.constants import MARK_PRICE_SUFFIX
+from shared.venues.binance.market import STREAMS_PER_CONNECTION, ControlFrame, control_event, request_frame
 from shared.venues.common import (
     CHANNEL_FUNDING,
     INF,
-    NOTICE_SHUTDOWN,
     Channel,
-    DepthSnapshot,
     FundingUpdate,
     MarketEvent,
-    Notice,
+    NoSnapshots,
 )
 
 
@@ -41,10 +39,9 @@ class CombinedMarkPrice(Struct):
     data: MarkPrice
 
 
-class BinanceFuturesFormat:
+class BinanceFuturesFormat(NoSnapshots):
     keepalive_interval_s: float | None = None
     max_channels_per_connection = STREAMS_PER_CONNECTION
-    snapshots = False
     subscribes_in_url = True
 
     def __init__(self) -> None:
@@ -70,12 +67,6 @@ class BinanceFuturesFormat:
     def keepalive_frame(self) -> str | None:
         return None
 
-    def snapshot_path(self, symbol: str, limit: int) -> str:
-        raise ProtocolError("funding streams have no book snapshot")
-
-    def parse_snapshot(self, symbol: str, body: bytes) -> DepthSnapshot:
-        raise ProtocolError("funding streams have no book snapshot")
-
     def parse(self, payload: bytes, binary: bool) -> MarketEvent | None:
         if binary:
             raise ProtocolError("unexpected binary frame")
@@ -87,17 +78,7 @@ class BinanceFuturesFormat:
             return _funding(self._raw.decode(payload))
         except msgspec.DecodeError:
             pass
-        try:
-            c = self._control.decode(payload)
-        except msgspec.DecodeError as exc:
-            raise ProtocolError(f"not a markPrice or control frame: {exc}") from None
-        if c.code is not None:
-            raise ProtocolError(f"venue error {c.code}: {c.msg}")
-        if c.e == SERVER_SHUTDOWN_EVENT:
-            return Notice(NOTICE_SHUTDOWN)
-        if c.e is not None or c.id is not None:
-            return None
-        raise ProtocolError("not a markPrice or control frame")
+        return control_event(self._control, payload, "markPrice")
 
 
 def _funding(m: MarkPrice) -> FundingUpdate:

@@ -26,12 +26,15 @@ from shared.venues.common import (
     INF,
     NOTICE_SHUTDOWN,
     Channel,
+    DepthBody,
     DepthDiff,
     DepthSnapshot,
     MarketEvent,
     Notice,
     TopOfBook,
+    depth_snapshot,
     levels,
+    parse_depth_snapshot,
 )
 
 # Streams per connection: the venue allows 1024, but they all go in the URL; 200 keeps it a few KB long.
@@ -65,14 +68,6 @@ class DepthUpdate(Struct):
     u: int
     b: list[tuple[str, str]]
     a: list[tuple[str, str]]
-
-
-class PartialDepth(Struct):
-    """Partial depth pushes and the REST snapshot share this shape."""
-
-    lastUpdateId: int
-    bids: list[tuple[str, str]]
-    asks: list[tuple[str, str]]
 
 
 class ControlFrame(Struct):
@@ -111,7 +106,7 @@ class BinanceMarketFormat:
         self._combined = msgspec.json.Decoder(Combined)
         self._raw_ticker = msgspec.json.Decoder(BookTicker)
         self._depth = msgspec.json.Decoder(DepthUpdate)
-        self._partial = msgspec.json.Decoder(PartialDepth)
+        self._partial = msgspec.json.Decoder(DepthBody)
         self._control = msgspec.json.Decoder(ControlFrame)
 
     def wire_symbol(self, base: str, quote: str) -> str:
@@ -143,11 +138,7 @@ class BinanceMarketFormat:
         return f"{DEPTH_PATH}?symbol={symbol}&limit={limit}"
 
     def parse_snapshot(self, symbol: str, body: bytes) -> DepthSnapshot:
-        try:
-            d = self._partial.decode(body)
-        except msgspec.DecodeError as exc:
-            raise ProtocolError(f"bad depth snapshot for {symbol}: {exc}") from None
-        return DepthSnapshot(symbol, d.lastUpdateId, levels(d.bids, symbol), levels(d.asks, symbol))
+        return parse_depth_snapshot(symbol, body)
 
     def parse(self, payload: bytes, binary: bool) -> MarketEvent | None:
         if binary:
@@ -171,9 +162,7 @@ class BinanceMarketFormat:
             if kind.startswith("depth"):
                 if kind == "depth" or kind == "depth@100ms":
                     return _diff(self._depth.decode(data))
-                d = self._partial.decode(data)
-                sym = _symbol_of(stream)
-                return DepthSnapshot(sym, d.lastUpdateId, levels(d.bids, sym), levels(d.asks, sym))
+                return depth_snapshot(_symbol_of(stream), self._partial.decode(data))
             if kind == "bookTicker":
                 return _top(self._raw_ticker.decode(data))
         except msgspec.DecodeError as exc:
@@ -190,17 +179,22 @@ class BinanceMarketFormat:
             return _diff(self._depth.decode(payload))
         except msgspec.DecodeError:
             pass
-        try:
-            c = self._control.decode(payload)
-        except msgspec.DecodeError as exc:
-            raise ProtocolError(f"not a market-data or control frame: {exc}") from None
-        if c.code is not None:
-            raise ProtocolError(f"venue error {c.code}: {c.msg}")
-        if c.e == SERVER_SHUTDOWN_EVENT:
-            return Notice(NOTICE_SHUTDOWN)
-        if c.e is not None or c.id is not None:
-            return None
-        raise ProtocolError("not a market-data or control frame")
+        return control_event(self._control, payload, "market-data")
+
+
+def control_event(decoder: msgspec.json.Decoder[ControlFrame], payload: bytes, what: str) -> Notice | None:
+    """A frame that is not data: an ack (None), ``serverShutdown`` (a notice) or a venue error (raised)."""
+    try:
+        c = decoder.decode(payload)
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(f"not a {what} or control frame: {exc}") from None
+    if c.code is not None:
+        raise ProtocolError(f"venue error {c.code}: {c.msg}")
+    if c.e == SERVER_SHUTDOWN_EVENT:
+        return Notice(NOTICE_SHUTDOWN)
+    if c.e is not None or c.id is not None:
+        return None
+    raise ProtocolError(f"not a {what} or control frame")
 
 
 def request_frame(method: str, channels: Sequence[Channel]) -> str:

@@ -18,9 +18,9 @@ from shared.venues.common import (
     CHANNEL_FUNDING,
     NOTICE_PONG,
     Channel,
-    DepthSnapshot,
     FundingUpdate,
     MarketEvent,
+    NoSnapshots,
     Notice,
 )
 from shared.venues.mexc.constants import (
@@ -45,10 +45,9 @@ class _Push(Struct):
     ts: int = 0
 
 
-class MexcContractFormat:
+class MexcContractFormat(NoSnapshots):
     keepalive_interval_s: float | None = CONTRACT_PING_INTERVAL_S
     max_channels_per_connection = MAX_SUBSCRIPTIONS
-    snapshots = False
     subscribes_in_url = False
 
     def __init__(self) -> None:
@@ -73,12 +72,6 @@ class MexcContractFormat:
 
     def keepalive_frame(self) -> str | None:
         return CONTRACT_PING_FRAME
-
-    def snapshot_path(self, symbol: str, limit: int) -> str:
-        raise ProtocolError("funding streams have no book snapshot")
-
-    def parse_snapshot(self, symbol: str, body: bytes) -> DepthSnapshot:
-        raise ProtocolError("funding streams have no book snapshot")
 
     def parse(self, payload: bytes, binary: bool) -> MarketEvent | None:
         if binary:

@@ -28,6 +28,7 @@ from shared.venues.common import (
     Notice,
     TopOfBook,
     levels,
+    parse_depth_snapshot,
 )
 from shared.venues.mexc.constants import (
     BLOCKED_MARKER,
@@ -49,12 +50,6 @@ class _Reply(Struct):
     code: int
     msg: str
     id: int = 0
-
-
-class _Snapshot(Struct):
-    lastUpdateId: int
-    bids: list[tuple[str, str]]
-    asks: list[tuple[str, str]]
 
 
 def channel(symbol: str) -> str:
@@ -87,7 +82,6 @@ class MexcMarketFormat:
 
     def __init__(self) -> None:
         self._reply = msgspec.json.Decoder(_Reply)
-        self._snapshot = msgspec.json.Decoder(_Snapshot)
         self._wrapper = PushDataV3ApiWrapper()  # reused: ParseFromString clears it first
 
     def wire_symbol(self, base: str, quote: str) -> str:
@@ -119,11 +113,7 @@ class MexcMarketFormat:
         return f"{DEPTH_PATH}?symbol={symbol}&limit={limit}"
 
     def parse_snapshot(self, symbol: str, body: bytes) -> DepthSnapshot:
-        try:
-            d = self._snapshot.decode(body)
-        except msgspec.DecodeError as exc:
-            raise ProtocolError(f"bad depth snapshot for {symbol}: {exc}") from None
-        return DepthSnapshot(symbol, d.lastUpdateId, levels(d.bids, symbol), levels(d.asks, symbol))
+        return parse_depth_snapshot(symbol, body)
 
     def parse(self, payload: bytes, binary: bool) -> MarketEvent | None:
         if not binary:
