@@ -15,6 +15,8 @@ import pytest
 
 from shared.config import Config, default_config_path, parse_config
 
+pytest_plugins = ["tests.sim_kit"]
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -25,8 +25,8 @@ from shared.config import Config, parse_config
 from shared.messages import Book, Funding, Quote
 from shared.runtime.host import ProcessContext
 from tests.conftest import eventually_async, make_config_dict
+from tests.sim_kit import CREDS
 
-CREDS = {"binance": ("bkey", "bsecret"), "mexc": ("mkey", "msecret")}
 SYMBOLS = 6
 RECOVER_S = 5.0  # the bound for every fault
 

@@ -20,7 +20,7 @@ from services.sim.market import PriceModel
 from services.sim.units import SymbolSpec
 from shared.venues.mexc.proto.push_data_pb2 import PushDataV3ApiWrapper
 from tests.conftest import eventually_async
-from tests.test_sim import CREDS, DEADLINE_S, Collector, _model, connect, http, sim_config
+from tests.sim_kit import CREDS, DEADLINE_S, Collector, connect, http, price_model, sim_config
 
 Levels = list[tuple[str, str]]
 
@@ -111,7 +111,7 @@ def _book(sim_cfg: Any, spec: SymbolSpec, seed: int = 1) -> DepthBook:
 
 def _run(tmp_path: Path, seed: int, n: int) -> tuple[DepthBook, list[Any]]:
     cfg = sim_config(tmp_path)
-    model: PriceModel = _model(cfg)
+    model: PriceModel = price_model(cfg)
     spec = SymbolSpec.of(cfg.symbols[0])
     book = _book(cfg.sim, spec, seed)
     diffs = []

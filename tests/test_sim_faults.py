@@ -19,7 +19,7 @@ from shared.config import Config, parse_config
 from shared.http.client import HttpPool
 from shared.venues.mexc.proto.push_data_pb2 import PushDataV3ApiWrapper
 from tests.conftest import eventually_async, make_config_dict
-from tests.test_sim import CREDS, DEADLINE_S, http, sim_config
+from tests.sim_kit import CREDS, DEADLINE_S, http, sim_config
 from tests.test_sim_depth import LocalBook, binance_diffs, rounds, sync
 
 BTC_TICKER = "spot@public.aggre.bookTicker.v3.api.pb@100ms@BTCUSDT"

@@ -15,7 +15,7 @@ from services.sim import ws_mexc_contract
 from services.sim.app import Simulator
 from services.sim.perp import MAX_RATE, FundingModel, next_funding_ms
 from tests.conftest import eventually_async
-from tests.test_sim import CREDS, DEADLINE_S, Collector, connect, http, sim_config
+from tests.sim_kit import CREDS, DEADLINE_S, Collector, connect, http, sim_config
 
 PERIOD_MS = 8 * 3600 * 1000
 

@@ -1,0 +1,158 @@
+"""Simulator test kit: configs on free ports, running sims (fixtures), small WebSocket and REST clients.
+
+Loaded as a pytest plugin from conftest, so every test module sees the ``sim`` and ``still_sim`` fixtures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import picows
+import pytest
+
+from services.sim.app import Simulator
+from services.sim.market import PriceModel
+from services.sim.units import SymbolSpec
+from shared.config import SPOT_KINDS, Config, parse_config
+from shared.http.client import HttpPool, HttpResponse
+from shared.venues import order_format
+from tests.conftest import make_config_dict
+
+REPO = Path(__file__).resolve().parents[1]
+CREDS = {"binance": ("bkey", "bsecret"), "mexc": ("mkey", "msecret")}
+DEADLINE_S = 20.0
+
+
+def sim_config(tmp_path: Path, **sim: Any) -> Config:
+    """Port 0 everywhere: the in-process sim binds whatever is free (no race with other test runs);
+    clients ask it for ``ws_url``/``rest_url``."""
+    data = make_config_dict(tmp_path, sim=sim)
+    for sv in data["sim"]["venues"]:
+        sv["ws_port"] = sv["rest_port"] = 0
+    return parse_config(msgspec.toml.encode(data))
+
+
+@pytest.fixture
+async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
+    """Quotes flowing at the configured rate."""
+    async with Simulator(sim_config(tmp_path), CREDS) as s:
+        yield s
+
+
+@pytest.fixture
+async def still_sim(tmp_path: Path) -> AsyncIterator[Simulator]:
+    """No timer: the test moves the market with ``emit`` and knows what an order will meet."""
+    async with Simulator(sim_config(tmp_path), CREDS, emit_quotes=False) as s:
+        s.emit(s.model.n_slots)  # one quote for every (venue, symbol)
+        yield s
+
+
+# ----- small clients
+class Collector(picows.WSListener):  # type: ignore[misc]
+    def __init__(self, hello: Sequence[str] = ()) -> None:
+        self.hello = hello
+        self.frames: list[tuple[bool, bytes]] = []  # (binary, payload)
+        self.transport: picows.WSTransport | None = None
+
+    def on_ws_connected(self, transport: picows.WSTransport) -> None:
+        self.transport = transport
+        for text in self.hello:
+            transport.send(picows.WSMsgType.TEXT, text.encode())
+
+    def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
+        if frame.msg_type in (picows.WSMsgType.TEXT, picows.WSMsgType.BINARY):
+            self.frames.append((frame.msg_type == picows.WSMsgType.BINARY, frame.get_payload_as_bytes()))
+
+    def send(self, text: str) -> None:
+        assert self.transport is not None
+        self.transport.send(picows.WSMsgType.TEXT, text.encode())
+
+    def texts(self) -> list[Any]:
+        return [json.loads(p) for binary, p in self.frames if not binary]
+
+
+def binance_url(ws_url: str, symbols: Sequence[str]) -> str:
+    return ws_url + "?streams=" + "/".join(f"{s.lower()}@bookTicker" for s in symbols)
+
+
+def mexc_subscribe(symbols: Sequence[str]) -> list[str]:
+    channels = ",".join(f'"spot@public.aggre.bookTicker.v3.api.pb@100ms@{s}"' for s in symbols)
+    return [f'{{"method":"SUBSCRIPTION","params":[{channels}]}}']
+
+
+async def connect(url: str, hello: Sequence[str] = ()) -> tuple[picows.WSTransport, Collector]:
+    transport, listener = await picows.ws_connect(lambda: Collector(hello), url)
+    return transport, listener
+
+
+async def http(
+    sim: Simulator, venue: str, method: str, path: str, headers: list[tuple[str, str]] | None = None
+) -> HttpResponse:
+    pool = HttpPool(sim.rest_url(venue), size=1)
+    try:
+        return await asyncio.wait_for(pool.request(method, path, headers or []), DEADLINE_S)
+    finally:
+        await pool.close()
+
+
+async def send_order(sim: Simulator, venue: str, *, secret: str | None = None, ts_offset_ms: int = 0,
+                     **order: str) -> HttpResponse:
+    kind = sim.venue(venue).venue.kind
+    key, real_secret = CREDS[venue]
+    fields = {"symbol": "BTCUSDT", "side": "BUY", "client_order_id": f"t{time.time_ns():x}", **order}
+    req = order_format(kind).build_new_order(
+        symbol=fields["symbol"], side=fields["side"], price=fields["price"], qty=fields["qty"],
+        client_order_id=fields["client_order_id"], api_key=key, api_secret=secret or real_secret,
+        timestamp_ms=time.time_ns() // 1_000_000 + ts_offset_ms, recv_window_ms=5000,
+    )
+    pool = HttpPool(sim.rest_url(venue), size=1)
+    try:
+        return await asyncio.wait_for(pool.request(req.method, req.path, req.headers, req.body), DEADLINE_S)
+    finally:
+        await pool.close()
+
+
+async def query_order(sim: Simulator, venue: str, client_order_id: str, symbol: str = "BTCUSDT") -> HttpResponse:
+    kind = sim.venue(venue).venue.kind
+    key, secret = CREDS[venue]
+    req = order_format(kind).build_query_order(
+        symbol=symbol, client_order_id=client_order_id, api_key=key, api_secret=secret,
+        timestamp_ms=time.time_ns() // 1_000_000, recv_window_ms=5000,
+    )
+    return await http(sim, venue, req.method, req.path, req.headers)
+
+
+async def balances(sim: Simulator, venue: str) -> dict[str, Decimal]:
+    header = "X-MBX-APIKEY" if venue == "binance" else "X-MEXC-APIKEY"
+    resp = await http(sim, venue, "GET", "/sim/balances", [(header, CREDS[venue][0])])
+    assert resp.status == 200, resp.body
+    return {k: Decimal(v) for k, v in json.loads(resp.body).items()}
+
+
+def top(sim: Simulator, venue: str, symbol: str = "BTCUSDT") -> tuple[str, str, str, str]:
+    """The venue's current (bid, bid qty, ask, ask qty) as wire text."""
+    book = sim.venue(venue).book
+    q = book.top(book.index[symbol])
+    assert q is not None
+    spec = book.specs[q.symbol]
+    return spec.price_text(q.bid), spec.qty_text(q.bid_qty), spec.price_text(q.ask), spec.qty_text(q.ask_qty)
+
+
+def error_of(resp: HttpResponse) -> tuple[int, int, str]:
+    body = json.loads(resp.body)
+    assert set(body) == {"code", "msg"}, body
+    return resp.status, body["code"], body["msg"]
+
+
+def price_model(cfg: Config, seed: int | None = None) -> PriceModel:
+    sim_cfg = cfg.sim if seed is None else msgspec.structs.replace(cfg.sim, seed=seed)
+    kinds = {v.name: v.kind for v in cfg.venues}
+    spreads = [v.spread_bps for v in cfg.sim.venues if kinds[v.venue] in SPOT_KINDS]  # perps get no quotes
+    return PriceModel(sim_cfg, [SymbolSpec.of(s) for s in cfg.symbols], spreads)
