@@ -39,7 +39,13 @@ SIDE_BUY = 0
 SIDE_SELL = 1
 
 STRATEGY_CROSS = 0
-STRATEGY_NAMES = ("cross_exchange",)
+STRATEGY_TRIANGULAR = 1
+STRATEGY_FUNDING = 2
+STRATEGY_NAMES = ("cross_exchange", "triangular", "funding_rate")
+
+ACTION_OPEN = 0  # take the position the legs describe
+ACTION_CLOSE = 1  # funding carry: the reason to hold is gone, unwind the legs of the earlier OPEN
+ACTION_NAMES = ("open", "close")
 
 
 class _Hot(Struct, array_like=True, gc=False, frozen=True):
@@ -85,21 +91,34 @@ class Funding(_Hot, tag=TAG_FUNDING):
     tick_ns: int
 
 
+class Leg(Struct, array_like=True, gc=False, frozen=True):
+    """One order an opportunity needs: ``qty`` of ``symbol`` on ``venue`` at limit ``price`` or better."""
+
+    venue: int
+    symbol: int
+    side: int  # SIDE_BUY / SIDE_SELL
+    price: float  # the worst book level the size reaches: a limit on the venue's tick
+    qty: float  # base units, a multiple of the venue's step
+    quote_usd: float  # USD per unit of the symbol's quote asset when detected (1.0 for USDT pairs)
+    quote_ns: int  # receive stamp of the quote or book the leg was priced on (its age = detected_ns - this)
+
+
 class Opportunity(_Hot, tag=TAG_OPPORTUNITY):
-    """A cross-exchange trade the detector found: buy ``qty`` on ``buy_venue``, sell it on ``sell_venue``."""
+    """A trade the detector found: its legs, sized, rounded and priced, with the profit they should make.
+
+    cross_exchange: [buy on the cheap venue, sell on the dear one], same symbol and quantity.
+    triangular: three legs on one venue, in cycle order (each leg spends what the previous one bought).
+    funding_rate: [buy spot, sell perp] (hedged) or [sell perp] alone; ACTION_CLOSE signals the unwind.
+    """
 
     id: int
-    strategy: int
-    symbol: int
-    buy_venue: int
-    sell_venue: int
-    buy_price: float
-    sell_price: float
-    qty: float
-    spread_bps: float  # net of both taker fees
-    expected_profit_usd: float
-    buy_quote_ns: int  # when the quote used for each leg was received
-    sell_quote_ns: int
+    strategy: int  # STRATEGY_*
+    action: int  # ACTION_*
+    symbol: int  # the symbol whose update found it
+    legs: tuple[Leg, ...]
+    notional_usd: float  # what the first leg spends, in USD
+    spread_bps: float  # net of every leg's taker fee (funding: the annualised net carry, in bps)
+    expected_profit_usd: float  # net of fees; funding: the carry expected over the strategy's horizon
     tick_ns: int
     pub_ns: int
     detected_ns: int

@@ -11,7 +11,19 @@ import pytest
 
 from services.bridge.state import BUCKETS_NS, WINDOW, BridgeState
 from shared.config import Config, default_config_path, load_config
-from shared.messages import Execution, Fill, Opportunity, OrderUpdate, RiskDecision, Stats
+from shared.messages import (
+    ACTION_OPEN,
+    SIDE_BUY,
+    SIDE_SELL,
+    STRATEGY_CROSS,
+    Execution,
+    Fill,
+    Leg,
+    Opportunity,
+    OrderUpdate,
+    RiskDecision,
+    Stats,
+)
 from shared.registry import Registry
 from shared.shm import ShmReader, ShmWriter, snapshot_json
 from shared.shm.layout import MAX_REASONS
@@ -29,17 +41,16 @@ def opportunity(i: int, tick_to_detect_ns: int = 20_000, symbol: int = 0) -> Opp
     tick = T0 + i * 1_000_000
     return Opportunity(
         id=i,
-        strategy=0,
+        strategy=STRATEGY_CROSS,
+        action=ACTION_OPEN,
         symbol=symbol,
-        buy_venue=i % 2,
-        sell_venue=(i + 1) % 2,
-        buy_price=100.0 + i,
-        sell_price=100.5 + i,
-        qty=0.5,
+        legs=(
+            Leg(i % 2, symbol, SIDE_BUY, 100.0 + i, 0.5, 1.0, tick),
+            Leg((i + 1) % 2, symbol, SIDE_SELL, 100.5 + i, 0.5, 1.0, tick),
+        ),
+        notional_usd=0.5 * (100.0 + i),
         spread_bps=4.0,
         expected_profit_usd=0.25,
-        buy_quote_ns=tick,
-        sell_quote_ns=tick,
         tick_ns=tick,
         pub_ns=tick + 1_000,
         detected_ns=tick + tick_to_detect_ns,
@@ -80,8 +91,8 @@ def execution(opp: Opportunity, outcome: str, pnl: float, fees: float, sent_afte
     return Execution(
         opp.id,
         opp.symbol,
-        opp.buy_venue,
-        opp.sell_venue,
+        opp.legs[0].venue,
+        opp.legs[1].venue,
         0.5,
         0.5,
         100.0,
@@ -226,13 +237,15 @@ def test_the_ring_keeps_the_latest_opportunities_oldest_first_with_their_decisio
     snap = state.snapshot()
     assert [r.id for r in snap.recent] == list(range(13, 21))
     last = snap.recent[-1]
-    assert (last.symbol, last.buy_venue, last.sell_venue) == (20 % 3, 0, 1)
-    assert (last.buy_price, last.sell_price, last.detected_ns) == (120.0, 120.5, opps[-1].detected_ns)
+    assert (last.symbol, [leg.venue for leg in last.legs]) == (20 % 3, [0, 1])
+    assert ([leg.price for leg in last.legs], last.detected_ns) == ([120.0, 120.5], opps[-1].detected_ns)
+    assert [leg.age_ns for leg in last.legs] == [20_000, 20_000]
     assert [r.decision for r in snap.recent[-3:]] == [DECISION_PENDING, DECISION_REJECTED, DECISION_APPROVED]
     assert [decision_text(snap, r) for r in snap.recent[-3:]] == ["pending", "max_concurrent", "approved"]
     json_recent = snapshot_json(snap, snap.taken_ns)["recent"]
     assert [r["decision"] for r in json_recent[-2:]] == ["max_concurrent", "approved"]
-    assert json_recent[-1]["buy_venue"] == "binance" and json_recent[-1]["symbol"] == "SOLUSDT"
+    assert json_recent[-1]["legs"][0]["venue"] == "binance" and json_recent[-1]["symbol"] == "SOLUSDT"
+    assert json_recent[-1]["strategy"] == "cross_exchange" and json_recent[-1]["legs"][1]["side"] == "sell"
 
 
 def test_many_rejection_reasons_fold_into_other_and_the_ring_still_names_them() -> None:

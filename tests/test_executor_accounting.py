@@ -6,7 +6,7 @@ import math
 
 from services.executor.accounting import LegResult, settle_execution
 from services.executor.service import with_estimated_fee
-from shared.messages import SIDE_BUY, SIDE_SELL, Opportunity, OrderIntent
+from shared.messages import ACTION_OPEN, SIDE_BUY, SIDE_SELL, STRATEGY_CROSS, Leg, Opportunity, OrderIntent
 from shared.venues.common import OrderResult
 
 
@@ -16,7 +16,8 @@ def result(filled: float, avg: float, fee: float, status: str = "FILLED") -> Ord
 
 
 def intent(qty: float = 2.0) -> OrderIntent:
-    opp = Opportunity(7, 0, 0, 0, 1, 100.0, 101.0, qty, 50.0, 1.0, 1, 1, 1, 2, 3)
+    legs = (Leg(0, 0, SIDE_BUY, 100.0, qty, 1.0, 1), Leg(1, 0, SIDE_SELL, 101.0, qty, 1.0, 1))
+    opp = Opportunity(7, STRATEGY_CROSS, ACTION_OPEN, 0, legs, 100.0 * qty, 50.0, 1.0, 1, 2, 3)
     return OrderIntent(opportunity=opp, decided_ns=4)
 
 

@@ -31,7 +31,7 @@ from shared.shm import (
     StageLatency,
 )
 from shared.shm.layout import LABEL_BYTES, MAX_REASONS, SEQ_OFFSET
-from shared.shm.snapshot import DECISION_APPROVED, DECISION_REJECTED, OTHER, fit_labels
+from shared.shm.snapshot import DECISION_APPROVED, DECISION_REJECTED, MAX_LEGS, OTHER, LegRecord, fit_labels
 from tests.conftest import eventually
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,6 +43,15 @@ RING = 16
 
 def layout() -> Layout:
     return Layout(VENUES, SYMBOLS, SERVICES, RING)
+
+
+def record(
+    oid: int, symbol: int, buy: int, sell: int, buy_px: float, sell_px: float, qty: float, bps: float,
+    profit: float, decision: int, reason: int, detected_ns: int,
+) -> OpportunityRecord:
+    """A cross-exchange record: buy on ``buy``, sell on ``sell``, quotes 2 µs old."""
+    legs = (LegRecord(buy, symbol, 0, buy_px, qty, 2_000), LegRecord(sell, symbol, 1, sell_px, qty, 2_000))
+    return OpportunityRecord(oid, 0, 0, symbol, legs, qty * buy_px, bps, profit, decision, reason, detected_ns)
 
 
 def snapshot_of(k: int) -> Snapshot:
@@ -64,7 +73,7 @@ def snapshot_of(k: int) -> Snapshot:
         latency={"tick_to_detect": StageLatency(k, k + 0.5, float(k), k + 1.0)},
         services={s: ServiceHealth("RUNNING", k, k, {"quotes": k, "events_published": k}) for s in SERVICES},
         recent=tuple(
-            OpportunityRecord(i, i % n_s, i % n_v, (i + 1) % n_v, i, i + 1.0, 1.0, 5.0, 0.1, 1, -1, i)
+            record(i, i % n_s, i % n_v, (i + 1) % n_v, i, i + 1.0, 1.0, 5.0, 0.1, 1, -1, i)
             for i in range(max(1, k - RING + 1), k + 1)
         ),
         bids=tuple(tuple(float(k) for _ in range(n_s)) for _ in range(n_v)),
@@ -160,7 +169,10 @@ counts = st.dictionaries(labels, i64, max_size=MAX_REASONS)
 @st.composite
 def snapshots(draw: st.DrawFn) -> Snapshot:
     n_v, n_s = len(VENUES), len(SYMBOLS)
-    record = st.builds(OpportunityRecord, i64, i32, i32, i32, f64, f64, f64, f64, f64, i32, i32, i64)
+    leg = st.builds(LegRecord, i32, i32, st.integers(0, 1), f64, f64, i64)
+    record = st.builds(
+        OpportunityRecord, i64, i32, i32, i32, st.lists(leg, max_size=MAX_LEGS).map(tuple), f64, f64, f64, i32, i32, i64
+    )
     return Snapshot(
         taken_ns=draw(i64),
         venues=VENUES,
@@ -312,7 +324,7 @@ def test_one_writer_at_a_time_and_readers_follow_a_new_one(tmp_path: Path) -> No
         assert reader.read() is None  # the replaced file was noticed: the new writer has not published
         snap = replace(
             snapshot_of(RING * 2),
-            recent=tuple(OpportunityRecord(i, 0, 0, 1, 1.0, 2.0, 1.0, 5.0, 0.1, 1, -1, i) for i in range(RING * 2)),
+            recent=tuple(record(i, 0, 0, 1, 1.0, 2.0, 1.0, 5.0, 0.1, 1, -1, i) for i in range(RING * 2)),
         )
         second.publish(snap)
         assert reader.read() == snap
@@ -336,8 +348,8 @@ def test_status_prints_json_and_a_human_block_from_shared_memory(tmp_path: Path)
     snap = replace(
         snapshot_of(20),
         recent=(
-            OpportunityRecord(7, 1, 0, 1, 3400.5, 3402.0, 0.25, 4.4, 0.37, DECISION_APPROVED, -1, 1),
-            OpportunityRecord(8, 0, 2, 0, 97000.0, 97050.0, 0.01, 5.1, 0.5, DECISION_REJECTED, 1, 1),
+            record(7, 1, 0, 1, 3400.5, 3402.0, 0.25, 4.4, 0.37, DECISION_APPROVED, -1, 1),
+            record(8, 0, 2, 0, 97000.0, 97050.0, 0.01, 5.1, 0.5, DECISION_REJECTED, 1, 1),
         ),
         services={
             **snapshot_of(20).services,
@@ -361,7 +373,10 @@ def test_status_prints_json_and_a_human_block_from_shared_memory(tmp_path: Path)
         assert (risk["state"], risk["pid"]) == ("FAULTED", 4242)
         assert 0 <= risk["heartbeat_age_s"] < 60
         assert [r["decision"] for r in data["recent"]] == ["approved", "opportunity_too_old"]
-        assert data["recent"][1]["buy_venue"] == "okx"
+        assert [leg["venue"] for leg in data["recent"][1]["legs"]] == ["okx", "binance"]
+        assert data["recent"][0]["legs"][1] == {
+            "venue": "mexc", "symbol": "ETHUSDT", "side": "sell", "price": 3402.0, "qty": 0.25, "quote_age_us": 2.0
+        }
         assert data["prices"]["BTCUSDT"]["mexc"] == {"bid": 20.0, "ask": 20.5}
         assert data["writer_pid"] == os.getpid() and data["writer_alive"] is True
 
@@ -372,7 +387,7 @@ def test_status_prints_json_and_a_human_block_from_shared_memory(tmp_path: Path)
         assert "opportunity_too_old 20" in text
         assert "tick_to_detect" in text
         assert "risk" in text and "FAULTED" in text and "pid 4242" in text
-        assert "#8 BTCUSDT buy okx 97000 sell binance 97050" in text
+        assert "#8 cross_exchange/open [buy 0.01 BTCUSDT@okx 97000, sell 0.01 BTCUSDT@binance 97050]" in text
         assert "BTCUSDT" in text and "binance 20/20.5" in text
 
 

@@ -39,8 +39,10 @@ from shared.shm.snapshot import (
     DECISION_APPROVED,
     DECISION_PENDING,
     DECISION_REJECTED,
+    MAX_LEGS,
     OTHER,
     SERVICE_STATES,
+    LegRecord,
     OpportunityRecord,
     ServiceHealth,
     Snapshot,
@@ -325,12 +327,14 @@ class BridgeState:
             recent = tuple(
                 OpportunityRecord(
                     id=r.opp.id,
+                    strategy=r.opp.strategy,
+                    action=r.opp.action,
                     symbol=r.opp.symbol,
-                    buy_venue=r.opp.buy_venue,
-                    sell_venue=r.opp.sell_venue,
-                    buy_price=r.opp.buy_price,
-                    sell_price=r.opp.sell_price,
-                    qty=r.opp.qty,
+                    legs=tuple(
+                        LegRecord(leg.venue, leg.symbol, leg.side, leg.price, leg.qty, r.opp.detected_ns - leg.quote_ns)
+                        for leg in r.opp.legs[:MAX_LEGS]
+                    ),
+                    notional_usd=r.opp.notional_usd,
                     spread_bps=r.opp.spread_bps,
                     expected_profit_usd=r.opp.expected_profit_usd,
                     decision=r.decision,

@@ -111,9 +111,8 @@ def replay(cfg: Config, paths: list[Path], speed: float = 0.0) -> ReplayResult:
             detector.on_batch(MarketBatch(rec.tick_ns, items))
     digest = hashlib.sha256()
     for o in found:
-        digest.update(msgspec.json.encode(
-            (o.symbol, o.buy_venue, o.sell_venue, o.buy_price, o.sell_price, o.qty, o.tick_ns)
-        ))
+        legs = [(leg.venue, leg.symbol, leg.side, leg.price, leg.qty, leg.quote_ns) for leg in o.legs]
+        digest.update(msgspec.json.encode((o.strategy, o.action, o.symbol, legs, o.tick_ns)))
     return ReplayResult(
         venues={reg.venue_names[h.venue_id]: h.counters() for h in handlers},
         opportunities=len(found),

@@ -98,9 +98,12 @@ def render(d: dict[str, Any]) -> str:
     if d["recent"]:
         lines.append(f"last {min(RECENT_SHOWN, len(d['recent']))} opportunities (newest first)")
         for r in reversed(d["recent"][-RECENT_SHOWN:]):
+            legs = ", ".join(
+                f"{leg['side']} {_num(leg['qty'])} {leg['symbol']}@{leg['venue']} {_num(leg['price'])}"
+                for leg in r["legs"]
+            )
             lines.append(
-                f"  #{r['id']} {r['symbol']} buy {r['buy_venue']} {_num(r['buy_price'])}"
-                f" sell {r['sell_venue']} {_num(r['sell_price'])} qty {_num(r['qty'])}"
+                f"  #{r['id']} {r['strategy']}/{r['action']} [{legs}]"
                 f" {r['spread_bps']:.1f}bps {r['expected_profit_usd']:+.4f} USD  {r['decision']}"
             )
     if d["books"]:

@@ -18,7 +18,19 @@ import zmq
 
 from services.detector import kernel
 from shared.codec import Codec, market_data_codec, opportunity_codec
-from shared.messages import STRATEGY_CROSS, Book, Funding, MarketBatch, MarketData, Opportunity, Quote
+from shared.messages import (
+    ACTION_OPEN,
+    SIDE_BUY,
+    SIDE_SELL,
+    STRATEGY_CROSS,
+    Book,
+    Funding,
+    Leg,
+    MarketBatch,
+    MarketData,
+    Opportunity,
+    Quote,
+)
 from shared.runtime.host import ProcessContext
 from shared.runtime.outlet import Outlet, SocketOutlet
 from shared.runtime.service import MAX_DRAIN, Service
@@ -216,19 +228,22 @@ class Detector(Service):
         out = self.out
         for r in range(rows):
             s = int(out[r, kernel.OUT_SYMBOL])
+            buy, sell = int(out[r, kernel.OUT_BUY_VENUE]), int(out[r, kernel.OUT_SELL_VENUE])
+            qty = float(out[r, kernel.OUT_QTY])
+            buy_price = float(out[r, kernel.OUT_BUY_PRICE])
             opp = Opportunity(
                 id=self._next_id,
                 strategy=STRATEGY_CROSS,
+                action=ACTION_OPEN,
                 symbol=s,
-                buy_venue=int(out[r, kernel.OUT_BUY_VENUE]),
-                sell_venue=int(out[r, kernel.OUT_SELL_VENUE]),
-                buy_price=float(out[r, kernel.OUT_BUY_PRICE]),
-                sell_price=float(out[r, kernel.OUT_SELL_PRICE]),
-                qty=float(out[r, kernel.OUT_QTY]),
+                legs=(
+                    Leg(buy, s, SIDE_BUY, buy_price, qty, 1.0, int(out[r, kernel.OUT_BUY_TS])),
+                    Leg(sell, s, SIDE_SELL, float(out[r, kernel.OUT_SELL_PRICE]), qty, 1.0,
+                        int(out[r, kernel.OUT_SELL_TS])),
+                ),
+                notional_usd=qty * buy_price,
                 spread_bps=float(out[r, kernel.OUT_SPREAD_BPS]),
                 expected_profit_usd=float(out[r, kernel.OUT_PROFIT]),
-                buy_quote_ns=int(out[r, kernel.OUT_BUY_TS]),
-                sell_quote_ns=int(out[r, kernel.OUT_SELL_TS]),
                 tick_ns=int(self.tick[s]),
                 pub_ns=int(self.pub[s]),
                 detected_ns=detected,

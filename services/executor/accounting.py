@@ -1,4 +1,4 @@
-"""An execution's outcome and realized PnL from its two legs' results."""
+"""An execution's outcome and realized PnL from a cross-exchange pair's two legs' results."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ def settle_execution(intent: OrderIntent, legs: list[LegResult], sent_ns: int, d
     """PnL is realized on the matched quantity only; an unmatched remainder stays an open position
     (booked by the unwind logic, not here), so a half-filled pair never shows as profit."""
     opp = intent.opportunity
+    buy_leg = next(leg for leg in opp.legs if leg.side == SIDE_BUY)
+    sell_leg = next(leg for leg in opp.legs if leg.side != SIDE_BUY)
     buy = next(leg.result for leg in legs if leg.side == SIDE_BUY)
     sell = next(leg.result for leg in legs if leg.side != SIDE_BUY)
     bought, sold = buy.filled_qty, sell.filled_qty
@@ -40,8 +42,8 @@ def settle_execution(intent: OrderIntent, legs: list[LegResult], sent_ns: int, d
     return Execution(
         opportunity_id=opp.id,
         symbol=opp.symbol,
-        buy_venue=opp.buy_venue,
-        sell_venue=opp.sell_venue,
+        buy_venue=buy_leg.venue,
+        sell_venue=sell_leg.venue,
         bought_qty=bought,
         sold_qty=sold,
         buy_avg_price=buy.avg_price,
@@ -49,7 +51,7 @@ def settle_execution(intent: OrderIntent, legs: list[LegResult], sent_ns: int, d
         fees_usd=fees,
         pnl_usd=pnl,
         notional_usd=matched * buy.avg_price,
-        outcome=classify(bought, sold, opp.qty, "UNKNOWN" in (buy.status, sell.status)),
+        outcome=classify(bought, sold, buy_leg.qty, "UNKNOWN" in (buy.status, sell.status)),
         tick_ns=opp.tick_ns,
         detected_ns=opp.detected_ns,
         decided_ns=intent.decided_ns,

@@ -1,6 +1,6 @@
-"""Executor actor: both legs of an approved opportunity go out at once as signed REST orders.
+"""Executor actor: every leg of an approved opportunity goes out at once as a signed REST order.
 
-The two requests are written to already-open connections in the same call that received the intent;
+The requests are written to already-open connections in the same call that received the intent;
 responses are settled in a task. HTTP 5xx, timeouts and lost connections make an order UNKNOWN, which is
 resolved by querying the venue, never by sending the order again.
 """
@@ -12,6 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import msgspec
 import zmq
@@ -21,7 +22,7 @@ from shared.codec import Codec, intent_codec
 from shared.config import SPOT_KINDS, Venue
 from shared.errors import ConfigError
 from shared.http.client import HttpPool, HttpResponse
-from shared.messages import SIDE_BUY, SIDE_SELL, Fill, OrderIntent, OrderUpdate
+from shared.messages import SIDE_BUY, Fill, OrderIntent, OrderUpdate
 from shared.money import price_text, step_multiple_text
 from shared.runtime.host import ProcessContext
 from shared.runtime.service import Service
@@ -122,27 +123,32 @@ class Executor(Service):
 
     def on_intent(self, intent: OrderIntent) -> bool:
         opp = intent.opportunity
-        if opp.buy_venue not in self.sessions or opp.sell_venue not in self.sessions:
-            log.error("intent %d names a venue without an order API (%d/%d); refused",
-                      opp.id, opp.buy_venue, opp.sell_venue)
+        if any(leg.venue not in self.sessions for leg in opp.legs):
+            log.error("intent %d names a venue without an order API (%s); refused",
+                      opp.id, [self.registry.venue(leg.venue) for leg in opp.legs])
             return False
         reg = self.registry
-        symbol = reg.symbol(opp.symbol)
-        qty_buy = step_multiple_text(opp.qty, reg.step[opp.buy_venue][opp.symbol])
-        qty_sell = step_multiple_text(opp.qty, reg.step[opp.sell_venue][opp.symbol])
-        legs = (
-            (SIDE_BUY, opp.buy_venue, price_text(opp.buy_price, reg.tick[opp.buy_venue][opp.symbol]), qty_buy),
-            (SIDE_SELL, opp.sell_venue, price_text(opp.sell_price, reg.tick[opp.sell_venue][opp.symbol]), qty_sell),
-        )
+        orders: list[LegOrder] = []
+        for leg in opp.legs:
+            orders.append(
+                LegOrder(
+                    side=leg.side,
+                    venue=leg.venue,
+                    symbol=leg.symbol,
+                    price=price_text(leg.price, reg.tick[leg.venue][leg.symbol]),
+                    qty=step_multiple_text(leg.qty, reg.step[leg.venue][leg.symbol]),
+                    client_order_id=client_order_id(opp.id, leg.side, len(orders)),
+                )
+            )
         futures: list[asyncio.Future[HttpResponse]] = []
-        for side, venue, price, qty in legs:
-            s = self.sessions[venue]
+        for order in orders:
+            s = self.sessions[order.venue]
             req = s.fmt.build_new_order(
-                symbol=symbol,
-                side="BUY" if side == SIDE_BUY else "SELL",
-                price=price,
-                qty=qty,
-                client_order_id=client_order_id(opp.id, side),
+                symbol=reg.symbol(order.symbol),
+                side="BUY" if order.side == SIDE_BUY else "SELL",
+                price=order.price,
+                qty=order.qty,
+                client_order_id=order.client_order_id,
                 api_key=s.api_key,
                 api_secret=s.api_secret,
                 timestamp_ms=s.timestamp_ms(),
@@ -151,10 +157,10 @@ class Executor(Service):
             futures.append(s.pool.request(req.method, req.path, req.headers, req.body))
         sent = time.monotonic_ns()
         self.n_intents += 1
-        self.n_orders += 2
+        self.n_orders += len(orders)
         self._latency["tick_to_order"].append(sent - opp.tick_ns)
         self._latency["decide_to_order"].append(sent - intent.decided_ns)
-        task = asyncio.get_running_loop().create_task(self._settle(intent, legs, futures, sent))
+        task = asyncio.get_running_loop().create_task(self._settle(intent, orders, futures, sent))
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
         return True
@@ -162,38 +168,35 @@ class Executor(Service):
     async def _settle(
         self,
         intent: OrderIntent,
-        legs: Sequence[tuple[int, int, str, str]],
+        orders: Sequence[LegOrder],
         futures: Sequence[asyncio.Future[HttpResponse]],
         sent_ns: int,
     ) -> None:
         opp = intent.opportunity
         results = await asyncio.gather(
-            *(
-                self._resolve(opp.symbol, leg, fut, client_order_id(opp.id, leg[0]))
-                for leg, fut in zip(legs, futures, strict=True)
-            )
+            *(self._resolve(order, fut) for order, fut in zip(orders, futures, strict=True))
         )
         ack = time.monotonic_ns()
         leg_results: list[LegResult] = []
-        for (side, venue, price, qty), result in zip(legs, results, strict=True):
-            cid = client_order_id(opp.id, side)
+        for order, result in zip(orders, results, strict=True):
+            cid = order.client_order_id
             if result.status == "UNKNOWN":
                 self.n_unknown += 1
             elif not result.ok:
                 self.n_rejected += 1
                 log.warning(
                     "order %s rejected by %s: %d %s",
-                    cid, self.registry.venue(venue), result.error_code, result.error_msg,
+                    cid, self.registry.venue(order.venue), result.error_code, result.error_msg,
                 )
             self.publish(
                 OrderUpdate(
                     client_order_id=cid,
                     opportunity_id=opp.id,
-                    venue=venue,
-                    symbol=opp.symbol,
-                    side=side,
-                    price=price,
-                    qty=qty,
+                    venue=order.venue,
+                    symbol=order.symbol,
+                    side=order.side,
+                    price=order.price,
+                    qty=order.qty,
                     status=result.status,
                     filled_qty=result.filled_qty,
                     avg_price=result.avg_price,
@@ -210,9 +213,9 @@ class Executor(Service):
                     Fill(
                         client_order_id=cid,
                         opportunity_id=opp.id,
-                        venue=venue,
-                        symbol=opp.symbol,
-                        side=side,
+                        venue=order.venue,
+                        symbol=order.symbol,
+                        side=order.side,
                         price=fill_price,
                         qty=fill_qty,
                         fee_usd=fee_usd,
@@ -220,17 +223,16 @@ class Executor(Service):
                         ts_ns=ack,
                     )
                 )
-            leg_results.append(LegResult(side, result))
+            leg_results.append(LegResult(order.side, result))
         execution = settle_execution(intent, leg_results, sent_ns, time.monotonic_ns())
         self.n_executions += 1
         self.pnl_usd += execution.pnl_usd
         self.publish(execution)
 
-    async def _resolve(
-        self, symbol_id: int, leg: tuple[int, int, str, str], fut: asyncio.Future[HttpResponse], cid: str
-    ) -> OrderResult:
+    async def _resolve(self, order: LegOrder, fut: asyncio.Future[HttpResponse]) -> OrderResult:
         """The order's final answer: the response, or — when that is missing or not final — a query."""
-        s = self.sessions[leg[1]]
+        s = self.sessions[order.venue]
+        symbol_id, cid = order.symbol, order.client_order_id
         base = self.registry.symbols[symbol_id].base
         try:
             resp = await asyncio.wait_for(fut, ORDER_TIMEOUT_S)
@@ -279,9 +281,20 @@ class Executor(Service):
         return out
 
 
-def client_order_id(opportunity_id: int, side: int) -> str:
+class LegOrder(NamedTuple):
+    """One leg as it goes on the wire: price and quantity already exact decimal text."""
+
+    side: int
+    venue: int
+    symbol: int
+    price: str
+    qty: str
+    client_order_id: str
+
+
+def client_order_id(opportunity_id: int, side: int, leg: int) -> str:
     """Deterministic per leg: a resend of the same leg is refused by the venue as a duplicate."""
-    return f"dz{opportunity_id:x}{'b' if side == SIDE_BUY else 's'}"
+    return f"dz{opportunity_id:x}{'b' if side == SIDE_BUY else 's'}{leg}"
 
 
 def with_estimated_fee(result: OrderResult, taker_fee: float) -> OrderResult:

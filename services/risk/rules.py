@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 from shared.config import Risk
-from shared.messages import Execution, Opportunity
+from shared.messages import ACTION_OPEN, STRATEGY_CROSS, Execution, Opportunity
 
 APPROVED = "approved"
 KILL_SWITCH = "kill_switch"
@@ -16,6 +16,12 @@ MAX_DAILY_LOSS = "max_daily_loss"
 MAX_CONCURRENT = "max_concurrent"
 SYMBOL_IN_FLIGHT = "symbol_in_flight"
 EXECUTOR_UNAVAILABLE = "executor_unavailable"
+NOT_EXECUTABLE = "strategy_not_executable"
+
+# Strategies the executor can carry out today. Triangular cycles and spot-perp carry are detected, sized and
+# reported, but the executor has no three-leg or perpetual order path yet: risk refuses them by name instead
+# of letting a partial strategy trade.
+EXECUTABLE = frozenset({(STRATEGY_CROSS, ACTION_OPEN)})
 
 REASONS = (
     APPROVED,
@@ -26,6 +32,7 @@ REASONS = (
     MAX_CONCURRENT,
     SYMBOL_IN_FLIGHT,
     EXECUTOR_UNAVAILABLE,
+    NOT_EXECUTABLE,
 )
 
 NS_PER_DAY = 86_400 * 1_000_000_000
@@ -51,9 +58,11 @@ class RiskBook:
         lim = self.limits
         if self.halted:
             return KILL_SWITCH
+        if (opp.strategy, opp.action) not in EXECUTABLE:
+            return NOT_EXECUTABLE
         if now_ns - opp.detected_ns > lim.max_opportunity_age_ms * 1e6:
             return TOO_OLD
-        if opp.qty * opp.buy_price > lim.max_notional_usd:
+        if opp.notional_usd > lim.max_notional_usd:
             return MAX_NOTIONAL
         self._roll_day()
         if self.daily_pnl_usd <= -lim.max_daily_loss_usd:

@@ -23,7 +23,9 @@ from collections.abc import Sequence
 
 from shared.errors import DraizerError
 from shared.shm.snapshot import (
+    MAX_LEGS,
     SERVICE_STATES,
+    LegRecord,
     OpportunityRecord,
     ServiceHealth,
     Snapshot,
@@ -31,7 +33,7 @@ from shared.shm.snapshot import (
 )
 
 MAGIC = b"DRAIZER\0"
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 NAME_BYTES = 48  # "feed." + a 32-character venue name fits
 LABEL_BYTES = 40
 MAX_REASONS = 16
@@ -50,7 +52,9 @@ _SCALARS = struct.Struct("<6q2d")  # taken_ns, opportunities, approved, rejected
 _COUNT = struct.Struct(f"<{LABEL_BYTES}sq")
 _STAGE = struct.Struct(f"<{LABEL_BYTES}sq3d")
 _SERVICE = struct.Struct("<3q")  # state code, pid, heartbeat_ns; then its counter table
-_RECORD = struct.Struct("<q3i5d2iq")  # OpportunityRecord, field by field
+_RECORD = struct.Struct("<q4i3d2iq")  # OpportunityRecord: id, strategy, action, symbol, n_legs, …
+_LEG = struct.Struct("<3i2dq")  # LegRecord, MAX_LEGS of them after each record
+_RECORD_SIZE = _RECORD.size + MAX_LEGS * _LEG.size
 _CAPACITIES = (
     MAX_REASONS,
     MAX_STATUSES,
@@ -119,7 +123,7 @@ class Layout:
         self._off_outcomes, offset = offset, offset + MAX_OUTCOMES * _COUNT.size
         self._off_stages, offset = offset, offset + MAX_STAGES * _STAGE.size
         self._off_services, offset = offset, offset + len(self.services) * self._service_size
-        self._off_ring, offset = offset, offset + ring_size * _RECORD.size
+        self._off_ring, offset = offset, offset + ring_size * _RECORD_SIZE
         self._off_bids, offset = offset, offset + self._prices.size
         self._off_asks, offset = offset, offset + self._prices.size
         self._off_funding, offset = offset, offset + self._prices.size
@@ -231,22 +235,17 @@ class Layout:
             _SERVICE.pack_into(buf, off, _STATE_CODE.get(health.state, 0), health.pid, health.heartbeat_ns)
             _pack_counts(buf, off + _SERVICE.size, MAX_SERVICE_COUNTERS, health.counters, "counter")
         for i, r in enumerate(snap.recent):
+            off = self._off_ring + i * _RECORD_SIZE
+            legs = r.legs[:MAX_LEGS]
             _RECORD.pack_into(
-                buf,
-                self._off_ring + i * _RECORD.size,
-                r.id,
-                r.symbol,
-                r.buy_venue,
-                r.sell_venue,
-                r.buy_price,
-                r.sell_price,
-                r.qty,
-                r.spread_bps,
-                r.expected_profit_usd,
-                r.decision,
-                r.reason,
-                r.detected_ns,
+                buf, off, r.id, r.strategy, r.action, r.symbol, len(legs), r.notional_usd, r.spread_bps,
+                r.expected_profit_usd, r.decision, r.reason, r.detected_ns,
             )
+            for k, leg in enumerate(legs):
+                _LEG.pack_into(
+                    buf, off + _RECORD.size + k * _LEG.size, leg.venue, leg.symbol, leg.side, leg.price, leg.qty,
+                    leg.age_ns,
+                )
         self._prices.pack_into(buf, self._off_bids, *_flat(snap.bids, self._prices.size // 8))
         self._prices.pack_into(buf, self._off_asks, *_flat(snap.asks, self._prices.size // 8))
         self._prices.pack_into(buf, self._off_funding, *_flat(snap.funding_rates, self._prices.size // 8))
@@ -269,10 +268,8 @@ class Layout:
             state = SERVICE_STATES[code] if 0 <= code < len(SERVICE_STATES) else SERVICE_STATES[0]
             counters = _unpack_counts(data, off + _SERVICE.size, MAX_SERVICE_COUNTERS)
             services[name] = ServiceHealth(state, pid, heartbeat, counters)
-        recent = tuple(
-            OpportunityRecord(*_RECORD.unpack_from(data, self._off_ring + i * _RECORD.size))
-            for i in range(min(n_recent, self.ring_size))
-        )
+        n_recent = min(n_recent, self.ring_size)
+        recent = tuple(_unpack_record(data, self._off_ring + i * _RECORD_SIZE) for i in range(n_recent))
         n_s = len(self.symbols)
         bids = self._prices.unpack_from(data, self._off_bids)
         asks = self._prices.unpack_from(data, self._off_asks)
@@ -305,6 +302,16 @@ class Layout:
             funding_next_ms=rows(funding_next),
             book_states=rows(book_states),
         )
+
+
+def _unpack_record(data: bytes, off: int) -> OpportunityRecord:
+    oid, strategy, action, symbol, n_legs, notional, spread, profit, decision, reason, detected = _RECORD.unpack_from(
+        data, off
+    )
+    legs = tuple(
+        LegRecord(*_LEG.unpack_from(data, off + _RECORD.size + k * _LEG.size)) for k in range(min(n_legs, MAX_LEGS))
+    )
+    return OpportunityRecord(oid, strategy, action, symbol, legs, notional, spread, profit, decision, reason, detected)
 
 
 def _pack_counts(buf: bytearray, offset: int, capacity: int, counts: dict[str, int], what: str) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from msgspec import Struct
 
+from shared.messages import ACTION_NAMES, STRATEGY_NAMES
 from shared.runtime.endpoints import feed_service_name
 
 # Codes stored in shared memory; the position is the code.
@@ -24,14 +25,25 @@ DECISION_NAMES = ("pending", "approved", "rejected")
 OTHER = "other"
 
 
+MAX_LEGS = 3  # legs kept per opportunity in shared memory (triangular cycles have three)
+
+
+class LegRecord(Struct, frozen=True):
+    venue: int
+    symbol: int
+    side: int  # 0 buy, 1 sell
+    price: float
+    qty: float
+    age_ns: int  # how old the leg's quote was when the opportunity was detected
+
+
 class OpportunityRecord(Struct, frozen=True):
     id: int
+    strategy: int  # index into shared.messages.STRATEGY_NAMES
+    action: int  # index into shared.messages.ACTION_NAMES
     symbol: int
-    buy_venue: int
-    sell_venue: int
-    buy_price: float
-    sell_price: float
-    qty: float
+    legs: tuple[LegRecord, ...]  # at most MAX_LEGS
+    notional_usd: float
     spread_bps: float
     expected_profit_usd: float
     decision: int  # DECISION_*
@@ -198,12 +210,21 @@ def snapshot_json(snap: Snapshot, now_ns: int) -> dict[str, Any]:
         "recent": [
             {
                 "id": r.id,
+                "strategy": _name(STRATEGY_NAMES, r.strategy),
+                "action": _name(ACTION_NAMES, r.action),
                 "symbol": _name(snap.symbols, r.symbol),
-                "buy_venue": _name(snap.venues, r.buy_venue),
-                "sell_venue": _name(snap.venues, r.sell_venue),
-                "buy_price": r.buy_price,
-                "sell_price": r.sell_price,
-                "qty": r.qty,
+                "legs": [
+                    {
+                        "venue": _name(snap.venues, leg.venue),
+                        "symbol": _name(snap.symbols, leg.symbol),
+                        "side": "buy" if leg.side == 0 else "sell",
+                        "price": leg.price,
+                        "qty": leg.qty,
+                        "quote_age_us": round(leg.age_ns / 1e3, 1),
+                    }
+                    for leg in r.legs
+                ],
+                "notional_usd": r.notional_usd,
                 "spread_bps": r.spread_bps,
                 "expected_profit_usd": r.expected_profit_usd,
                 "decision": decision_text(snap, r),
