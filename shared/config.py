@@ -7,6 +7,7 @@ their API key and secret.
 
 from __future__ import annotations
 
+import itertools
 import os
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -94,16 +95,52 @@ class Risk(_Frozen):
 
 
 class CrossExchange(_Frozen):
+    """Buy where the ask is lowest, sell where the bid is highest, sized by walking both books."""
+
     enabled: bool = True
-    min_spread_bps: NonNegFloat = 5.0
+    min_spread_bps: NonNegFloat = 5.0  # the marginal level's spread net of both taker fees: the walk stops below it
+    min_profit_usd: NonNegFloat = 0.05
+    max_position_usd: PositiveFloat = 2_000.0
+    max_price_age_ms: PositiveFloat = 500.0
+    capital_allocation: Fraction = 0.05  # share of capital.total_usd one trade may use
+
+
+CycleSpec = Annotated[tuple[SymbolName, ...], Meta(min_length=3, max_length=3)]
+
+
+class Triangular(_Frozen):
+    """Three legs on one venue around a currency triangle (e.g. USDT→BTC→ETH→USDT), both directions."""
+
+    enabled: bool = True
+    min_profit_bps: NonNegFloat = 5.0  # the marginal cycle's return net of three taker fees: the walk stops below
     min_profit_usd: NonNegFloat = 0.05
     max_position_usd: PositiveFloat = 2_000.0
     max_price_age_ms: PositiveFloat = 500.0
     capital_allocation: Fraction = 0.05
+    cycles: tuple[CycleSpec, ...] = ()  # extra cycles, each three symbols around a triangle
+    discover: bool = True  # also every triangle the configured symbols form on each spot venue
+
+
+class FundingRate(_Frozen):
+    """Spot-perpetual carry: long spot, short the perpetual while its funding rate pays the shorts."""
+
+    enabled: bool = True
+    min_funding_rate: NonNegFloat = 0.10  # annualised, net of both legs' round-trip fees and the entry basis
+    hedge_enabled: bool = True  # False: the perpetual short alone (directional: it only collects funding)
+    check_interval_sec: PositiveFloat = 1.0  # a symbol's carry is re-evaluated at most this often
+    horizon_hours: PositiveFloat = 720.0  # how long a position is expected to be held: amortises the fees
+    funding_period_hours: PositiveFloat = 8.0  # the perpetuals' settlement interval
+    max_position_usd: PositiveFloat = 5_000.0
+    capital_allocation: Fraction = 0.10
+    max_price_age_ms: PositiveFloat = 5_000.0  # funding pushes come once a second, not per trade
+    min_profit_usd: NonNegFloat = 1.0  # carry expected over the horizon
 
 
 class Strategies(_Frozen):
+    usd_assets: tuple[str, ...] = ("USDT", "USDC", "FDUSD", "USD")  # valued at 1 USD
     cross_exchange: CrossExchange = CrossExchange()
+    triangular: Triangular = Triangular()
+    funding_rate: FundingRate = FundingRate()
 
 
 class ServiceSettings(_Frozen):
@@ -128,9 +165,24 @@ class Runtime(_Frozen):
 
 
 class Sinks(_Frozen):
+    """Where the bridge sends what happened. Connection strings carry passwords, so the config names the
+    environment variables that hold them; an unset or empty variable means "not configured"."""
+
     shm: bool = True
     prometheus_host: str = "127.0.0.1"
     prometheus_port: Port = 9464  # 0: no HTTP exporter
+    postgres_dsn_env: str = "DRAIZER_POSTGRES_DSN"  # e.g. postgresql://draizer:…@127.0.0.1:5432/draizer
+    redis_url_env: str = "DRAIZER_REDIS_URL"  # e.g. redis://127.0.0.1:6379/0
+    journal_dir: str = ""  # "" means <run_dir>/journal: the embedded default sink, and PostgreSQL's spool
+    journal_fsync: Literal["always", "batch", "never"] = "batch"  # batch: one fsync per written batch
+    batch_max_rows: Annotated[int, Meta(ge=1, le=100_000)] = 1000
+    batch_interval_ms: Annotated[int, Meta(ge=1, le=60_000)] = 200
+    redis_channel_prefix: Name = "draizer"  # channels and streams are <prefix>:<kind>
+    redis_stream_maxlen: Annotated[int, Meta(ge=0)] = 100_000  # approximate (MAXLEN ~); 0: no streams
+    metrics_interval_s: PositiveFloat = 5.0  # how often engine_metrics rows are taken
+    api_host: str = "127.0.0.1"
+    api_port: Port = 8080  # 0: no HTTP API
+    api_token_env: str = "DRAIZER_API_TOKEN"  # bearer token for write endpoints; unset: writes refused
 
 
 class SimVenue(_Frozen):
@@ -222,6 +274,14 @@ def _check_semantics(cfg: Config) -> None:
                 raise ConfigError(f"symbols[{i}].{field}: must be > 0, got {getattr(sym, field)}")
         if sym.base + sym.quote != sym.name:
             raise ConfigError(f"symbols[{i}].name: {sym.name} is not base+quote ({sym.base}{sym.quote})")
+    for i, cycle in enumerate(cfg.strategies.triangular.cycles):
+        unknown = [name for name in cycle if name not in symbol_names]
+        if unknown:
+            raise ConfigError(f"strategies.triangular.cycles[{i}]: not in symbols: {unknown}")
+        by_name = {sym.name: sym for sym in cfg.symbols}
+        currencies = [{by_name[n].base, by_name[n].quote} for n in cycle]
+        if len(set().union(*currencies)) != 3 or any(a == b for a, b in itertools.combinations(currencies, 2)):
+            raise ConfigError(f"strategies.triangular.cycles[{i}]: {list(cycle)} is not a triangle of three currencies")
     if cfg.sim.enabled:
         for i, sv in enumerate(cfg.sim.venues):
             if sv.venue not in venue_names:

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from shared.config import Config
+from shared.config import PERP_KINDS, SPOT_KINDS, Config, venue_symbols
 
 
 class Registry:
@@ -26,12 +26,28 @@ class Registry:
         self.tick = [[Decimal(s.tick_size) for s in cfg.symbols] for _ in range(n_v)]
         self.step = [[Decimal(s.step_size) for s in cfg.symbols] for _ in range(n_v)]
         self.min_notional = [[Decimal(s.min_notional) for s in cfg.symbols] for _ in range(n_v)]
+        # Decimal places of each step: quantities leave the detector rounded to them (0.589, not 0.5890000000000001).
+        self.step_decimals = [[max(0, -int(d.as_tuple().exponent)) for d in row] for row in self.step]
         self.step_array = np.array([[float(x) for x in row] for row in self.step], dtype=np.float64)
         self.min_notional_array = np.array(
             [[float(x) for x in row] for row in self.min_notional], dtype=np.float64
         )
         self.taker_fee = np.array([v.taker_fee for v in cfg.venues], dtype=np.float64)
         assert self.step_array.shape == (n_v, n_s)
+        # Currencies: the detector values every quote asset in USD (a BTC-quoted profit is worth BTC's price).
+        self.assets: tuple[str, ...] = tuple(dict.fromkeys(a for s in cfg.symbols for a in (s.base, s.quote)))
+        self.asset_id: dict[str, int] = {a: i for i, a in enumerate(self.assets)}
+        self.base_asset = np.array([self.asset_id[s.base] for s in cfg.symbols], dtype=np.int64)
+        self.quote_asset = np.array([self.asset_id[s.quote] for s in cfg.symbols], dtype=np.int64)
+        usd = set(cfg.strategies.usd_assets)
+        self.is_usd_asset = np.array([a in usd for a in self.assets], dtype=np.bool_)
+        # Which venue lists which symbol, and which venues are spot (tradable books) or perpetual (funding).
+        self.listed = np.zeros((n_v, n_s), dtype=np.bool_)
+        for v, venue in enumerate(cfg.venues):
+            for sym in venue_symbols(venue, cfg.symbols):
+                self.listed[v, self.symbol_id[sym.name]] = True
+        self.spot_venues = np.array([i for i, v in enumerate(cfg.venues) if v.kind in SPOT_KINDS], dtype=np.int64)
+        self.perp_venues = np.array([i for i, v in enumerate(cfg.venues) if v.kind in PERP_KINDS], dtype=np.int64)
 
     @property
     def n_venues(self) -> int:

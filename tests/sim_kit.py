@@ -155,4 +155,4 @@ def price_model(cfg: Config, seed: int | None = None) -> PriceModel:
     sim_cfg = cfg.sim if seed is None else msgspec.structs.replace(cfg.sim, seed=seed)
     kinds = {v.name: v.kind for v in cfg.venues}
     spreads = [v.spread_bps for v in cfg.sim.venues if kinds[v.venue] in SPOT_KINDS]  # perps get no quotes
-    return PriceModel(sim_cfg, [SymbolSpec.of(s) for s in cfg.symbols], spreads)
+    return PriceModel(sim_cfg, SymbolSpec.all_of(cfg.symbols), spreads)

@@ -16,12 +16,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.cli.tap import EventTap
 from shared.config import SPOT_KINDS
 from shared.runtime.endpoints import Endpoints
+from shared.shm import shm_path
 from tests.conftest import eventually, make_config_dict, write_config
 
 pytestmark = pytest.mark.e2e
@@ -159,8 +161,10 @@ def test_pipeline_end_to_end(placement: str, tmp_path: Path, run_dir: Path) -> N
 
 
 @pytest.fixture(autouse=True)
-def _remove_shared_memory(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
-    before = set(Path("/dev/shm").glob("draizer-t*"))
+def _remove_shared_memory(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Unlink the shared memory of this test's own instances only: other runs may be going on at the same time."""
     yield
-    for leftover in set(Path("/dev/shm").glob("draizer-t*")) - before:
-        leftover.unlink(missing_ok=True)
+    for config in tmp_path.glob("*.toml"):
+        instance = msgspec.toml.decode(config.read_bytes()).get("instance")
+        if instance:
+            Path(shm_path(instance)).unlink(missing_ok=True)

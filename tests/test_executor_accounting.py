@@ -46,3 +46,14 @@ def test_missing_venue_fee_is_estimated_from_the_configured_taker_rate() -> None
     assert math.isclose(est.fee_usd, 0.1) and math.isclose(est.fills[0][2], 0.1)
     reported = with_estimated_fee(result(2, 100, 0.3), 0.0005)
     assert reported.fee_usd == 0.3
+
+
+def test_a_btc_quoted_pair_books_pnl_and_fees_in_usd_at_the_quote_assets_value() -> None:
+    usd_per_btc = 50_000.0
+    legs = (Leg(0, 0, SIDE_BUY, 0.0350, 2.0, usd_per_btc, 1), Leg(1, 0, SIDE_SELL, 0.0351, 2.0, usd_per_btc, 1))
+    opp = Opportunity(8, STRATEGY_CROSS, ACTION_OPEN, 0, legs, 3_500.0, 28.0, 10.0, 1, 2, 3)
+    fills = [LegResult(SIDE_BUY, result(2, 0.0350, 0.00007)), LegResult(SIDE_SELL, result(2, 0.0351, 0.00007))]
+    exe = settle_execution(OrderIntent(opportunity=opp, decided_ns=4), fills, 5, 6)
+    assert math.isclose(exe.fees_usd, 0.00014 * usd_per_btc)
+    assert math.isclose(exe.pnl_usd, (2 * 0.0001 - 0.00014) * usd_per_btc)
+    assert math.isclose(exe.notional_usd, 2 * 0.0350 * usd_per_btc)

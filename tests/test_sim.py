@@ -31,7 +31,7 @@ def test_same_seed_gives_the_same_quotes(tmp_path: Path) -> None:
 def test_quotes_are_on_tick_and_step_with_ask_above_bid(tmp_path: Path) -> None:
     cfg = sim_config(tmp_path)
     model = price_model(cfg)
-    specs = [SymbolSpec.of(s) for s in cfg.symbols]
+    specs = SymbolSpec.all_of(cfg.symbols)
     last_seq: dict[tuple[int, int], int] = {}
     for _ in range(5000):
         q = model.next_quote()

@@ -15,6 +15,13 @@ commands:
   record         store a venue's raw market-data frames (--venue V --duration S -o FILE)
   replay         drive the feed handlers and detector from recordings, deterministically
   config check   validate a config file
+  strategy       show strategies, enable/disable one or set its parameters at runtime (no restart)
+  reload         re-read the config file into the running detector (strategy sections)
+  kill / resume  risk kill switch: halt (and cancel) / resume trading
+  db migrate     apply draizer's numbered SQL migrations to PostgreSQL ($DRAIZER_POSTGRES_DSN)
+  journal import load a local journal file into PostgreSQL, idempotently
+  top            a live, refreshing view of shared memory
+  api            the HTTP API (reads shared memory; commands go to the control sockets)
   env            print the environment supervisord.conf needs, for supervisorctl by hand
   service KIND   run one service (what supervisord starts)
 """
@@ -51,6 +58,26 @@ def main(argv: list[str] | None = None) -> int:
             from services.cli.config_check import main as config
 
             return config(rest)
+        if command in ("strategy", "reload", "kill", "resume"):
+            from services.cli.control import main as control
+
+            return control([command, *rest])
+        if command == "db":
+            from services.cli.db import main as db
+
+            return db(rest)
+        if command == "journal":
+            from services.cli.journal import main as journal
+
+            return journal(rest)
+        if command == "top":
+            from services.cli.top import main as top
+
+            return top(rest)
+        if command == "api":
+            from services.api.main import main as api
+
+            return api(rest)
         if command == "env":
             from services.cli.run import env_main
 

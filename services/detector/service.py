@@ -1,8 +1,15 @@
-"""Detector actor: quotes in, opportunities out.
+"""Detector actor: market data in, opportunities out, for three strategies.
 
-Each readiness callback drains every pending market-data batch, writes the quotes into the price cache,
-then runs the kernel once over the symbols those quotes touched (coalescing: under load a symbol is
-evaluated once per drain, however many of its quotes arrived).
+Each readiness callback drains every pending market-data batch into the price cache (tops, depth, funding),
+then evaluates only what those updates touched, once each (coalescing: under load a symbol or a cycle is
+evaluated once per drain, however many of its updates arrived):
+
+- cross_exchange: the touched symbols across the spot venues (``cross.py``);
+- triangular: the cycles through the touched symbols (``triangular.py``, cycles from ``cycles.py``);
+- funding_rate: the touched symbols' spot–perpetual carry (``funding.py``).
+
+Strategies are switched and tuned at runtime through the control socket (``strategies``, ``strategy``,
+``reload``), without a restart; the kernels read their parameters from arrays updated in place.
 """
 
 from __future__ import annotations
@@ -12,24 +19,36 @@ import os
 import random
 import time
 from collections.abc import Callable
+from typing import Any
 
+import msgspec
 import numpy as np
 import zmq
 
-from services.detector import kernel
+from services.detector import cross, funding, triangular
+from services.detector.cycles import CycleTable, cycle_table
+from services.detector.params import StrategyParams
+from services.detector.valuation import update_asset_usd
 from shared.codec import Codec, market_data_codec, opportunity_codec
+from shared.config import load_config
+from shared.errors import ConfigError
 from shared.messages import (
+    ACTION_CLOSE,
     ACTION_OPEN,
     SIDE_BUY,
     SIDE_SELL,
     STRATEGY_CROSS,
+    STRATEGY_FUNDING,
+    STRATEGY_TRIANGULAR,
     Book,
+    Command,
     Funding,
     Leg,
     MarketBatch,
     MarketData,
     Opportunity,
     Quote,
+    Reply,
 )
 from shared.runtime.host import ProcessContext
 from shared.runtime.outlet import Outlet, SocketOutlet
@@ -56,18 +75,39 @@ class Detector(Service):
         self.funding_next_ms = np.zeros(shape, dtype=np.int64)
         self.mark = np.zeros(shape, dtype=np.float64)
         self.funding_ts = np.zeros(shape, dtype=np.int64)
-        self.tick = np.zeros(reg.n_symbols, dtype=np.int64)  # triggering quote's stamps, per symbol
+        self.venue_now_ms = 0  # the venues' clock: the latest funding event time seen
+        self.asset_usd = np.where(reg.is_usd_asset, 1.0, 0.0)
+        self.tick = np.zeros(reg.n_symbols, dtype=np.int64)  # last update's stamps, per symbol
         self.pub = np.zeros(reg.n_symbols, dtype=np.int64)
         self.touched = np.zeros(reg.n_symbols, dtype=np.int64)
         self.is_touched = np.zeros(reg.n_symbols, dtype=np.bool_)
-        self.out = np.zeros((reg.n_symbols, kernel.OUT_COLUMNS), dtype=np.float64)
-        self.params = np.zeros(kernel.P_COUNT, dtype=np.float64)
-        self.set_params_from_config()
+        # Scratch for the kernels: book ladders (depth levels plus the top) and output rows.
+        ladder = levels + 1
+        self._cross_lad = (
+            np.zeros((reg.n_venues, 2, ladder)), np.zeros((reg.n_venues, 2, ladder)),
+            np.zeros((reg.n_venues, 2), dtype=np.int64), np.zeros((reg.n_venues, 2), dtype=np.int64),
+        )
+        self._tri_lad = (
+            np.zeros((3, ladder)), np.zeros((3, ladder)), np.zeros(3, dtype=np.int64), np.zeros(3, dtype=np.int64)
+        )
+        self._fund_lad = (np.zeros(ladder), np.zeros(ladder))
+        self.cross_out = np.zeros((reg.n_symbols, cross.OUT_COLUMNS))
+        self.funding_out = np.zeros((reg.n_symbols, funding.OUT_COLUMNS))
+        # Funding signal state per symbol (see funding.py).
+        self.open_spot = np.full(reg.n_symbols, -1, dtype=np.int64)
+        self.open_perp = np.full(reg.n_symbols, -1, dtype=np.int64)
+        self.open_qty = np.zeros(reg.n_symbols)
+        self.open_settle_ms = np.zeros(reg.n_symbols, dtype=np.int64)
+        self.last_funding_eval = np.zeros(reg.n_symbols, dtype=np.int64)
+        self.params = StrategyParams(ctx.cfg.strategies, ctx.cfg.capital)
+        self.cycles: CycleTable = cycle_table(ctx.cfg, reg)
+        self._set_cycles(self.cycles)
         self._md: Codec[MarketData] = market_data_codec()
         self.opportunities: Outlet[Opportunity] = Outlet.unconnected("opportunities")
         # Ids unique across restarts and processes: a random 24-bit prefix, then a counter.
         self._next_id = (random.SystemRandom().getrandbits(24) << 32) | 1
         self._n_touched = 0
+        self._stopping = False
         # Monotonic ns; a replay swaps in its own clock so quote ages (and results) repeat exactly.
         self.clock: Callable[[], int] = time.monotonic_ns
         self.n_quotes = 0
@@ -76,25 +116,27 @@ class Detector(Service):
         self.n_batches = 0
         self.n_evaluations = 0
         self.n_opportunities = 0
-        self.n_stale_or_old = 0
+        self.n_by_strategy = [0, 0, 0]
         self.n_malformed = 0
         self.n_dropped = 0
-        self.n_unknown = 0
         self._detect_samples: list[int] = []
         self._sub: zmq.Socket[bytes] | None = None
 
-    def set_params_from_config(self) -> None:
-        strat = self.cfg.strategies.cross_exchange
-        p = self.params
-        p[kernel.P_MIN_SPREAD_BPS] = strat.min_spread_bps
-        p[kernel.P_MIN_PROFIT_USD] = strat.min_profit_usd
-        p[kernel.P_MAX_POSITION_USD] = strat.max_position_usd
-        p[kernel.P_CAPITAL_USD] = self.cfg.capital.total_usd * strat.capital_allocation
-        p[kernel.P_MAX_AGE_NS] = strat.max_price_age_ms * 1e6
-        self.enabled = strat.enabled
+    def _set_cycles(self, table: CycleTable) -> None:
+        self.cycles = table
+        n = max(1, len(table.cycles))
+        self._cycle_mark = np.zeros(n, dtype=np.int64)
+        self._epoch = 0
+        self.tri_out = np.zeros((n, triangular.OUT_COLUMNS))
+
+    @property
+    def enabled(self) -> bool:
+        """Any strategy on (kept for the heartbeat gauge and tests)."""
+        return not self._stopping and any(self.params.enabled(n) for n in self.params.settings)
 
     async def on_start(self) -> None:
-        kernel.warm_up()
+        self.warm_up()
+        log.info("%d triangular cycles on %d spot venues", len(self.cycles.cycles), len(self.registry.spot_venues))
         if not self.opportunities.connected:
             push = self.socket(zmq.PUSH)
             push.connect(self.ctx.endpoints.opportunities)
@@ -106,8 +148,18 @@ class Detector(Service):
         self._sub = sub
         self.watch(sub, self._on_market_data)
 
+    def warm_up(self) -> None:
+        """Compile (or load from Numba's cache) every kernel before the first quote, through the real call
+        path on empty books: nothing is found, nothing is emitted, no quote pays for compilation."""
+        reg = self.registry
+        if reg.n_symbols:
+            self.touched[0] = 0
+            self._n_touched = 1
+            self.is_touched[0] = True
+            self._evaluate(force=True)
+
     async def on_stop(self) -> None:
-        self.enabled = False  # no new work while stopping ...
+        self._stopping = True  # no new work while stopping ...
         self._on_market_data()  # ... but what the feeds sent before they stopped is still counted
 
     def link_in_process(self, peers: dict[str, object]) -> None:
@@ -150,54 +202,75 @@ class Detector(Service):
         pub_ns = batch.pub_ns
         for q in batch.items:
             kind = type(q)
-            if kind is not Quote:
-                if kind is Book:
-                    self._on_book(q)  # type: ignore[arg-type]
-                else:
-                    self._on_funding(q)  # type: ignore[arg-type]
-                continue
-            v, s = q.venue, q.symbol
-            self.bid[v, s] = q.bid
-            self.bid_qty[v, s] = q.bid_qty
-            self.ask[v, s] = q.ask
-            self.ask_qty[v, s] = q.ask_qty
-            self.ts[v, s] = q.tick_ns
+            if kind is Quote:
+                v, s = q.venue, q.symbol
+                self.bid[v, s] = q.bid
+                self.bid_qty[v, s] = q.bid_qty
+                self.ask[v, s] = q.ask
+                self.ask_qty[v, s] = q.ask_qty
+                self.ts[v, s] = q.tick_ns
+                self.n_quotes += 1
+            elif kind is Book:
+                self._on_book(q)  # type: ignore[arg-type]
+            else:
+                self._on_funding(q)  # type: ignore[arg-type]
+            s = q.symbol
             self.tick[s] = q.tick_ns
             self.pub[s] = pub_ns
-            self.n_quotes += 1
             if not is_touched[s]:
                 is_touched[s] = True
                 touched[n_touched] = s
                 n_touched += 1
         self._n_touched = n_touched
 
-    def _evaluate(self) -> None:
+    def _evaluate(self, force: bool = False) -> None:
         n_touched = self._n_touched
         if n_touched == 0:
             return
         self._n_touched = 0
         touched = self.touched
         self.is_touched[touched[:n_touched]] = False
-        if not self.enabled:
+        if self._stopping and not force:
             return
+        reg = self.registry
+        now = self.clock()
         self.n_evaluations += n_touched
-        rows = kernel.detect_cross(
-            touched,
-            n_touched,
-            self.bid,
-            self.bid_qty,
-            self.ask,
-            self.ask_qty,
-            self.ts,
-            self.registry.taker_fee,
-            self.registry.step_array,
-            self.registry.min_notional_array,
-            self.params,
-            self.clock(),
-            self.out,
-        )
-        if rows:
-            self._emit(rows)
+        update_asset_usd(touched, n_touched, reg.spot_venues, self.bid, self.ask, self.ts, reg.base_asset,
+                         reg.quote_asset, reg.is_usd_asset, self.asset_usd)
+        params = self.params
+        if force or params.enabled("cross_exchange"):
+            rows = cross.detect_cross(
+                touched, n_touched, reg.spot_venues, self.bid, self.bid_qty, self.ask, self.ask_qty, self.ts,
+                self.depth_px, self.depth_qty, self.depth_ts, reg.taker_fee, reg.step_array,
+                reg.min_notional_array, reg.quote_asset, self.asset_usd, params.cross, now, *self._cross_lad,
+                self.cross_out,
+            )
+            if rows and not force:
+                self._emit_cross(rows)
+        if force or params.enabled("triangular"):
+            self._epoch += 1
+            t = self.cycles
+            rows = triangular.detect_triangular(
+                touched, n_touched, reg.spot_venues, t.index_start, t.index_cycles, self._cycle_mark, self._epoch,
+                t.venue, t.symbols, t.sides, t.start, self.bid, self.bid_qty, self.ask, self.ask_qty, self.ts,
+                self.depth_px, self.depth_qty, self.depth_ts, reg.taker_fee, reg.step_array,
+                reg.min_notional_array, self.asset_usd, params.triangular, now, *self._tri_lad, self.tri_out,
+            )
+            if rows and not force:
+                self._emit_triangular(rows)
+        if force or params.enabled("funding_rate"):
+            rows = funding.detect_funding(
+                touched, n_touched, reg.spot_venues, reg.perp_venues, reg.listed, self.bid, self.bid_qty,
+                self.ask, self.ask_qty, self.ts, self.depth_px, self.depth_qty, self.depth_ts, self.funding_rate,
+                self.funding_next_ms, self.mark, self.funding_ts, reg.taker_fee, reg.step_array,
+                reg.min_notional_array, reg.quote_asset, self.asset_usd, params.funding, now, self.venue_now_ms,
+                self.open_spot, self.open_perp, self.open_qty, self.open_settle_ms, self.last_funding_eval,
+                *self._fund_lad, self.funding_out,
+            )
+            if rows and not force:
+                self._emit_funding(rows)
+            if force:  # the warm-up must leave no funding state behind
+                self.last_funding_eval[:] = 0
 
     def _on_book(self, b: Book) -> None:
         """Depth for sizing: the best ``depth_levels`` per side; absent levels are zero."""
@@ -221,40 +294,162 @@ class Detector(Service):
         self.funding_next_ms[v, s] = f.next_funding_ms
         self.mark[v, s] = f.mark_price
         self.funding_ts[v, s] = f.tick_ns
+        if f.event_ms > self.venue_now_ms:
+            self.venue_now_ms = f.event_ms
         self.n_funding += 1
 
-    def _emit(self, rows: int) -> None:
-        detected = self.clock()
-        out = self.out
-        for r in range(rows):
-            s = int(out[r, kernel.OUT_SYMBOL])
-            buy, sell = int(out[r, kernel.OUT_BUY_VENUE]), int(out[r, kernel.OUT_SELL_VENUE])
-            qty = float(out[r, kernel.OUT_QTY])
-            buy_price = float(out[r, kernel.OUT_BUY_PRICE])
-            opp = Opportunity(
-                id=self._next_id,
-                strategy=STRATEGY_CROSS,
-                action=ACTION_OPEN,
-                symbol=s,
-                legs=(
-                    Leg(buy, s, SIDE_BUY, buy_price, qty, 1.0, int(out[r, kernel.OUT_BUY_TS])),
-                    Leg(sell, s, SIDE_SELL, float(out[r, kernel.OUT_SELL_PRICE]), qty, 1.0,
-                        int(out[r, kernel.OUT_SELL_TS])),
-                ),
-                notional_usd=qty * buy_price,
-                spread_bps=float(out[r, kernel.OUT_SPREAD_BPS]),
-                expected_profit_usd=float(out[r, kernel.OUT_PROFIT]),
-                tick_ns=int(self.tick[s]),
-                pub_ns=int(self.pub[s]),
-                detected_ns=detected,
-            )
-            self._next_id += 1
-            self.n_opportunities += 1
-            self._detect_samples.append(detected - opp.tick_ns)
-            if not self.opportunities.send(opp):
-                self.n_dropped += 1
-            self.publish(opp)
+    # ----- opportunities out
+    def _qty(self, v: int, s: int, qty: float) -> float:
+        """The kernel's step multiple without binary noise; the executor still formats it exactly."""
+        return round(qty, self.registry.step_decimals[v][s])
 
+    def _quote_usd(self, s: int) -> float:
+        return float(self.asset_usd[self.registry.quote_asset[s]])
+
+    def _emit_cross(self, rows: int) -> None:
+        out = self.cross_out
+        for r in range(rows):
+            s = int(out[r, cross.OUT_SYMBOL])
+            buy, sell = int(out[r, cross.OUT_BUY_VENUE]), int(out[r, cross.OUT_SELL_VENUE])
+            qty = self._qty(buy, s, float(out[r, cross.OUT_QTY]))
+            usd = self._quote_usd(s)
+            legs = (
+                Leg(buy, s, SIDE_BUY, float(out[r, cross.OUT_BUY_PRICE]), qty, usd, int(out[r, cross.OUT_BUY_TS])),
+                Leg(sell, s, SIDE_SELL, float(out[r, cross.OUT_SELL_PRICE]), qty, usd,
+                    int(out[r, cross.OUT_SELL_TS])),
+            )
+            self._send(STRATEGY_CROSS, ACTION_OPEN, s, legs, float(out[r, cross.OUT_NOTIONAL]),
+                       float(out[r, cross.OUT_SPREAD_BPS]), float(out[r, cross.OUT_PROFIT]))
+
+    def _emit_triangular(self, rows: int) -> None:
+        out = self.tri_out
+        t = self.cycles
+        for r in range(rows):
+            c = int(out[r, triangular.OUT_CYCLE])
+            v = int(t.venue[c])
+            legs = []
+            for k in range(3):
+                s = int(t.symbols[c, k])
+                base = triangular.OUT_LEG0 + k * triangular.LEG_COLUMNS
+                side = SIDE_BUY if t.sides[c, k] == triangular.LEG_BUY else SIDE_SELL
+                legs.append(Leg(v, s, side, float(out[r, base]), self._qty(v, s, float(out[r, base + 1])),
+                                self._quote_usd(s), int(out[r, base + 2])))
+            first = int(t.symbols[c, 0])
+            self._send(STRATEGY_TRIANGULAR, ACTION_OPEN, first, tuple(legs), float(out[r, triangular.OUT_NOTIONAL]),
+                       float(out[r, triangular.OUT_BPS]), float(out[r, triangular.OUT_PROFIT]),
+                       tick_ns=max(int(self.tick[x]) for x in t.symbols[c]))
+
+    def _emit_funding(self, rows: int) -> None:
+        out = self.funding_out
+        for r in range(rows):
+            s = int(out[r, funding.OUT_SYMBOL])
+            action = ACTION_OPEN if out[r, funding.OUT_ACTION] == funding.ACTION_OPEN else ACTION_CLOSE
+            spot = int(out[r, funding.OUT_SPOT_VENUE])
+            perp = int(out[r, funding.OUT_PERP_VENUE])
+            qty = self._qty(perp, s, float(out[r, funding.OUT_QTY]))
+            usd = self._quote_usd(s)
+            perp_leg = Leg(perp, s, SIDE_SELL if action == ACTION_OPEN else SIDE_BUY,
+                           float(out[r, funding.OUT_PERP_PRICE]), qty, usd, int(out[r, funding.OUT_PERP_TS]))
+            legs: tuple[Leg, ...] = (perp_leg,)
+            if spot >= 0:
+                spot_leg = Leg(spot, s, SIDE_BUY if action == ACTION_OPEN else SIDE_SELL,
+                               float(out[r, funding.OUT_SPOT_PRICE]), qty, usd, int(out[r, funding.OUT_SPOT_TS]))
+                legs = (spot_leg, perp_leg)
+            self._send(STRATEGY_FUNDING, action, s, legs, float(out[r, funding.OUT_NOTIONAL]),
+                       float(out[r, funding.OUT_ANNUAL_BPS]), float(out[r, funding.OUT_PROFIT]))
+
+    def _send(self, strategy: int, action: int, s: int, legs: tuple[Leg, ...], notional: float, bps: float,
+              profit: float, tick_ns: int = 0) -> None:
+        detected = self.clock()
+        opp = Opportunity(
+            id=self._next_id,
+            strategy=strategy,
+            action=action,
+            symbol=s,
+            legs=legs,
+            notional_usd=notional,
+            spread_bps=bps,
+            expected_profit_usd=profit,
+            tick_ns=tick_ns or int(self.tick[s]),
+            pub_ns=int(self.pub[s]),
+            detected_ns=detected,
+        )
+        self._next_id += 1
+        self.n_opportunities += 1
+        self.n_by_strategy[strategy] += 1
+        self._detect_samples.append(detected - opp.tick_ns)
+        if not self.opportunities.send(opp):
+            self.n_dropped += 1
+        self.publish(opp)
+
+    # ----- runtime control
+    def on_command(self, cmd: Command) -> Reply | None:
+        try:
+            if cmd.cmd == "strategies":
+                return Reply(ok=True, data=self._describe())
+            if cmd.cmd == "strategy":
+                return self._set_strategy(cmd.args)
+            if cmd.cmd == "reload":
+                return self._reload(cmd.args)
+        except ConfigError as exc:
+            return Reply(ok=False, error=str(exc))
+        return None
+
+    def _describe(self) -> dict[str, Any]:
+        data = self.params.describe()
+        data["triangular"]["cycles_active"] = len(self.cycles.cycles)
+        data["funding_rate"]["open"] = {
+            self.registry.symbol(s): self.registry.venue(int(self.open_perp[s]))
+            for s in np.flatnonzero(self.open_perp >= 0)
+        }
+        return {"strategies": data}
+
+    def _set_strategy(self, args: dict[str, Any]) -> Reply:
+        name = args.get("name")
+        if not isinstance(name, str):
+            raise ConfigError("strategy: 'name' is required")
+        enabled = args.get("enabled")
+        if enabled is not None and not isinstance(enabled, bool):
+            raise ConfigError("strategy: 'enabled' must be true or false")
+        params = args.get("params") or {}
+        if not isinstance(params, dict):
+            raise ConfigError("strategy: 'params' must be a table of parameter values")
+        structural = self.params.update(name, enabled, params)
+        if structural:
+            self._rebuild_cycles()
+        log.info("strategy %s changed: enabled=%s params=%s", name, enabled, params)
+        return Reply(ok=True, data=self._describe())
+
+    def _reload(self, args: dict[str, Any]) -> Reply:
+        """Re-read the config file; the strategy sections and capital apply now, anything else needs a restart."""
+        path = args.get("path") or os.environ.get("DRAIZER_CONFIG")
+        if not path:
+            raise ConfigError("reload: no config path (pass 'path' or set DRAIZER_CONFIG)")
+        new = load_config(path)
+        restart = [
+            name for name in new.__struct_fields__
+            if name not in ("strategies", "capital") and getattr(new, name) != getattr(self.cfg, name)
+        ]
+        if new.strategies.usd_assets != self.cfg.strategies.usd_assets:
+            restart.append("strategies.usd_assets")
+        cycles_changed = (new.strategies.triangular.cycles, new.strategies.triangular.discover) != (
+            self.cfg.strategies.triangular.cycles, self.cfg.strategies.triangular.discover)
+        self.params.apply(new.strategies, new.capital)
+        self.cfg = msgspec.structs.replace(self.cfg, strategies=new.strategies, capital=new.capital)
+        if cycles_changed:
+            self._rebuild_cycles()
+        log.info("config reloaded from %s%s", path, f"; needs a restart for: {restart}" if restart else "")
+        data = self._describe()
+        data["needs_restart"] = restart
+        return Reply(ok=True, data=data)
+
+    def _rebuild_cycles(self) -> None:
+        tri = self.params.settings["triangular"]
+        strategies = msgspec.structs.replace(self.cfg.strategies, triangular=tri)
+        self._set_cycles(cycle_table(msgspec.structs.replace(self.cfg, strategies=strategies), self.registry))
+        log.info("%d triangular cycles after the change", len(self.cycles.cycles))
+
+    # ----- health
     def counters(self) -> dict[str, int]:
         return {
             "quotes": self.n_quotes,
@@ -263,12 +458,19 @@ class Detector(Service):
             "batches": self.n_batches,
             "evaluations": self.n_evaluations,
             "opportunities": self.n_opportunities,
+            "opportunities.cross_exchange": self.n_by_strategy[STRATEGY_CROSS],
+            "opportunities.triangular": self.n_by_strategy[STRATEGY_TRIANGULAR],
+            "opportunities.funding_rate": self.n_by_strategy[STRATEGY_FUNDING],
             "malformed": self.n_malformed,
             "opportunities_dropped": self.n_dropped,
         }
 
     def gauges(self) -> dict[str, float]:
-        return {"enabled": float(self.enabled), "pid": float(os.getpid())}
+        g = {f"enabled.{name}": float(self.params.enabled(name)) for name in self.params.settings}
+        g["enabled"] = float(self.enabled)
+        g["cycles"] = float(len(self.cycles.cycles))
+        g["pid"] = float(os.getpid())
+        return g
 
     def take_latencies(self) -> dict[str, list[int]]:
         samples, self._detect_samples = self._detect_samples, []

@@ -37,8 +37,10 @@ def settle_execution(intent: OrderIntent, legs: list[LegResult], sent_ns: int, d
     sell = next(leg.result for leg in legs if leg.side != SIDE_BUY)
     bought, sold = buy.filled_qty, sell.filled_qty
     matched = min(bought, sold)
-    fees = buy.fee_usd + sell.fee_usd
-    pnl = matched * (sell.avg_price - buy.avg_price) - fees if matched > 0 else -fees
+    # Venue amounts are in the symbol's quote currency (BTC for ETHBTC): valued in USD at detection time.
+    usd = buy_leg.quote_usd
+    fees = (buy.fee_usd + sell.fee_usd) * usd
+    pnl = matched * (sell.avg_price - buy.avg_price) * usd - fees if matched > 0 else -fees
     return Execution(
         opportunity_id=opp.id,
         symbol=opp.symbol,
@@ -50,7 +52,7 @@ def settle_execution(intent: OrderIntent, legs: list[LegResult], sent_ns: int, d
         sell_avg_price=sell.avg_price,
         fees_usd=fees,
         pnl_usd=pnl,
-        notional_usd=matched * buy.avg_price,
+        notional_usd=matched * buy.avg_price * usd,
         outcome=classify(bought, sold, buy_leg.qty, "UNKNOWN" in (buy.status, sell.status)),
         tick_ns=opp.tick_ns,
         detected_ns=opp.detected_ns,

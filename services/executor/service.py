@@ -138,6 +138,7 @@ class Executor(Service):
                     price=price_text(leg.price, reg.tick[leg.venue][leg.symbol]),
                     qty=step_multiple_text(leg.qty, reg.step[leg.venue][leg.symbol]),
                     client_order_id=client_order_id(opp.id, leg.side, len(orders)),
+                    quote_usd=leg.quote_usd,
                 )
             )
         futures: list[asyncio.Future[HttpResponse]] = []
@@ -218,7 +219,7 @@ class Executor(Service):
                         side=order.side,
                         price=fill_price,
                         qty=fill_qty,
-                        fee_usd=fee_usd,
+                        fee_usd=fee_usd * order.quote_usd,  # venue fees are in the quote currency
                         trade_id=trade_id,
                         ts_ns=ack,
                     )
@@ -290,6 +291,7 @@ class LegOrder(NamedTuple):
     price: str
     qty: str
     client_order_id: str
+    quote_usd: float  # USD per unit of the symbol's quote currency, for fees and PnL in USD
 
 
 def client_order_id(opportunity_id: int, side: int, leg: int) -> str:

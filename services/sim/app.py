@@ -57,7 +57,7 @@ class Simulator:
         self.emit_quotes = emit_quotes
         creds = credentials_from_env(cfg) if credentials is None else dict(credentials)
         by_name = {v.name: v for v in cfg.venues}
-        self.specs = [SymbolSpec.of(s) for s in cfg.symbols]
+        self.specs = SymbolSpec.all_of(cfg.symbols)
         self.funding_model = FundingModel(cfg.sim, len(self.specs))
         self.venues: list[SimulatedVenue] = []
         self.spot: list[SpotVenue] = []

@@ -8,6 +8,7 @@ Rejections are neutral reasons here; each venue's dialect turns them into its ow
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
@@ -104,19 +105,23 @@ class VenueBook:
         self._orders: dict[str, dict[str, SimOrder]] = {}  # api key -> client order id -> order
         self._by_number: dict[str, dict[int, SimOrder]] = {}
         self._order_number = 0
-        self._trade_number = 0
+        # Run-unique like the detector's ids: fills of two paper runs never share a key in PostgreSQL.
+        self._trade_number = secrets.randbits(24) << 32
         self.quotes = [0] * len(specs)
         self.orders = 0
         self.fills = 0
         self.rejects = 0
 
     def _starting_balances(self, usd: Decimal) -> dict[str, Decimal]:
-        """The quote asset(s) hold ``usd``; each base asset the same value at its start price."""
+        """Every asset holds ``usd`` worth at the start prices (a BTC-quoted pair values its base through BTC's
+        dollar price); an asset seen in several symbols keeps its value from the first USD-quoted one."""
         out: dict[str, Decimal] = {}
-        for s in self.specs:
-            out[s.quote] = usd
-            qty = usd / Decimal(repr(s.start_price))
-            out[s.base] = qty.quantize(Decimal(1).scaleb(-s.qty_decimals), rounding=ROUND_DOWN)
+        for s in sorted(self.specs, key=lambda spec: spec.quote_usd != 1.0):  # USD pairs first
+            if s.quote_usd == 1.0:
+                out.setdefault(s.quote, usd)
+            value = Decimal(repr(s.start_price)) * Decimal(repr(s.quote_usd))
+            qty = (usd / value).quantize(Decimal(1).scaleb(-s.qty_decimals), rounding=ROUND_DOWN)
+            out.setdefault(s.base, qty)
         return out
 
     # ----- market data

@@ -141,7 +141,7 @@ class DepthBook:
     def _random_qty(self, price: int) -> int:
         step = self.spec.step
         notional = self._qty_lo + self._qty_width * self._rng.random()
-        return int(notional * self._scale / price * self._qty_scale) // step * step or step
+        return int(notional / self.spec.quote_usd * self._scale / price * self._qty_scale) // step * step or step
 
     # ----- pushes
     def take_diff(self, interval: int) -> DepthDiff | None:

@@ -15,7 +15,7 @@ import random
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from services.sim.units import SymbolSpec
+from services.sim.units import USD_ASSETS, SymbolSpec
 from shared.config import Sim
 
 AR_COEFF = 0.95  # how much of a venue's deviation survives one of its quotes
@@ -57,6 +57,19 @@ class PriceModel:
         self._qty_scale = [10.0**s.qty_decimals for s in specs]
         self._min_mid = [MIN_MID_TICKS * s.tick / 10.0**s.price_decimals for s in specs]
         self._mid = [s.start_price for s in specs]
+        self._quote_usd = [s.quote_usd for s in specs]
+        # A cross pair (ETHBTC) whose two assets both have USD pairs follows their ratio instead of walking on its
+        # own: mispricings between the three books then come only from venue noise and dislocations, as in life.
+        by_name = {s.name: i for i, s in enumerate(specs)}
+        self._derived: list[tuple[int, int] | None] = [None] * len(specs)
+        for i, spec in enumerate(specs):
+            if spec.quote in USD_ASSETS:
+                continue
+            for usd in USD_ASSETS:
+                b, q = by_name.get(spec.base + usd), by_name.get(spec.quote + usd)
+                if b is not None and q is not None:
+                    self._derived[i] = (b, q)
+                    break
         n_slots = self._n_venues * len(specs)
         self._dev_bps = [0.0] * n_slots
         self._disloc_shift = [0.0] * n_slots
@@ -83,7 +96,12 @@ class PriceModel:
         spec = self._specs[s]
         scale, qty_scale = self._price_scale[s], self._qty_scale[s]
 
-        mid = self._mid[s] * (1.0 + self._vol * rng.gauss(0.0, 1.0))
+        shock = rng.gauss(0.0, 1.0)  # drawn for derived pairs too: every quote consumes the same randomness
+        derived = self._derived[s]
+        if derived is None:
+            mid = self._mid[s] * (1.0 + self._vol * shock)
+        else:
+            mid = self._mid[derived[0]] / self._mid[derived[1]]
         if mid < self._min_mid[s]:
             mid = self._min_mid[s]
         self._mid[s] = mid
@@ -103,7 +121,7 @@ class PriceModel:
             ask = bid + tick
 
         # Top quantities: a random notional around top_qty_usd at each side's price, whole steps.
-        lo, width = self._qty_lo, self._qty_width
+        lo, width = self._qty_lo / self._quote_usd[s], self._qty_width / self._quote_usd[s]
         bid_qty = int((lo + width * rng.random()) * scale / bid * qty_scale) // step * step or step
         ask_qty = int((lo + width * rng.random()) * scale / ask * qty_scale) // step * step or step
 

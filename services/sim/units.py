@@ -6,10 +6,13 @@ compares exact values and wire text is produced without float formatting.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
 from shared.config import Symbol
+
+USD_ASSETS = ("USDT", "USDC", "FDUSD", "USD")  # quote assets worth one dollar in the simulator
 
 
 def decimals_of(text: str) -> int:
@@ -61,17 +64,33 @@ class SymbolSpec(NamedTuple):
     start_price: float
     tick_text: str
     step_text: str
+    quote_usd: float = 1.0  # USD per unit of the quote asset at start: sizes books in dollars for BTC pairs too
 
     @classmethod
-    def of(cls, s: Symbol) -> SymbolSpec:
+    def of(cls, s: Symbol, quote_usd: float = 1.0) -> SymbolSpec:
         pd, qd = decimals_of(s.tick_size), decimals_of(s.step_size)
         tick = to_units(Decimal(s.tick_size), pd)
         step = to_units(Decimal(s.step_size), qd)
         assert tick is not None and step is not None  # exact by construction of the decimals
         return cls(
             s.name, s.base, s.quote, pd, tick, qd, step, Decimal(s.min_notional), s.start_price,
-            s.tick_size, s.step_size,
+            s.tick_size, s.step_size, quote_usd,
         )
+
+    @classmethod
+    def all_of(cls, symbols: Sequence[Symbol]) -> list[SymbolSpec]:
+        """Specs for every symbol, each quote asset valued through its USD pair's start price."""
+        start = {s.name: s.start_price for s in symbols}
+
+        def quote_usd(s: Symbol) -> float:
+            if s.quote in USD_ASSETS:
+                return 1.0
+            for usd in USD_ASSETS:
+                if s.quote + usd in start:
+                    return start[s.quote + usd]
+            return 1.0
+
+        return [cls.of(s, quote_usd(s)) for s in symbols]
 
     def price_text(self, n: int) -> str:
         return units_text(n, self.price_decimals)
