@@ -15,7 +15,7 @@ import pytest
 
 from shared.config import Config, default_config_path, parse_config
 
-pytest_plugins = ["tests.sim_kit"]
+pytest_plugins = ["tests.sim_kit", "tests.pg_kit", "tests.redis_kit"]
 
 
 def free_port() -> int:
@@ -64,6 +64,7 @@ def make_config_dict(run_dir: Path, **overrides: Any) -> dict[str, Any]:
     data["instance"] = "t" + uuid.uuid4().hex[:12]
     data["runtime"]["run_dir"] = str(run_dir)
     data["sinks"]["prometheus_port"] = free_port()
+    data["sinks"]["api_port"] = free_port()
     for section, values in overrides.items():
         if isinstance(values, dict):
             data.setdefault(section, {}).update(values)
@@ -79,10 +80,12 @@ def write_config(path: Path, data: dict[str, Any]) -> Config:
 
 
 @pytest.fixture
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def run_dir(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     # ipc:// paths must fit in sun_path (107 bytes): keep the run directory short.
+    import shutil
     import tempfile
 
     d = Path(tempfile.mkdtemp(prefix="dz-", dir="/tmp"))
     d.chmod(0o700)
-    return d
+    yield d
+    shutil.rmtree(d, ignore_errors=True)

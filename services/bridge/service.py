@@ -1,4 +1,5 @@
-"""Bridge actor: every service's events in; shared memory and Prometheus out. Never on the hot path."""
+"""Bridge actor: every service's events in; shared memory, Prometheus and the external sinks out (journal or
+PostgreSQL, Redis). Never on the hot path."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 import zmq
 
 from services.bridge.metrics import start_metrics_server
+from services.bridge.records import Recorder
+from services.bridge.sinks import Sink, build_sinks
 from services.bridge.state import BridgeState
 from shared.codec import Codec, event_codec
 from shared.messages import Event
@@ -30,10 +33,16 @@ class Bridge(Service):
         self._sub: zmq.Socket[bytes] | None = None
         self._writer: ShmWriter | None = None
         self._metrics_server: object | None = None
+        self.recorder = Recorder(ctx.registry, ctx.cfg.sinks.metrics_interval_s)
+        self.sinks: list[Sink] = []
         self.n_events = 0
         self.metrics_port = 0
 
     async def on_start(self) -> None:
+        self.sinks = build_sinks(self.cfg, self.ctx.run_dir)
+        for sink in self.sinks:
+            await sink.start()
+            log.info("sink %s started", sink.name)
         sub = self.socket(zmq.SUB)
         sub.setsockopt(zmq.SUBSCRIBE, b"ev.")
         for service in self.sources:
@@ -55,6 +64,8 @@ class Bridge(Service):
         self._on_events()
         if self._writer is not None:
             self._writer.publish(self.agg.snapshot())
+        for sink in self.sinks:
+            await sink.stop()
 
     def _on_events(self) -> None:
         sub = self._sub
@@ -65,6 +76,10 @@ class Bridge(Service):
     def _on_event(self, event: Event) -> None:
         self.n_events += 1
         self.agg.on_event(event)
+        record = self.recorder.record(event)
+        if record is not None:
+            for sink in self.sinks:
+                sink.submit(record)
 
     async def _shm_loop(self) -> None:
         writer = self._writer
@@ -74,4 +89,7 @@ class Bridge(Service):
             await asyncio.sleep(SHM_INTERVAL_S)
 
     def counters(self) -> dict[str, int]:
-        return {"events": self.n_events, "malformed": self.n_malformed}
+        out = {"events": self.n_events, "malformed": self.n_malformed}
+        for sink in self.sinks:
+            out.update({f"{sink.name}_{k}": v for k, v in sink.counters().items()})
+        return out

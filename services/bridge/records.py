@@ -1,0 +1,184 @@
+"""Events as named records: the one shape every external sink (journal, PostgreSQL, Redis) writes.
+
+Hot-path messages carry integer ids and positional encodings; at the edge they become records with names,
+a kind and an idempotency key. The key is what makes a replay or a backfill harmless: a sink that sees the
+same key twice keeps the first.
+
+    kind          key                               what
+    opportunity   "<id>"                            detector found it (strategy, legs, size, profit)
+    decision      "<opportunity id>"                risk approved or refused it, and why
+    order         "<client order id>:<status>"      one state an order reached
+    fill          "<venue>:<symbol>:<trade id>"     one trade (Binance numbers trades per symbol)
+    execution     "<opportunity id>"                the outcome of all legs
+    metric        "<service>:<ts_ns>"               one service's counters and gauges at one instant
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, NamedTuple
+
+from shared.messages import (
+    ACTION_NAMES,
+    STRATEGY_NAMES,
+    Event,
+    Execution,
+    Fill,
+    Opportunity,
+    OrderUpdate,
+    RiskDecision,
+    Stats,
+)
+from shared.registry import Registry
+
+KINDS = ("opportunity", "decision", "order", "fill", "execution", "metric")
+
+
+class Record(NamedTuple):
+    kind: str  # one of KINDS
+    key: str  # idempotency key, unique within its kind
+    data: dict[str, Any]  # JSON-ready: str, int, float, bool, lists and dicts of those
+
+
+def _name(names: tuple[str, ...], i: int) -> str:
+    return names[i] if 0 <= i < len(names) else f"#{i}"
+
+
+def _side(side: int) -> str:
+    return "buy" if side == 0 else "sell"
+
+
+def wall_ns(monotonic_ns: int) -> int:
+    """A monotonic stamp as wall-clock ns (stamps are monotonic so every process on the host agrees)."""
+    if monotonic_ns <= 0:
+        return 0
+    return monotonic_ns + (time.time_ns() - time.monotonic_ns())
+
+
+class Recorder:
+    """Turns events into records; Stats become metric rows at most once per ``metrics_interval_ns`` per
+    service (heartbeats come every half second: storing each would be noise)."""
+
+    def __init__(self, registry: Registry, metrics_interval_s: float = 5.0) -> None:
+        self.registry = registry
+        self.metrics_interval_ns = int(metrics_interval_s * 1e9)
+        self._last_metric: dict[str, int] = {}
+
+    def record(self, event: Event) -> Record | None:
+        match event:
+            case Opportunity():
+                return Record("opportunity", str(event.id), self.opportunity(event))
+            case RiskDecision():
+                return Record("decision", str(event.opportunity.id), self.decision(event))
+            case OrderUpdate():
+                return Record("order", f"{event.client_order_id}:{event.status}", self.order(event))
+            case Fill():
+                venue = _name(self.registry.venue_names, event.venue)
+                symbol = _name(self.registry.symbol_names, event.symbol)
+                return Record("fill", f"{venue}:{symbol}:{event.trade_id}", self.fill(event))
+            case Execution():
+                return Record("execution", str(event.opportunity_id), self.execution(event))
+            case Stats():
+                last = self._last_metric.get(event.service, 0)
+                if event.ts_ns - last < self.metrics_interval_ns:
+                    return None
+                self._last_metric[event.service] = event.ts_ns
+                return Record("metric", f"{event.service}:{event.ts_ns}", self.metric(event))
+        return None
+
+    def opportunity(self, o: Opportunity) -> dict[str, Any]:
+        venues, symbols = self.registry.venue_names, self.registry.symbol_names
+        return {
+            "id": o.id,
+            "strategy": _name(STRATEGY_NAMES, o.strategy),
+            "action": _name(ACTION_NAMES, o.action),
+            "symbol": _name(symbols, o.symbol),
+            "legs": [
+                {
+                    "venue": _name(venues, leg.venue),
+                    "symbol": _name(symbols, leg.symbol),
+                    "side": _side(leg.side),
+                    "price": leg.price,
+                    "qty": leg.qty,
+                    "quote_usd": leg.quote_usd,
+                    "quote_age_ns": o.detected_ns - leg.quote_ns if leg.quote_ns else None,
+                }
+                for leg in o.legs
+            ],
+            "notional_usd": o.notional_usd,
+            "spread_bps": o.spread_bps,
+            "expected_profit_usd": o.expected_profit_usd,
+            "tick_to_detect_ns": o.detected_ns - o.tick_ns if o.tick_ns else None,
+            "detected_at_ns": wall_ns(o.detected_ns),
+        }
+
+    def decision(self, d: RiskDecision) -> dict[str, Any]:
+        return {
+            "opportunity_id": d.opportunity.id,
+            "strategy": _name(STRATEGY_NAMES, d.opportunity.strategy),
+            "symbol": _name(self.registry.symbol_names, d.opportunity.symbol),
+            "approved": d.approved,
+            "reason": d.reason,
+            "detect_to_decide_ns": d.decided_ns - d.opportunity.detected_ns,
+            "decided_at_ns": wall_ns(d.decided_ns),
+        }
+
+    def order(self, u: OrderUpdate) -> dict[str, Any]:
+        return {
+            "client_order_id": u.client_order_id,
+            "opportunity_id": u.opportunity_id,
+            "venue": _name(self.registry.venue_names, u.venue),
+            "symbol": _name(self.registry.symbol_names, u.symbol),
+            "side": _side(u.side),
+            "price": u.price,  # decimal text exactly as sent
+            "qty": u.qty,
+            "status": u.status,
+            "filled_qty": u.filled_qty,
+            "avg_price": u.avg_price,
+            "error_code": u.error_code,
+            "error_msg": u.error_msg,
+            "sent_at_ns": wall_ns(u.sent_ns),
+            "ack_at_ns": wall_ns(u.ack_ns),
+        }
+
+    def fill(self, f: Fill) -> dict[str, Any]:
+        return {
+            "trade_id": f.trade_id,
+            "client_order_id": f.client_order_id,
+            "opportunity_id": f.opportunity_id,
+            "venue": _name(self.registry.venue_names, f.venue),
+            "symbol": _name(self.registry.symbol_names, f.symbol),
+            "side": _side(f.side),
+            "price": f.price,
+            "qty": f.qty,
+            "fee_usd": f.fee_usd,
+            "filled_at_ns": wall_ns(f.ts_ns),
+        }
+
+    def execution(self, e: Execution) -> dict[str, Any]:
+        return {
+            "opportunity_id": e.opportunity_id,
+            "symbol": _name(self.registry.symbol_names, e.symbol),
+            "buy_venue": _name(self.registry.venue_names, e.buy_venue),
+            "sell_venue": _name(self.registry.venue_names, e.sell_venue),
+            "bought_qty": e.bought_qty,
+            "sold_qty": e.sold_qty,
+            "buy_avg_price": e.buy_avg_price,
+            "sell_avg_price": e.sell_avg_price,
+            "fees_usd": e.fees_usd,
+            "pnl_usd": e.pnl_usd,
+            "notional_usd": e.notional_usd,
+            "outcome": e.outcome,
+            "tick_to_send_ns": e.sent_ns - e.tick_ns if e.sent_ns and e.tick_ns else None,
+            "done_at_ns": wall_ns(e.done_ns),
+        }
+
+    def metric(self, st: Stats) -> dict[str, Any]:
+        return {
+            "service": st.service,
+            "pid": st.pid,
+            "state": st.state,
+            "counters": dict(st.counters),
+            "gauges": dict(st.gauges),
+            "at_ns": wall_ns(st.ts_ns),
+        }
