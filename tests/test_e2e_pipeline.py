@@ -97,7 +97,7 @@ def test_pipeline_end_to_end(placement: str, tmp_path: Path, run_dir: Path) -> N
 
         eventually(everything_seen, timeout=90, what=f"quotes, opportunities, decisions and fills: {tap.counts}")
 
-        expected_programs = {"bridge", "sim", *(f"feed:feed-{i}" for i in range(len(cfg.venues)))}
+        expected_programs = {"bridge", "sim", "api", *(f"feed:feed-{i}" for i in range(len(cfg.venues)))}
         expected_programs |= {"detector", "risk", "executor"} if placement == "processes" else {"engine"}
         pids = eventually(
             lambda: (p := supervisor_pids(run_dir, cfg_path, placement, len(cfg.venues)))

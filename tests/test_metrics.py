@@ -83,8 +83,24 @@ def test_scrape_shows_every_family_with_its_type_and_values(state: BridgeState, 
         "draizer_fees_usd": "counter",
         "draizer_stage_latency_seconds": "histogram",
         "draizer_service_up": "gauge",
-        "draizer_service_counter": "counter",
-        "draizer_service_gauge": "gauge",
+        "draizer_service_heartbeat_age_seconds": "gauge",
+        "draizer_service_count": "counter",
+        "draizer_service_value": "gauge",
+        "draizer_market_spread_bps": "gauge",
+        "draizer_feed_messages": "counter",
+        "draizer_feed_gaps": "counter",
+        "draizer_feed_resyncs": "counter",
+        "draizer_feed_connects": "counter",
+        "draizer_feed_stalls": "counter",
+        "draizer_feed_rolls": "counter",
+        "draizer_feed_resubscribes": "counter",
+        "draizer_feed_bad_input": "counter",
+        "draizer_feed_stale_symbols": "gauge",
+        "draizer_feed_books_live": "gauge",
+        "draizer_feed_connections": "gauge",
+        "draizer_feed_heartbeat_age_seconds": "gauge",
+        "draizer_risk_halted": "gauge",
+        "draizer_risk_breaker_open": "gauge",
     }
     for family in families.values():
         if family.type == "counter":
@@ -105,8 +121,8 @@ def test_scrape_shows_every_family_with_its_type_and_values(state: BridgeState, 
     assert value(found, "draizer_service_up", service="feed.binance") == 1
     assert value(found, "draizer_service_up", service="detector") == 0  # silent for a minute
     assert value(found, "draizer_service_up", service="executor") == 0  # stopping
-    assert value(found, "draizer_service_counter_total", service="feed.binance", name="frames") == 510
-    assert value(found, "draizer_service_gauge", service="risk", name="daily_pnl_usd") == -2.5
+    assert value(found, "draizer_service_count_total", service="feed.binance", name="frames") == 510
+    assert value(found, "draizer_service_value", service="risk", name="daily_pnl_usd") == -2.5
 
 
 def test_stage_latency_is_a_seconds_histogram_with_microsecond_buckets(state: BridgeState, port: int) -> None:

@@ -55,7 +55,7 @@ class Bridge(Service):
             self.spawn(self._shm_loop())
         if sinks.prometheus_port:
             self._metrics_server, self.metrics_port = start_metrics_server(
-                self.agg, sinks.prometheus_host, sinks.prometheus_port
+                self.agg, sinks.prometheus_host, sinks.prometheus_port, own_counters=self.counters
             )
             log.info("Prometheus metrics on http://%s:%d/metrics", sinks.prometheus_host, self.metrics_port)
 

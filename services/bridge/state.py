@@ -80,6 +80,38 @@ class ServiceMetrics(Struct, frozen=True):
     up: bool
     counters: dict[str, int]
     gauges: dict[str, float]
+    heartbeat_age_s: float = -1.0  # seconds since its last heartbeat; -1: never heard from
+
+
+# Feed counters that count bad or redundant input (each logged once by the feed, then only counted).
+FEED_BAD_INPUT = (
+    "malformed",
+    "unknown_symbol",
+    "duplicates",
+    "out_of_order",
+    "crossed",
+    "bad_snapshots",
+    "stale_snapshots",
+    "buffer_overflow",
+)
+
+
+class FeedHealth(Struct, frozen=True):
+    """One venue's feed, from its heartbeat: what it received, what went wrong, how live it is."""
+
+    up: bool
+    heartbeat_age_s: float
+    messages: int  # WebSocket frames received
+    gaps: int  # book sequence gaps (each forces a re-snapshot)
+    resyncs: int
+    connects: int  # connections opened: the first per shard, every reconnect, every roll-over successor
+    stalls: int  # connections dropped for carrying no data for stale_after_s
+    rolls: int
+    resubscribes: int
+    bad_input: dict[str, int]  # FEED_BAD_INPUT kind -> count
+    stale_symbols: float  # symbols with a channel silent past stale_after_s right now
+    books_live: float
+    connections: float  # shards with a live connection
 
 
 class Metrics(Struct, frozen=True):
@@ -95,6 +127,10 @@ class Metrics(Struct, frozen=True):
     fees_usd: float
     stages: dict[str, StageMetrics]
     services: dict[str, ServiceMetrics]
+    feeds: dict[str, FeedHealth] = {}  # venue
+    spreads_bps: dict[str, float] = {}  # symbol -> best gross cross-venue spread (bid on one, ask on another)
+    halted: float | None = None  # risk's kill switch: 1 halted, 0 trading, None: risk not heard from
+    breakers: dict[str, float] = {}  # risk's circuit breakers: name -> 1 open (tripped) / 0 closed
 
 
 class _Stage:
@@ -382,6 +418,7 @@ class BridgeState:
         with self.lock:
             now = self.clock()
             quotes: dict[str, int] = {}
+            feeds: dict[str, FeedHealth] = {}
             services: dict[str, ServiceMetrics] = {}
             for name in dict.fromkeys((*self.services, *self.stats)):
                 st = self.stats.get(name)
@@ -389,13 +426,17 @@ class BridgeState:
                     services[name] = ServiceMetrics(False, {}, {})
                     continue
                 up = st.state == "RUNNING" and now - st.ts_ns <= self.stale_after_ns
-                services[name] = ServiceMetrics(up, dict(st.counters), dict(st.gauges))
+                age_s = max(0.0, (now - st.ts_ns) / 1e9)
+                services[name] = ServiceMetrics(up, dict(st.counters), dict(st.gauges), age_s)
                 kind, _, venue = name.partition(".")  # feeds are "feed.<venue>"
-                if kind == "feed" and venue and "quotes" in st.counters:
-                    quotes[venue] = st.counters["quotes"]
+                if kind == "feed" and venue:
+                    feeds[venue] = _feed_health(st, up, age_s)
+                    if "quotes" in st.counters:
+                        quotes[venue] = st.counters["quotes"]
             decisions = {("rejected", reason): n for reason, n in self.rejections.items()}
             if self.approved:
                 decisions[("approved", "approved")] = self.approved
+            risk = self.stats.get("risk")
             return Metrics(
                 quotes=quotes,
                 opportunities={
@@ -410,4 +451,54 @@ class BridgeState:
                 fees_usd=self.fees_usd,
                 stages={name: self.stages[name].metrics() for name in self._stage_names()},
                 services=services,
+                feeds=feeds,
+                spreads_bps=self._spreads_bps(),
+                halted=risk.gauges.get("halted") if risk is not None else None,
+                breakers=_breakers(risk.gauges) if risk is not None else {},
             )
+
+    def _spreads_bps(self) -> dict[str, float]:
+        """Per symbol quoted on two venues or more: the best (bid on one venue - ask on another) over their mid,
+        in bps, before fees. Negative is the normal state; positive means the venues cross."""
+        bids, asks = self.bids, self.asks
+        n_venues = bids.shape[0]
+        best = np.full(bids.shape[1], -np.inf)
+        for sell in range(n_venues):
+            for buy in range(n_venues):
+                if sell == buy:
+                    continue
+                bid, ask = bids[sell], asks[buy]
+                quoted = (bid > 0) & (ask > 0)
+                spread = np.where(quoted, (bid - ask) / np.where(quoted, (bid + ask) / 2, 1.0) * 1e4, -np.inf)
+                np.maximum(best, spread, out=best)
+        names = self.registry.symbol_names
+        return {names[s]: float(best[s]) for s in np.flatnonzero(np.isfinite(best))}
+
+
+def _feed_health(st: Stats, up: bool, age_s: float) -> FeedHealth:
+    c, g = st.counters, st.gauges
+    return FeedHealth(
+        up=up,
+        heartbeat_age_s=age_s,
+        messages=c.get("frames", 0),
+        gaps=c.get("gaps", 0),
+        resyncs=c.get("resyncs", 0),
+        connects=c.get("connects", 0),
+        stalls=c.get("stalls", 0),
+        rolls=c.get("rolls", 0),
+        resubscribes=c.get("resubscribes", 0),
+        bad_input={kind: c[kind] for kind in FEED_BAD_INPUT if kind in c},
+        stale_symbols=g.get("stale_symbols", 0.0),
+        books_live=g.get("books_live", 0.0),
+        connections=g.get("connections", 0.0),
+    )
+
+
+def _breakers(gauges: dict[str, float]) -> dict[str, float]:
+    """Risk gauges named ``breaker.<name>`` (or ``breaker_<name>``): 1 while that circuit breaker is open."""
+    out: dict[str, float] = {}
+    for name, value in gauges.items():
+        for prefix in ("breaker.", "breaker_"):
+            if name.startswith(prefix) and len(name) > len(prefix):
+                out[name[len(prefix) :]] = value
+    return out
