@@ -81,6 +81,18 @@ class Detector(Service):
         self.pub = np.zeros(reg.n_symbols, dtype=np.int64)
         self.touched = np.zeros(reg.n_symbols, dtype=np.int64)
         self.is_touched = np.zeros(reg.n_symbols, dtype=np.bool_)
+        # Flat memoryviews over the same memory for the per-quote writes in _ingest: a memoryview item write
+        # costs ~20 ns where a 2-D numpy item write costs ~100 ns, and ingest is the detector's per-quote cost.
+        self._n_symbols = reg.n_symbols
+        self._bid_mv = memoryview(self.bid.reshape(-1))
+        self._bid_qty_mv = memoryview(self.bid_qty.reshape(-1))
+        self._ask_mv = memoryview(self.ask.reshape(-1))
+        self._ask_qty_mv = memoryview(self.ask_qty.reshape(-1))
+        self._ts_mv = memoryview(self.ts.reshape(-1))
+        self._tick_mv = memoryview(self.tick)
+        self._pub_mv = memoryview(self.pub)
+        self._touched_mv = memoryview(self.touched)
+        self._is_touched_mv = memoryview(self.is_touched)
         # Scratch for the kernels: book ladders (depth levels plus the top) and output rows.
         ladder = levels + 1
         self._cross_lad = (
@@ -196,31 +208,35 @@ class Detector(Service):
         self._evaluate()
 
     def _ingest(self, batch: MarketBatch) -> None:
-        touched, is_touched = self.touched, self.is_touched
+        touched, is_touched = self._touched_mv, self._is_touched_mv
+        bid, bid_qty, ask, ask_qty, ts = self._bid_mv, self._bid_qty_mv, self._ask_mv, self._ask_qty_mv, self._ts_mv
+        tick, pub = self._tick_mv, self._pub_mv
+        n_symbols = self._n_symbols
         n_touched = self._n_touched
+        n_quotes = 0
         self.n_batches += 1
         pub_ns = batch.pub_ns
         for q in batch.items:
-            kind = type(q)
-            if kind is Quote:
-                v, s = q.venue, q.symbol
-                self.bid[v, s] = q.bid
-                self.bid_qty[v, s] = q.bid_qty
-                self.ask[v, s] = q.ask
-                self.ask_qty[v, s] = q.ask_qty
-                self.ts[v, s] = q.tick_ns
-                self.n_quotes += 1
-            elif kind is Book:
-                self._on_book(q)  # type: ignore[arg-type]
+            s = q.symbol
+            if type(q) is Quote:
+                k = q.venue * n_symbols + s
+                bid[k] = q.bid
+                bid_qty[k] = q.bid_qty
+                ask[k] = q.ask
+                ask_qty[k] = q.ask_qty
+                ts[k] = q.tick_ns
+                n_quotes += 1
+            elif type(q) is Book:
+                self._on_book(q)
             else:
                 self._on_funding(q)  # type: ignore[arg-type]
-            s = q.symbol
-            self.tick[s] = q.tick_ns
-            self.pub[s] = pub_ns
+            tick[s] = q.tick_ns
+            pub[s] = pub_ns
             if not is_touched[s]:
                 is_touched[s] = True
                 touched[n_touched] = s
                 n_touched += 1
+        self.n_quotes += n_quotes
         self._n_touched = n_touched
 
     def _evaluate(self, force: bool = False) -> None:

@@ -148,6 +148,8 @@ class Service:
         fd = sock.getsockopt(zmq.FD)
 
         def ready() -> None:
+            if sock.closed:  # a call_soon queued before close() still runs once: nothing to read any more
+                return
             try:
                 on_readable()
             except Exception:
