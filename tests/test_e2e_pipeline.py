@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.cli.tap import EventTap
 from shared.config import SPOT_KINDS
+from shared.messages import STRATEGY_NAMES
 from shared.runtime.endpoints import Endpoints
 from shared.shm import shm_path
 from tests.conftest import eventually, make_config_dict, write_config
@@ -70,7 +71,8 @@ def test_pipeline_end_to_end(placement: str, tmp_path: Path, run_dir: Path) -> N
         run_dir,
         runtime={"placement": placement, "heartbeat_interval_s": 0.2},
         # More dislocations than the demo so a short test sees every kind of decision.
-        sim={"quotes_per_second": 3000.0, "dislocation_probability": 0.01},
+        # A funding rate well above the carry threshold, so the funding strategy signals within the test too.
+        sim={"quotes_per_second": 3000.0, "dislocation_probability": 0.01, "funding_rate_mean": 0.0003},
         risk={"max_concurrent": 1},
     )
     cfg_path = tmp_path / "draizer.toml"
@@ -93,6 +95,9 @@ def test_pipeline_end_to_end(placement: str, tmp_path: Path, run_dir: Path) -> N
             )
             # More approvals than max_concurrent proves risk hears the executor's executions and frees slots.
             seen_all = all(c[k] > 0 for k in ("opportunities", "rejected", "fills"))
+            # Every strategy finds something on the simulator: cross-venue dislocations, triangular mispricings
+            # (a dislocated BTC pair) and funding above the threshold.
+            seen_all &= all(c[f"strategy:{name}"] > 0 for name in STRATEGY_NAMES)
             return feeds_quoting and seen_all and c["approved"] >= 3
 
         eventually(everything_seen, timeout=90, what=f"quotes, opportunities, decisions and fills: {tap.counts}")

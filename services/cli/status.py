@@ -78,6 +78,7 @@ def render(d: dict[str, Any]) -> str:
     lines += [
         f"quotes         {_counts(d['quotes'])}",
         f"opportunities  {d['opportunities']}  approved {d['approved']}  rejected {d['rejected']}{rejections}",
+        "  by strategy  " + ("  ".join(f"{k} {n}" for k, n in d["opportunities_by_strategy"].items()) or "-"),
         f"orders         {_counts(d['orders'])}  fills {d['fills']}",
         f"executions     {_counts(d['executions'])}",
         f"pnl            {d['pnl_usd']:+.4f} USD  fees {d['fees_usd']:.4f} USD",

@@ -7,6 +7,8 @@ from typing import Any
 
 from shared.shm import ShmError, ShmReader, shm_path, snapshot_json
 
+SHORT = {"cross_exchange": "cross", "triangular": "tri", "funding_rate": "carry"}
+
 
 class StatusLine:
     def __init__(self, instance: str) -> None:
@@ -41,9 +43,10 @@ class StatusLine:
         )
         lat = d["latency"].get("tick_to_order", {})
         orders = sum(d["orders"].values())
+        kinds = " ".join(f"{SHORT.get(k, k)} {n}" for k, n in d["opportunities_by_strategy"].items())
         return (
             f"quotes {' '.join(rates)} | books {books or '-'} | funding {len(d['funding'])} | "
-            f"opps {d['opportunities']} approved {d['approved']} "
+            f"opps {d['opportunities']}{f' ({kinds})' if kinds else ''} approved {d['approved']} "
             f"rejected {d['rejected']} | orders {orders} fills {d['fills']} | pnl {d['pnl_usd']:+.2f} USD | "
             f"tick->order p50 {lat.get('p50_us', 0):.0f}us p99 {lat.get('p99_us', 0):.0f}us"
         )

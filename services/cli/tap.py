@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 import zmq
 
 from shared.codec import event_codec
-from shared.messages import Event, Execution, Fill, Opportunity, OrderUpdate, RiskDecision, Stats
+from shared.messages import STRATEGY_NAMES, Event, Execution, Fill, Opportunity, OrderUpdate, RiskDecision, Stats
 
 
 class EventTap:
@@ -42,8 +42,9 @@ class EventTap:
 
     def _count(self, ev: Event) -> None:
         match ev:
-            case Opportunity():
+            case Opportunity(strategy=strategy):
                 self.counts["opportunities"] += 1
+                self.counts[f"strategy:{STRATEGY_NAMES[strategy]}"] += 1
             case RiskDecision(approved=True):
                 self.counts["approved"] += 1
             case RiskDecision(reason=reason):

@@ -162,6 +162,13 @@ def _name(names: tuple[str, ...], i: int) -> str:
     return names[i] if 0 <= i < len(names) else f"#{i}"
 
 
+def by_strategy(snap: Snapshot) -> dict[str, int]:
+    """Opportunities per strategy, from the detector's own counters (absent before it reports)."""
+    detector = snap.services.get("detector")
+    counters = detector.counters if detector is not None else {}
+    return {name: counters[f"opportunities.{name}"] for name in STRATEGY_NAMES if f"opportunities.{name}" in counters}
+
+
 def snapshot_json(snap: Snapshot, now_ns: int) -> dict[str, Any]:
     """The snapshot as plain JSON-ready data, names instead of ids, ages relative to ``now_ns``."""
 
@@ -181,6 +188,7 @@ def snapshot_json(snap: Snapshot, now_ns: int) -> dict[str, Any]:
         "snapshot_age_s": age(snap.taken_ns),
         "quotes": quotes_by_venue(snap),
         "opportunities": snap.opportunities,
+        "opportunities_by_strategy": by_strategy(snap),
         "approved": snap.approved,
         "rejected": snap.rejected,
         "rejections_by_reason": dict(snap.rejections),
