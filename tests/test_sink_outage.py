@@ -34,7 +34,7 @@ KEY_SQL = {
     "opportunity": "SELECT id::text FROM arbitrage_opportunities",
     "decision": "SELECT opportunity_id::text FROM risk_decisions",
     "order": "SELECT client_order_id || ':' || status FROM orders",
-    "fill": "SELECT venue || ':' || trade_id FROM fills",
+    "fill": "SELECT venue || ':' || symbol || ':' || trade_id FROM fills",
     "execution": "SELECT opportunity_id::text FROM arbitrage_executions",
 }
 TABLES = ("arbitrage_opportunities", "risk_decisions", "orders", "fills", "arbitrage_executions", "engine_metrics")

@@ -120,6 +120,22 @@ class DepthBook:
             keys.insert(0, k)
             book[price] = qty
             side.record(price, qty)
+            self._fill_behind_best(side)
+
+    def _fill_behind_best(self, side: _Side) -> None:
+        """A best that jumped away from the book leaves a hole behind it; makers fill it, so deeper levels keep
+        their 1..max_gap tick spacing (at most ``levels`` new ones: ``_refill`` trims the old tail)."""
+        sign, keys, book = side.sign, side.keys, side.qty
+        tick, rng, max_gap = self.spec.tick, self._rng, self._max_gap
+        i = 0
+        while i + 1 < len(keys) and i < self._levels and keys[i + 1] - keys[i] > tick * max_gap:
+            k = keys[i] + tick * (1 + int(rng.random() * max_gap))
+            keys.insert(i + 1, k)
+            price = sign * k
+            qty = self._random_qty(price)
+            book[price] = qty
+            side.record(price, qty)
+            i += 1
 
     def _refill(self, side: _Side) -> None:
         sign, keys, book, n = side.sign, side.keys, side.qty, self._levels
