@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from shared.runtime.control_client import ControlError, request
-from shared.shm import ShmError, ShmMissingError, ShmReader, snapshot_json
+from shared.shm import ShmError, ShmFollower, ShmMissingError, snapshot_json
 
 CONTROL_TIMEOUT_S = 3.0
 
@@ -28,33 +28,27 @@ class ShmView(NamedTuple):
 
 
 class ShmSource:
-    """Reads the latest snapshot. The reader opens lazily (the API may start before the bridge) and is
-    dropped on any error, so a restarted bridge (a new file) is picked up by the next request."""
+    """Reads the latest snapshot through a ``ShmFollower`` (lazy open, reopened after a bridge restart)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._reader: ShmReader | None = None
+        self._follower = ShmFollower(path)
 
     def read(self) -> ShmView:
         try:
-            if self._reader is None:
-                self._reader = ShmReader(self.path)
-            reader = self._reader
-            snap = reader.read()
+            snap = self._follower.read()
         except ShmMissingError:
-            self._reader = None
             raise Unavailable(f"no shared memory at {self.path}: is the bridge running?") from None
         except ShmError as exc:
-            self.close()
             raise Unavailable(str(exc)) from None
+        reader = self._follower.reader
+        assert reader is not None
         if snap is None:
             raise Unavailable(f"the bridge (pid {reader.writer_pid}) has not published a snapshot yet")
         return ShmView(reader.seq, snapshot_json(snap, time.monotonic_ns()), reader.writer_pid, reader.writer_alive())
 
     def close(self) -> None:
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.close()
+        self._follower.close()
 
 
 class Controls:

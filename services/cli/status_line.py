@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from shared.shm import ShmError, ShmReader, shm_path, snapshot_json
+from shared.shm import ShmError, ShmFollower, shm_path, snapshot_json
 
 SHORT = {"cross_exchange": "cross", "triangular": "tri", "funding_rate": "carry"}
 
@@ -13,17 +13,14 @@ SHORT = {"cross_exchange": "cross", "triangular": "tri", "funding_rate": "carry"
 class StatusLine:
     def __init__(self, instance: str) -> None:
         self.path = shm_path(instance)
-        self._reader: ShmReader | None = None
+        self._follower = ShmFollower(self.path)
         self._last_quotes: dict[str, int] = {}
         self._last_t = 0.0
 
     def read(self) -> dict[str, Any] | None:
         try:
-            if self._reader is None:
-                self._reader = ShmReader(self.path)
-            snap = self._reader.read()
+            snap = self._follower.read()
         except ShmError:
-            self._reader = None
             return None
         return None if snap is None else snapshot_json(snap, time.monotonic_ns())
 

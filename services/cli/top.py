@@ -16,34 +16,30 @@ from pathlib import Path
 from typing import Any
 
 from services.cli.status import render
-from shared.shm import ShmError, ShmMissingError, ShmReader, shm_path, snapshot_json
+from shared.shm import ShmError, ShmFollower, ShmMissingError, shm_path, snapshot_json
 
 CLEAR = "\x1b[H\x1b[2J"  # cursor home, clear screen
 
 
 class Source:
-    """The latest snapshot as ``draizer status --json`` data; the reader opens lazily and reopens on error."""
+    """The latest snapshot as ``draizer status --json`` data, through a ``ShmFollower``."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._reader: ShmReader | None = None
+        self._follower = ShmFollower(path)
         self.problem = ""
 
     def read(self) -> dict[str, Any] | None:
         try:
-            if self._reader is None:
-                self._reader = ShmReader(self.path)
-            reader = self._reader
-            snap = reader.read()
+            snap = self._follower.read()
         except ShmMissingError:
             self.problem = f"waiting for the bridge (no {self.path})"
             return None
         except ShmError as exc:
-            if self._reader is not None:
-                self._reader.close()
-            self._reader = None
             self.problem = str(exc)
             return None
+        reader = self._follower.reader
+        assert reader is not None
         if snap is None:
             self.problem = f"the bridge (pid {reader.writer_pid}) has not published a snapshot yet"
             return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from shared.shm.follower import ShmFollower
 from shared.shm.layout import Layout, ShmError, ShmLayoutError, ShmMissingError
 from shared.shm.seqlock import ShmReader, ShmWriter
 from shared.shm.snapshot import OpportunityRecord, ServiceHealth, Snapshot, StageLatency, snapshot_json
@@ -20,6 +21,7 @@ __all__ = [
     "OpportunityRecord",
     "ServiceHealth",
     "ShmError",
+    "ShmFollower",
     "ShmLayoutError",
     "ShmMissingError",
     "ShmReader",
