@@ -9,7 +9,8 @@ import msgspec
 import numpy as np
 import pytest
 
-from services.bridge.state import BUCKETS_NS, WINDOW, BridgeState
+from services.bridge.latency import BUCKETS_NS
+from services.bridge.state import WINDOW, BridgeState
 from shared.config import Config, default_config_path, load_config
 from shared.messages import (
     ACTION_OPEN,

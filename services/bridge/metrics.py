@@ -22,7 +22,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from services.bridge.state import BUCKETS_S, BridgeState, Metrics
+from services.bridge.latency import BUCKETS_S
+from services.bridge.state import BridgeState, Metrics
 
 _LE = [floatToGoString(b) for b in BUCKETS_S] + ["+Inf"]
 
