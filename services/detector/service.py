@@ -27,23 +27,19 @@ import zmq
 
 from services.detector import cross, funding, triangular
 from services.detector.cycles import CycleTable, cycle_table
+from services.detector.found import Found, LegMaker
 from services.detector.params import StrategyParams
 from services.detector.valuation import update_asset_usd
 from shared.codec import Codec, market_data_codec, opportunity_codec
 from shared.config import load_config
 from shared.errors import ConfigError
 from shared.messages import (
-    ACTION_CLOSE,
-    ACTION_OPEN,
-    SIDE_BUY,
-    SIDE_SELL,
     STRATEGY_CROSS,
     STRATEGY_FUNDING,
     STRATEGY_TRIANGULAR,
     Book,
     Command,
     Funding,
-    Leg,
     MarketBatch,
     MarketData,
     Opportunity,
@@ -112,6 +108,7 @@ class Detector(Service):
         self.open_settle_ms = np.zeros(reg.n_symbols, dtype=np.int64)
         self.last_funding_eval = np.zeros(reg.n_symbols, dtype=np.int64)
         self.params = StrategyParams(ctx.cfg.strategies, ctx.cfg.capital)
+        self.legs = LegMaker(reg, self.asset_usd)
         self.cycles: CycleTable = cycle_table(ctx.cfg, reg)
         self._set_cycles(self.cycles)
         self._md: Codec[MarketData] = market_data_codec()
@@ -127,8 +124,7 @@ class Detector(Service):
         self.n_funding = 0
         self.n_batches = 0
         self.n_evaluations = 0
-        self.n_opportunities = 0
-        self.n_by_strategy = [0, 0, 0]
+        self.n_by_strategy = [0, 0, 0]  # opportunities per strategy (index = STRATEGY_*)
         self.n_malformed = 0
         self.n_dropped = 0
         self._detect_samples: list[int] = []
@@ -262,7 +258,7 @@ class Detector(Service):
                 self.cross_out,
             )
             if rows and not force:
-                self._emit_cross(rows)
+                self._emit(rows, self.cross_out, self.legs.cross)
         if force or params.enabled("triangular"):
             self._epoch += 1
             t = self.cycles
@@ -273,7 +269,7 @@ class Detector(Service):
                 reg.min_notional_array, self.asset_usd, params.triangular, now, *self._tri_lad, self.tri_out,
             )
             if rows and not force:
-                self._emit_triangular(rows)
+                self._emit(rows, self.tri_out, lambda row: self.legs.triangular(row, self.cycles))
         if force or params.enabled("funding_rate"):
             rows = funding.detect_funding(
                 touched, n_touched, reg.spot_venues, reg.perp_venues, reg.listed, self.bid, self.bid_qty,
@@ -284,7 +280,7 @@ class Detector(Service):
                 *self._fund_lad, self.funding_out,
             )
             if rows and not force:
-                self._emit_funding(rows)
+                self._emit(rows, self.funding_out, self.legs.funding)
             if force:  # the warm-up must leave no funding state behind
                 self.last_funding_eval[:] = 0
 
@@ -315,85 +311,29 @@ class Detector(Service):
         self.n_funding += 1
 
     # ----- opportunities out
-    def _qty(self, v: int, s: int, qty: float) -> float:
-        """The kernel's step multiple without binary noise; the executor still formats it exactly."""
-        return round(qty, self.registry.step_decimals[v][s])
-
-    def _quote_usd(self, s: int) -> float:
-        return float(self.asset_usd[self.registry.quote_asset[s]])
-
-    def _emit_cross(self, rows: int) -> None:
-        out = self.cross_out
+    def _emit(self, rows: int, out: np.ndarray, make: Callable[[np.ndarray], Found]) -> None:
         for r in range(rows):
-            s = int(out[r, cross.OUT_SYMBOL])
-            buy, sell = int(out[r, cross.OUT_BUY_VENUE]), int(out[r, cross.OUT_SELL_VENUE])
-            qty = self._qty(buy, s, float(out[r, cross.OUT_QTY]))
-            usd = self._quote_usd(s)
-            legs = (
-                Leg(buy, s, SIDE_BUY, float(out[r, cross.OUT_BUY_PRICE]), qty, usd, int(out[r, cross.OUT_BUY_TS])),
-                Leg(sell, s, SIDE_SELL, float(out[r, cross.OUT_SELL_PRICE]), qty, usd,
-                    int(out[r, cross.OUT_SELL_TS])),
-            )
-            self._send(STRATEGY_CROSS, ACTION_OPEN, s, legs, float(out[r, cross.OUT_NOTIONAL]),
-                       float(out[r, cross.OUT_SPREAD_BPS]), float(out[r, cross.OUT_PROFIT]))
+            self._send(make(out[r]))
 
-    def _emit_triangular(self, rows: int) -> None:
-        out = self.tri_out
-        t = self.cycles
-        for r in range(rows):
-            c = int(out[r, triangular.OUT_CYCLE])
-            v = int(t.venue[c])
-            legs = []
-            for k in range(3):
-                s = int(t.symbols[c, k])
-                base = triangular.OUT_LEG0 + k * triangular.LEG_COLUMNS
-                side = SIDE_BUY if t.sides[c, k] == triangular.LEG_BUY else SIDE_SELL
-                legs.append(Leg(v, s, side, float(out[r, base]), self._qty(v, s, float(out[r, base + 1])),
-                                self._quote_usd(s), int(out[r, base + 2])))
-            first = int(t.symbols[c, 0])
-            self._send(STRATEGY_TRIANGULAR, ACTION_OPEN, first, tuple(legs), float(out[r, triangular.OUT_NOTIONAL]),
-                       float(out[r, triangular.OUT_BPS]), float(out[r, triangular.OUT_PROFIT]),
-                       tick_ns=max(int(self.tick[x]) for x in t.symbols[c]))
-
-    def _emit_funding(self, rows: int) -> None:
-        out = self.funding_out
-        for r in range(rows):
-            s = int(out[r, funding.OUT_SYMBOL])
-            action = ACTION_OPEN if out[r, funding.OUT_ACTION] == funding.ACTION_OPEN else ACTION_CLOSE
-            spot = int(out[r, funding.OUT_SPOT_VENUE])
-            perp = int(out[r, funding.OUT_PERP_VENUE])
-            qty = self._qty(perp, s, float(out[r, funding.OUT_QTY]))
-            usd = self._quote_usd(s)
-            perp_leg = Leg(perp, s, SIDE_SELL if action == ACTION_OPEN else SIDE_BUY,
-                           float(out[r, funding.OUT_PERP_PRICE]), qty, usd, int(out[r, funding.OUT_PERP_TS]))
-            legs: tuple[Leg, ...] = (perp_leg,)
-            if spot >= 0:
-                spot_leg = Leg(spot, s, SIDE_BUY if action == ACTION_OPEN else SIDE_SELL,
-                               float(out[r, funding.OUT_SPOT_PRICE]), qty, usd, int(out[r, funding.OUT_SPOT_TS]))
-                legs = (spot_leg, perp_leg)
-            self._send(STRATEGY_FUNDING, action, s, legs, float(out[r, funding.OUT_NOTIONAL]),
-                       float(out[r, funding.OUT_ANNUAL_BPS]), float(out[r, funding.OUT_PROFIT]))
-
-    def _send(self, strategy: int, action: int, s: int, legs: tuple[Leg, ...], notional: float, bps: float,
-              profit: float, tick_ns: int = 0) -> None:
+    def _send(self, f: Found) -> None:
         detected = self.clock()
+        tick_ns = max(int(self.tick[x]) for x in f.trigger_symbols)
         opp = Opportunity(
             id=self._next_id,
-            strategy=strategy,
-            action=action,
-            symbol=s,
-            legs=legs,
-            notional_usd=notional,
-            spread_bps=bps,
-            expected_profit_usd=profit,
-            tick_ns=tick_ns or int(self.tick[s]),
-            pub_ns=int(self.pub[s]),
+            strategy=f.strategy,
+            action=f.action,
+            symbol=f.symbol,
+            legs=f.legs,
+            notional_usd=f.notional_usd,
+            spread_bps=f.spread_bps,
+            expected_profit_usd=f.profit_usd,
+            tick_ns=tick_ns,
+            pub_ns=int(self.pub[f.symbol]),
             detected_ns=detected,
         )
         self._next_id += 1
-        self.n_opportunities += 1
-        self.n_by_strategy[strategy] += 1
-        self._detect_samples.append(detected - opp.tick_ns)
+        self.n_by_strategy[f.strategy] += 1
+        self._detect_samples.append(detected - tick_ns)
         if not self.opportunities.send(opp):
             self.n_dropped += 1
         self.publish(opp)
@@ -473,7 +413,7 @@ class Detector(Service):
             "funding": self.n_funding,
             "batches": self.n_batches,
             "evaluations": self.n_evaluations,
-            "opportunities": self.n_opportunities,
+            "opportunities": sum(self.n_by_strategy),
             "opportunities.cross_exchange": self.n_by_strategy[STRATEGY_CROSS],
             "opportunities.triangular": self.n_by_strategy[STRATEGY_TRIANGULAR],
             "opportunities.funding_rate": self.n_by_strategy[STRATEGY_FUNDING],
