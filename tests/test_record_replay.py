@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from services.cli.replay import replay
 from services.feed.recording import BINARY, CONNECTED, SNAPSHOT, TEXT, Recorder, Recording
 from shared.config import parse_config
-from tests.conftest import eventually, free_port, make_config_dict
+from tests.conftest import eventually, listening, make_config_dict
 from tests.test_feed_live import SYMBOLS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,18 +45,17 @@ def test_a_file_cut_mid_record_keeps_every_complete_record(tmp_path: Path) -> No
         Recording(path)
 
 
-def _sim_config(tmp_path: Path) -> tuple[Path, dict[str, object]]:
-    data = make_config_dict(tmp_path / "run")
+def records_so_far(path: Path) -> int:
+    """Complete records in a file being written (0 until its header is there)."""
+    try:
+        return len(list(Recording(path)))
+    except (OSError, ValueError):
+        return 0
+
+
+def _sim_config(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    data = make_config_dict(tmp_path / "run")  # the sim on free ports, the venues' URLs pointing at them
     data["symbols"] = data["symbols"][:SYMBOLS]
-    ports = {}
-    for sv in data["sim"]["venues"]:
-        sv["ws_port"], sv["rest_port"] = free_port(), free_port()
-        ports[sv["venue"]] = (sv["ws_port"], sv["rest_port"])
-    paths = {"binance": "/stream", "mexc": "/ws", "binance_usdm": "/market/stream", "mexc_contract": "/edge"}
-    for v in data["venues"]:
-        ws, rest = ports[v["name"]]
-        v["ws_url"] = f"ws://127.0.0.1:{ws}{paths[v['kind']]}"
-        v["rest_url"] = f"http://127.0.0.1:{rest}"
     data["sim"]["quotes_per_second"] = 1500.0
     data["sim"]["dislocation_probability"] = 0.02
     path = tmp_path / "c.toml"
@@ -64,13 +64,15 @@ def _sim_config(tmp_path: Path) -> tuple[Path, dict[str, object]]:
 
 
 def test_record_from_the_sim_then_replay_twice_gives_the_same_results(tmp_path: Path) -> None:
-    cfg_path, _ = _sim_config(tmp_path)
+    cfg_path, data = _sim_config(tmp_path)
     env = {**os.environ, "DRAIZER_BINANCE_API_KEY": "k", "DRAIZER_BINANCE_API_SECRET": "s",
            "DRAIZER_MEXC_API_KEY": "k", "DRAIZER_MEXC_API_SECRET": "s"}
     sim = subprocess.Popen([sys.executable, "-m", "services.sim", "--config", str(cfg_path)], cwd=REPO, env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     outputs = {}
     try:
+        # Recording starts its clock at once: the simulator must be listening first, or a slow start eats it.
+        eventually(lambda: all(listening(sv["ws_port"]) for sv in data["sim"]["venues"]), 60, what="the sim")
         recorders = {}
         for venue in ("binance", "mexc"):  # both at once: the replay needs overlapping quotes of both venues
             outputs[venue] = tmp_path / f"{venue}.dzrec"
@@ -90,7 +92,8 @@ def test_record_from_the_sim_then_replay_twice_gives_the_same_results(tmp_path: 
              "-o", str(crash), "--config", str(cfg_path)], cwd=REPO, env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        eventually(lambda: crash.exists() and crash.stat().st_size > 50_000, 30, what="the recorder writing")
+        # Snapshots are large records: wait for a count of records, not a file size.
+        eventually(lambda: records_so_far(crash) > 150, 30, what="the recorder writing")
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         assert len(list(Recording(crash))) > 100
