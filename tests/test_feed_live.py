@@ -147,16 +147,23 @@ async def settle_and_compare(feed: Feed, sim: Simulator, driver: Driver, venue: 
 
 
 async def recovered(feed: Feed, what: str, check: Any) -> float:
-    """Seconds until ``check`` holds and every book is live on data received after the fault (a book that
-    merely has not heard of its loss yet does not count); fails beyond RECOVER_S."""
+    """Seconds until ``check`` holds and every book is live on data received after ``check`` first held (a
+    book that merely has not heard of its loss yet does not count: a fault may act seconds after it is
+    injected, and a diff lost in a reconnect only shows as a gap when the next one arrives); fails beyond
+    RECOVER_S."""
     t0 = time.monotonic()
-    since = time.monotonic_ns()
     depth_rx = feed.handler.last_rx["depth"]
+    noticed_ns = 0
 
     def done() -> bool:
-        fresh = all(depth_rx.get(s, 0) > since for s in feed.wire_symbols)
+        nonlocal noticed_ns
+        if not noticed_ns:
+            if not check():
+                return False
+            noticed_ns = time.monotonic_ns()
+        fresh = all(depth_rx.get(s, 0) > noticed_ns for s in feed.wire_symbols)
         live = feed.handler.books_live() == len(feed.wire_symbols)
-        return bool(check()) and fresh and live and not feed.stale_channels()
+        return fresh and live and not feed.stale_channels()
 
     await eventually_async(done, RECOVER_S, what)
     return time.monotonic() - t0
