@@ -21,6 +21,7 @@ from shared.errors import ConfigError
 PositiveFloat = Annotated[float, Meta(gt=0)]
 NonNegFloat = Annotated[float, Meta(ge=0)]
 PositiveInt = Annotated[int, Meta(gt=0)]
+NonNegInt = Annotated[int, Meta(ge=0)]
 Fraction = Annotated[float, Meta(ge=0, le=1)]
 FeeRate = Annotated[float, Meta(ge=0, lt=0.05)]
 Port = Annotated[int, Meta(ge=0, le=65535)]
@@ -62,6 +63,16 @@ class FeedSettings(_Frozen):
     snapshot_url: str = ""  # "" means the venue's rest_url
 
 
+class RateLimits(_Frozen):
+    """A venue's request budget; 0 means the venue's documented limit (PROTOCOLS.md). ``budget_share`` is
+    the part of it draizer lets itself use, so a burst never meets the venue's own 429."""
+
+    weight_per_minute: NonNegInt = 0  # Binance 6000; MEXC: requests per minute (500 per 10 s per endpoint)
+    orders_per_10s: NonNegInt = 0  # Binance 50; MEXC 500 requests / 10 s
+    orders_per_day: NonNegInt = 0  # Binance 160000; MEXC none
+    budget_share: Fraction = 0.8
+
+
 class Venue(_Frozen):
     name: Name
     kind: VenueKind
@@ -75,6 +86,8 @@ class Venue(_Frozen):
     maker_fee: FeeRate = 0.001
     recv_window_ms: Annotated[int, Meta(gt=0, le=60_000)] = 5000
     order_connections: Annotated[int, Meta(ge=1, le=64)] = 4
+    ws_api_url: str = ""  # Binance WS API (user data: executionReport); "" means fills from REST answers only
+    limits: RateLimits = RateLimits()
 
 
 class Symbol(_Frozen):
@@ -89,9 +102,30 @@ class Symbol(_Frozen):
 
 class Risk(_Frozen):
     max_notional_usd: PositiveFloat = 5_000.0
-    max_concurrent: PositiveInt = 2
-    max_daily_loss_usd: PositiveFloat = 500.0
+    max_concurrent: PositiveInt = 2  # executions in flight at once
+    max_daily_loss_usd: PositiveFloat = 500.0  # realized PnL of the UTC day; survives a restart
     max_opportunity_age_ms: PositiveFloat = 100.0
+    loss_breaker_usd: PositiveFloat = 100.0  # a loss this large within loss_window_s halts for the cooldown
+    loss_window_s: PositiveFloat = 300.0
+    failure_breaker_count: PositiveInt = 5  # this many unwound/orphaned/failed executions in the window halt
+    failure_window_s: PositiveFloat = 60.0
+    breaker_cooldown_s: PositiveFloat = 60.0
+    balance_headroom: Fraction = 0.95  # share of a venue's free balance one execution may spend
+    state_file: str = ""  # "" means <run_dir>/state/risk.json; a relative path is under run_dir
+
+
+class ExecutionSettings(_Frozen):
+    """How the executor places and rescues orders (config section ``execution``)."""
+
+    order_type: Literal["limit_ioc", "market"] = "limit_ioc"
+    order_timeout_ms: PositiveInt = 3000  # no answer by then: the order is UNKNOWN and is queried
+    unwind_mode: Literal["unwind", "hedge"] = "unwind"  # reverse the excess, or complete the shortfall
+    unwind_deadline_ms: PositiveInt = 3000  # no imbalance may outlive this; past it: an orphan alert
+    unwind_slippage_bps: PositiveFloat = 30.0  # unwind/hedge IOC limit: this far through the leg's price
+    journal_dir: str = ""  # "" means <run_dir>/state/orders
+    # batch: one sync per intent, before its first order is sent; always: one per order; never: the OS decides
+    journal_fsync: Literal["always", "batch", "never"] = "batch"
+    reconcile_timeout_s: PositiveFloat = 30.0  # the start waits this long for the venues to answer
 
 
 class CrossExchange(_Frozen):
@@ -190,7 +224,8 @@ class SimVenue(_Frozen):
     ws_port: Port
     rest_port: Port
     spread_bps: PositiveFloat = 2.0
-    latency_ms: NonNegFloat = 0.0
+    latency_ms: NonNegFloat = 0.0  # order round trip, half on the way in, half on the way out
+    latency_jitter_ms: NonNegFloat = 0.0  # uniform extra delay, up to this much, on each half
     max_connection_age_s: PositiveFloat = 86_400.0  # the venue's connection lifetime
 
 
@@ -231,6 +266,7 @@ class Config(_Frozen):
     instance: Name = "default"
     capital: Capital = Capital()
     risk: Risk = Risk()
+    execution: ExecutionSettings = ExecutionSettings()
     strategies: Strategies = Strategies()
     services: Services = Services()
     runtime: Runtime = Runtime()

@@ -34,6 +34,8 @@ TAG_REPLY = 10
 TAG_BOOK = 11
 TAG_FUNDING = 12
 TAG_MARKET_BATCH = 13
+TAG_VENUE = 14
+TAG_ALERT = 15
 
 SIDE_BUY = 0
 SIDE_SELL = 1
@@ -171,8 +173,50 @@ class Fill(_Hot, tag=TAG_FILL):
     ts_ns: int
 
 
+class LegFill(Struct, array_like=True, gc=False, frozen=True):
+    """One order of an execution as it ended: a planned leg, or an order that unwound or hedged one."""
+
+    role: int  # ROLE_LEG / ROLE_UNWIND / ROLE_HEDGE
+    leg: int  # index of the planned leg it belongs to
+    venue: int
+    symbol: int
+    side: int
+    client_order_id: str
+    qty: str  # as sent
+    filled_qty: str  # exact, as the venue reported it
+    quote_qty: str  # exact cumulative quote amount
+    status: str  # final state: FILLED, PARTIALLY_FILLED (then expired), CANCELED, REJECTED, EXPIRED, UNKNOWN
+    fee_usd: float
+
+
+class AssetDelta(Struct, array_like=True, gc=False, frozen=True):
+    """How one asset's balance on one venue moved: fills and commissions, exact decimal text."""
+
+    venue: int
+    asset: str
+    delta: str
+
+
+ROLE_LEG = 0
+ROLE_UNWIND = 1
+ROLE_HEDGE = 2
+ROLE_NAMES = ("leg", "unwind", "hedge")
+
+# Execution outcomes
+OUTCOME_FILLED = "filled"  # every leg filled as planned
+OUTCOME_PARTIAL = "partial"  # every leg filled the same fraction of the plan (nothing left over)
+OUTCOME_UNWOUND = "unwound"  # legs filled unevenly; the excess was reversed within the deadline
+OUTCOME_HEDGED = "hedged"  # legs filled unevenly; the shortfall was completed within the deadline
+OUTCOME_MISSED = "missed"  # nothing filled
+OUTCOME_REJECTED = "rejected"  # the venue refused every leg that was sent
+OUTCOME_ORPHANED = "orphaned"  # an imbalance outlived the deadline: an alert goes out with it
+OUTCOME_ABORTED = "aborted"  # refused before any order went out (kill switch, venue blocked)
+
+
 class Execution(_Hot, tag=TAG_EXECUTION):
-    """The outcome of both legs of one opportunity."""
+    """The outcome of every leg of one opportunity. ``buy_*``/``sell_*`` describe the first buy and the
+    first sell leg (a cross pair's two legs); ``legs`` has every order, ``deltas`` every balance move, and
+    ``pnl_usd`` is those deltas valued at the execution's own prices."""
 
     opportunity_id: int
     symbol: int
@@ -185,12 +229,44 @@ class Execution(_Hot, tag=TAG_EXECUTION):
     fees_usd: float
     pnl_usd: float  # realized on the matched quantity, net of fees
     notional_usd: float
-    outcome: str  # "filled", "partial", "imbalanced", "missed", "failed"
+    outcome: str  # OUTCOME_*
     tick_ns: int
     detected_ns: int
     decided_ns: int
     sent_ns: int
     done_ns: int
+    strategy: int = 0
+    legs: tuple[LegFill, ...] = ()
+    deltas: tuple[AssetDelta, ...] = ()
+    residual_usd: float = 0.0  # inventory left over (step dust, commissions in the base asset), at those prices
+    note: str = ""  # why it ended as it did, when not plainly filled
+
+
+class VenueState(_Hot, tag=TAG_VENUE):
+    """What the executor knows of a venue account: balances and how much of the rate budget is used."""
+
+    venue: int
+    ts_ns: int  # wall clock (time.time_ns)
+    reachable: bool
+    balances: tuple[tuple[str, str], ...]  # (asset, free) exact decimal text
+    weight_1m: int  # request weight used in the current minute (X-MBX-USED-WEIGHT-1M; MEXC: requests)
+    weight_limit_1m: int
+    orders_10s: int  # orders in the current 10 s window (X-MBX-ORDER-COUNT-10S)
+    orders_limit_10s: int
+    orders_1d: int
+    orders_limit_1d: int
+    blocked_until_ms: int  # wall clock: a 429/418 Retry-After; 0 when not blocked
+    open_orders: int
+
+
+class Alert(_Hot, tag=TAG_ALERT):
+    """Something an operator must see: a breaker tripped, the kill switch, an orphaned position."""
+
+    source: str  # service name
+    kind: str  # "failure_breaker", "loss_breaker", "daily_loss", "kill_switch", "orphan", "reconcile"
+    message: str
+    until_ms: int  # wall clock the condition lasts until; 0: until cleared by an operator
+    ts_ns: int  # wall clock (time.time_ns), unlike the hot-path monotonic stamps
 
 
 class Stats(_Hot, tag=TAG_STATS):
@@ -230,7 +306,7 @@ class MarketBatch(_Hot, tag=TAG_MARKET_BATCH):
 
 
 MarketData = MarketBatch
-Event = Opportunity | RiskDecision | OrderUpdate | Fill | Execution | Stats
+Event = Opportunity | RiskDecision | OrderUpdate | Fill | Execution | Stats | VenueState | Alert
 Control = Command | Reply
 
 # First frame of each event on a PUB socket; subscribers filter by prefix.
@@ -241,6 +317,8 @@ TOPIC_ORDER = b"ev.ord"
 TOPIC_FILL = b"ev.fill"
 TOPIC_EXECUTION = b"ev.exec"
 TOPIC_STATS = b"ev.stats"
+TOPIC_VENUE = b"ev.venue"
+TOPIC_ALERT = b"ev.alert"
 
 TOPIC_OF: dict[type, bytes] = {
     Opportunity: TOPIC_OPPORTUNITY,
@@ -249,6 +327,8 @@ TOPIC_OF: dict[type, bytes] = {
     Fill: TOPIC_FILL,
     Execution: TOPIC_EXECUTION,
     Stats: TOPIC_STATS,
+    VenueState: TOPIC_VENUE,
+    Alert: TOPIC_ALERT,
 }
 
 

@@ -62,3 +62,7 @@ class Registry:
 
     def symbol(self, symbol_id: int) -> str:
         return self.symbol_names[symbol_id]
+
+    def listed_symbols(self, venue_id: int) -> list[int]:
+        """Symbol ids the venue lists (in config order)."""
+        return [int(s) for s in np.flatnonzero(self.listed[venue_id])]

@@ -70,6 +70,8 @@ def make_config_dict(run_dir: Path, **overrides: Any) -> dict[str, Any]:
         path = WS_PATHS[v["kind"]]
         v["ws_url"] = f"ws://127.0.0.1:{ws}{path}"
         v["rest_url"] = f"http://127.0.0.1:{rest}"
+        if v.get("ws_api_url"):
+            v["ws_api_url"] = f"ws://127.0.0.1:{ws}/ws-api/v3"
     data["instance"] = "t" + uuid.uuid4().hex[:12]
     data["runtime"]["run_dir"] = str(run_dir)
     data["sinks"]["prometheus_port"] = free_port()
