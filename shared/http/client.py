@@ -3,8 +3,9 @@
 Why not aiohttp's client: building one aiohttp request costs far more than the whole rest of the hot path,
 and it hides the moment the request bytes reach the socket. Here ``request()`` writes the request to an
 idle, already-open connection synchronously, in the caller's stack, and returns a future for the
-response; the caller stamps ``sent_ns`` right after. Response parsing (chunked bodies, keep-alive) is
-llhttp's, the parser Node.js uses, through httptools.
+response; the caller stamps ``sent_ns`` right after. A caller that stops waiting (cancels the future,
+e.g. ``asyncio.wait_for`` timing out) costs that connection: it is closed and replaced. Response parsing
+(chunked bodies, keep-alive) is llhttp's, the parser Node.js uses, through httptools.
 """
 
 from __future__ import annotations
@@ -78,7 +79,15 @@ class _Connection(asyncio.Protocol):
     def send(self, data: bytes, fut: asyncio.Future[HttpResponse]) -> None:
         assert self.transport is not None and self.pending is None
         self.pending = fut
+        fut.add_done_callback(self._abandoned)
         self.transport.write(data)
+
+    def _abandoned(self, fut: asyncio.Future[HttpResponse]) -> None:
+        # The caller gave up waiting (a timeout cancels the future): a late answer would hold this
+        # connection for as long as the venue takes, or forever. Drop it; the pool opens a fresh one.
+        if fut.cancelled() and self.pending is fut:
+            self.pending = None
+            self.close()
 
     def _fail(self, exc: Exception) -> None:
         fut, self.pending = self.pending, None

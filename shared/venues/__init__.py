@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from shared.venues.common import MarketFormat, OrderFormat
 
 SPOT_KINDS = ("binance", "mexc")
@@ -26,6 +28,26 @@ def market_format(kind: str) -> MarketFormat:
 
         return MexcContractFormat()
     raise ValueError(f"unknown venue kind {kind!r}; expected binance, mexc, binance_usdm or mexc_contract")
+
+
+class DocumentedLimits(NamedTuple):
+    """A spot venue's published request budget (PROTOCOLS.md); 0 means the venue sets no such limit."""
+
+    weight_per_minute: int
+    orders_per_10s: int
+    orders_per_day: int
+
+
+def documented_limits(kind: str) -> DocumentedLimits:
+    if kind == "binance":
+        from shared.venues.binance import constants as b
+
+        return DocumentedLimits(b.LIMIT_WEIGHT_PER_MINUTE, b.LIMIT_ORDERS_PER_10S, b.LIMIT_ORDERS_PER_DAY)
+    if kind == "mexc":
+        from shared.venues.mexc import constants as m
+
+        return DocumentedLimits(m.LIMIT_WEIGHT_PER_MINUTE, m.LIMIT_ORDERS_PER_10S, m.LIMIT_ORDERS_PER_DAY)
+    raise ValueError(f"no order API for venue kind {kind!r}; orders go to spot venues (binance, mexc)")
 
 
 def order_format(kind: str) -> OrderFormat:

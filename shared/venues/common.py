@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from functools import lru_cache
 from typing import NamedTuple, Protocol
 from urllib.parse import quote
@@ -97,7 +98,8 @@ class HttpRequest(NamedTuple):
 
 
 class OrderResult(NamedTuple):
-    """One order as the venue reported it, normalized; ``status`` keeps the venue's own status name."""
+    """One order as the venue reported it, normalized; ``status`` keeps the venue's own status name.
+    The first executor's shape (floats); new code reads ``OrderAnswer``."""
 
     ok: bool  # False: the venue refused the request (REJECTED) or its outcome is UNKNOWN
     status: str
@@ -110,6 +112,116 @@ class OrderResult(NamedTuple):
     error_code: int
     error_msg: str
     needs_query: bool  # the response carries no execution data: send build_query_order and parse that
+
+
+# ----- orders and accounts: exact (Decimal) shapes both spot venues' REST answers become
+NEW = "NEW"
+PARTIALLY_FILLED = "PARTIALLY_FILLED"
+FILLED = "FILLED"
+CANCELED = "CANCELED"
+REJECTED = "REJECTED"
+EXPIRED = "EXPIRED"
+UNKNOWN = "UNKNOWN"  # not a venue status: the answer does not say what became of the order
+FINAL_STATUSES = frozenset({FILLED, CANCELED, REJECTED, EXPIRED})
+
+ANSWER_OK = "ok"  # the venue states the order (its status and executed quantity)
+ANSWER_REJECTED = "rejected"  # the venue refused the request: a 4xx with its code
+ANSWER_UNKNOWN = "unknown"  # 5xx, timeout, lost connection, unreadable, or a code that leaves the order's fate open
+ANSWER_THROTTLED = "throttled"  # 429/418, or our own budget refused to send: the request never took effect
+
+ORDER_LIMIT_IOC = "limit_ioc"
+ORDER_MARKET = "market"
+ZERO = Decimal(0)
+
+
+class TradeFill(NamedTuple):
+    trade_id: str
+    price: Decimal
+    qty: Decimal
+    commission: Decimal
+    commission_asset: str  # as the venue reports it: Binance charges buys in the base asset
+
+
+class OrderAnswer(NamedTuple):
+    """What one answer says about one order.
+
+    ``status`` describes the order: for ``ok`` the venue's status made canonical (MEXC PARTIALLY_CANCELED
+    → CANCELED, Binance EXPIRED_IN_MATCH → EXPIRED, PENDING_NEW → NEW; an ACK without status → NEW). A
+    refused or throttled *new order* does not exist: REJECTED. Every other answer (``unknown``, and a
+    refused or throttled query or cancel) says nothing about the order: UNKNOWN, with the venue's code in
+    ``error_code`` (``OrderFormat.not_found`` tells whether that code means "no such order")."""
+
+    kind: str  # ANSWER_OK | ANSWER_REJECTED | ANSWER_UNKNOWN | ANSWER_THROTTLED
+    status: str
+    venue_status: str  # the venue's own word ("" when the answer has none)
+    order_id: str
+    client_order_id: str
+    executed_qty: Decimal
+    cum_quote: Decimal
+    fills: tuple[TradeFill, ...] | None  # None: this answer carries no per-fill data (queries, acks, MEXC)
+    error_code: int
+    error_msg: str
+    http_status: int  # 0: no HTTP answer (timeout, connection lost, refused locally)
+    retry_after_s: float  # from Retry-After on 429/418, else 0
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+def answer_without_order(
+    kind: str, client_order_id: str, code: int, msg: str, http_status: int = 0, retry_after_s: float = 0.0,
+    *, new_order: bool = True,
+) -> OrderAnswer:
+    """An answer that states no order: refused, throttled or unknown (see ``OrderAnswer``)."""
+    gone = new_order and kind in (ANSWER_REJECTED, ANSWER_THROTTLED)
+    return OrderAnswer(
+        kind, REJECTED if gone else UNKNOWN, "", "", client_order_id, ZERO, ZERO, None, code, msg,
+        http_status, retry_after_s,
+    )
+
+
+class SymbolRules(NamedTuple):
+    """A symbol's trading rules as the venue publishes them; 0 means the venue does not enforce that rule."""
+
+    symbol: str
+    tick: Decimal
+    step: Decimal
+    min_qty: Decimal
+    min_notional: Decimal
+    price_decimals: int
+    qty_decimals: int
+
+
+class RequestWeights(NamedTuple):
+    """What each request costs against the venue's weight budget (its documented weights)."""
+
+    new_order: int
+    query_order: int
+    cancel_order: int
+    open_orders_symbol: int
+    open_orders_all: int
+    cancel_all: int
+    account: int
+    my_trades: int
+    my_trades_by_order: int
+    exchange_info: int
+    time: int
+
+
+class AccountInfo(NamedTuple):
+    balances: dict[str, tuple[Decimal, Decimal]]  # asset -> (free, locked)
+    maker_fee: Decimal  # a rate: 0.001 is 0.1%
+    taker_fee: Decimal
+
+
+class RateHeaders(NamedTuple):
+    """The venue's own count of our usage, from one answer's headers (None: not reported)."""
+
+    weight_1m: int | None
+    orders_10s: int | None
+    orders_1d: int | None
+    retry_after_s: float | None
 
 
 class MarketFormat(Protocol):
@@ -140,30 +252,70 @@ class MarketFormat(Protocol):
 
 
 class OrderFormat(Protocol):
+    """One spot venue's order API: requests built signed (sans I/O) and answers parsed into the shapes
+    above. Every ``build_*`` takes the credentials and the venue-clock timestamp; parsers never raise for
+    an order answer (anything unreadable is ``unknown``), and raise ProtocolError for the others."""
+
+    kind: str
+    not_found_codes: frozenset[int]  # codes meaning "no such order" on a query or cancel
+    timestamp_codes: frozenset[int]  # codes meaning "timestamp outside recvWindow"
+    weights: RequestWeights
+
     def build_new_order(
-        self,
-        *,
-        symbol: str,
-        side: str,
-        price: str,
-        qty: str,
-        client_order_id: str,
-        api_key: str,
-        api_secret: str,
-        timestamp_ms: int,
-        recv_window_ms: int,
+        self, *, symbol: str, side: str, price: str | None, qty: str, client_order_id: str, api_key: str,
+        api_secret: str, timestamp_ms: int, recv_window_ms: int, order_type: str = ORDER_LIMIT_IOC,
     ) -> HttpRequest: ...
 
     def build_query_order(
-        self,
-        *,
-        symbol: str,
-        client_order_id: str,
-        api_key: str,
-        api_secret: str,
-        timestamp_ms: int,
+        self, *, symbol: str, client_order_id: str, api_key: str, api_secret: str, timestamp_ms: int,
         recv_window_ms: int,
     ) -> HttpRequest: ...
+
+    def build_cancel_order(
+        self, *, symbol: str, client_order_id: str, api_key: str, api_secret: str, timestamp_ms: int,
+        recv_window_ms: int,
+    ) -> HttpRequest: ...
+
+    def build_open_orders(
+        self, *, symbol: str | None, api_key: str, api_secret: str, timestamp_ms: int, recv_window_ms: int
+    ) -> HttpRequest: ...
+
+    def build_cancel_all(
+        self, *, symbol: str, api_key: str, api_secret: str, timestamp_ms: int, recv_window_ms: int
+    ) -> HttpRequest: ...
+
+    def build_account(
+        self, *, api_key: str, api_secret: str, timestamp_ms: int, recv_window_ms: int
+    ) -> HttpRequest: ...
+
+    def build_my_trades(
+        self, *, symbol: str, order_id: str | None, api_key: str, api_secret: str, timestamp_ms: int,
+        recv_window_ms: int,
+    ) -> HttpRequest: ...
+
+    def build_exchange_info(self, symbols: Sequence[str] = ()) -> HttpRequest: ...
+
+    def build_time(self) -> HttpRequest: ...
+
+    def parse_order(
+        self, http_status: int, body: bytes, headers: Mapping[str, str], *, new_order: bool = True
+    ) -> OrderAnswer: ...
+
+    def parse_order_list(self, http_status: int, body: bytes, headers: Mapping[str, str]) -> list[OrderAnswer]: ...
+
+    def parse_account(self, body: bytes, fallback: tuple[Decimal, Decimal] | None = None) -> AccountInfo: ...
+
+    def parse_my_trades(self, body: bytes) -> list[TradeFill]: ...
+
+    def parse_exchange_info(self, body: bytes) -> dict[str, SymbolRules]: ...
+
+    def parse_rate_headers(self, headers: Mapping[str, str]) -> RateHeaders: ...
+
+    def parse_time(self, body: bytes) -> int: ...
+
+    def parse_error(self, http_status: int, body: bytes) -> tuple[int, str]: ...
+
+    def not_found(self, answer: OrderAnswer) -> bool: ...
 
     def parse_order_response(self, http_status: int, body: bytes, base_asset: str) -> OrderResult: ...
 
@@ -261,25 +413,3 @@ class NoSnapshots:
 
     def parse_snapshot(self, symbol: str, body: bytes) -> DepthSnapshot:
         raise ProtocolError("funding streams have no book snapshot")
-
-
-class _VenueErrorBody(Struct):
-    code: int
-    msg: str
-
-
-_error_decoder = msgspec.json.Decoder(_VenueErrorBody)
-
-
-def error_result(http_status: int, body: bytes, unknown_codes: frozenset[int] = frozenset()) -> OrderResult:
-    """A non-2xx answer. 5xx means the order's fate is unknown (it may have been placed); a 4xx with the
-    venue's ``{"code","msg"}`` is a refusal; anything else we cannot read is treated as unknown too."""
-    if http_status >= 500:
-        return unknown("", f"HTTP {http_status}: {body[:200].decode(errors='replace')}")
-    try:
-        err = _error_decoder.decode(body)
-    except msgspec.DecodeError:
-        return unknown("", f"HTTP {http_status}: unreadable body {body[:200]!r}")
-    if err.code in unknown_codes:
-        return unknown("", err.msg, err.code)
-    return rejected("", err.code, err.msg)

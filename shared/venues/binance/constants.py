@@ -6,6 +6,33 @@ API_KEY_HEADER = "X-MBX-APIKEY"
 ORDER_PATH = "/api/v3/order"
 TIME_PATH = "/api/v3/time"
 EXCHANGE_INFO_PATH = "/api/v3/exchangeInfo"
+OPEN_ORDERS_PATH = "/api/v3/openOrders"
+ACCOUNT_PATH = "/api/v3/account"
+MY_TRADES_PATH = "/api/v3/myTrades"
+WS_API_PATH = "/ws-api/v3"
+WS_API_SUBSCRIBE = "userDataStream.subscribe.signature"
+EXECUTION_REPORT_EVENT = "executionReport"
+STREAM_TERMINATED_EVENT = "eventStreamTerminated"
+
+# Usage headers (every response: weight; order endpoints: order counts) and the documented limits.
+WEIGHT_HEADER = "x-mbx-used-weight-1m"
+ORDER_COUNT_10S_HEADER = "x-mbx-order-count-10s"
+ORDER_COUNT_1D_HEADER = "x-mbx-order-count-1d"
+LIMIT_WEIGHT_PER_MINUTE = 6000
+LIMIT_ORDERS_PER_10S = 50
+LIMIT_ORDERS_PER_DAY = 160_000
+# Request weights from rest-api.md (openOrders: 6 for one symbol, 80 for all; myTrades: 5 with orderId).
+WEIGHT_NEW_ORDER = 1
+WEIGHT_QUERY_ORDER = 4
+WEIGHT_CANCEL_ORDER = 1
+WEIGHT_OPEN_ORDERS_SYMBOL = 6
+WEIGHT_OPEN_ORDERS_ALL = 80
+WEIGHT_CANCEL_ALL = 1
+WEIGHT_ACCOUNT = 20
+WEIGHT_MY_TRADES = 20
+WEIGHT_MY_TRADES_BY_ORDER = 5
+WEIGHT_EXCHANGE_INFO = 20
+WEIGHT_TIME = 1
 
 STREAM_SUFFIX = "@bookTicker"
 BOOK_TICKER_SUFFIX = STREAM_SUFFIX
@@ -31,9 +58,14 @@ FILLED = "FILLED"
 CANCELED = "CANCELED"
 REJECTED = "REJECTED"
 EXPIRED = "EXPIRED"  # an IOC/FOK remainder (or the whole order) that could not fill at once
+EXPIRED_IN_MATCH = "EXPIRED_IN_MATCH"  # expired by self-trade prevention
+PENDING_NEW = "PENDING_NEW"  # an order-list leg not yet working
+PENDING_CANCEL = "PENDING_CANCEL"  # documented as unused
 
 # Error codes (errors.md)
 ERR_UNKNOWN = -1000
+ERR_TOO_MANY_REQUESTS = -1003
+ERR_TOO_MANY_ORDERS = -1015
 ERR_TIMEOUT = -1007  # "send status unknown; execution status unknown"
 ERR_ILLEGAL_CHARS = -1100
 ERR_MANDATORY_PARAM = -1102
@@ -47,12 +79,15 @@ ERR_SIGNATURE = -1022
 ERR_BAD_PRECISION = -1111
 ERR_BAD_SYMBOL = -1121
 ERR_NEW_ORDER_REJECTED = -2010
+ERR_CANCEL_REJECTED = -2011  # "Unknown order sent.": nothing open with that id
 ERR_NO_SUCH_ORDER = -2013
 ERR_API_KEY_FORMAT = -2014
 ERR_API_KEY_REJECTED = -2015
 
 # Codes whose answer does not tell whether the order exists: query it.
 STATUS_UNKNOWN_CODES = frozenset({ERR_UNKNOWN, ERR_TIMEOUT})
+# Codes saying the order named in a query or cancel does not exist (or is no longer open).
+NOT_FOUND_CODES = frozenset({ERR_NO_SUCH_ORDER, ERR_CANCEL_REJECTED})
 
 MSG_SIGNATURE = "Signature for this request is not valid."
 MSG_TIMESTAMP = "Timestamp for this request is outside of the recvWindow."
@@ -60,6 +95,8 @@ MSG_BAD_SYMBOL = "Invalid symbol."
 MSG_INSUFFICIENT = "Account has insufficient balance for requested action."
 MSG_DUPLICATE = "Duplicate order sent."
 MSG_NO_SUCH_ORDER = "Order does not exist."
+MSG_UNKNOWN_ORDER = "Unknown order sent."
+MSG_TIMEOUT = "Timeout waiting for response from backend server. Send status unknown; execution status unknown."
 MSG_API_KEY_FORMAT = "API-key format invalid."
 MSG_API_KEY_REJECTED = "Invalid API-key, IP, or permissions for action."
 MSG_RECV_WINDOW = "recvWindow must be less than 60000"

@@ -1,114 +1,129 @@
-"""Binance spot orders: LIMIT IOC requests with a FULL response, the query request, and their parsing."""
+"""Binance spot orders and account: LIMIT IOC / MARKET with a FULL answer, exchangeInfo filters, usage headers.
+
+The request and answer shapes Binance shares with MEXC live in ``shared/venues/spot_rest.py``; this is
+what is Binance's own (rest-api.md, filters.md, errors.md).
+"""
 
 from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
 
 import msgspec
 from msgspec import Struct
 
+from shared.errors import ProtocolError
+from shared.venues.binance import constants as c
 from shared.venues.binance.auth import signed_request
-from shared.venues.binance.constants import ORDER_PATH, REJECTED, STATUS_UNKNOWN_CODES
-from shared.venues.common import HttpRequest, OrderResult, error_result, to_float, unknown
+from shared.venues.common import (
+    ORDER_LIMIT_IOC,
+    ORDER_MARKET,
+    ZERO,
+    RateHeaders,
+    RequestWeights,
+    SymbolRules,
+    query_string,
+)
+from shared.venues.spot_rest import SpotOrderFormat, dec, decimals, header_int, plain_decimal, retry_after
+
+STATUSES = {
+    c.NEW: "NEW",
+    c.PENDING_NEW: "NEW",
+    c.PENDING_CANCEL: "NEW",  # documented as unused; not final, so it is queried again
+    c.PARTIALLY_FILLED: "PARTIALLY_FILLED",
+    c.FILLED: "FILLED",
+    c.CANCELED: "CANCELED",
+    c.REJECTED: "REJECTED",
+    c.EXPIRED: "EXPIRED",
+    c.EXPIRED_IN_MATCH: "EXPIRED",
+}
 
 
-class Fill(Struct):
-    price: str
-    qty: str
-    commission: str
-    commissionAsset: str
-    tradeId: int | str
+class _Filter(Struct):
+    filterType: str
+    tickSize: str = "0"
+    minQty: str = "0"
+    stepSize: str = "0"
+    minNotional: str = "0"
 
 
-class OrderResponse(Struct):
-    """ACK, RESULT, FULL and the query response share these names; absent fields keep their defaults."""
-
+class _Symbol(Struct):
     symbol: str
-    orderId: int | str
-    clientOrderId: str = ""
-    status: str | None = None  # absent in an ACK response
-    executedQty: str = "0"
-    cummulativeQuoteQty: str = "0"
-    fills: list[Fill] | None = None
+    filters: list[_Filter] = []
+    baseAssetPrecision: int = 8
+    quotePrecision: int = 8
 
 
-class BinanceOrderFormat:
-    def __init__(self) -> None:
-        self._decoder = msgspec.json.Decoder(OrderResponse)
+class _ExchangeInfo(Struct):
+    symbols: list[_Symbol]
 
-    def build_new_order(
-        self,
-        *,
-        symbol: str,
-        side: str,
-        price: str,
-        qty: str,
-        client_order_id: str,
-        api_key: str,
-        api_secret: str,
-        timestamp_ms: int,
-        recv_window_ms: int,
-    ) -> HttpRequest:
-        params = (
-            ("symbol", symbol),
-            ("side", side),
-            ("type", "LIMIT"),
-            ("timeInForce", "IOC"),
-            ("quantity", qty),
-            ("price", price),
-            ("newClientOrderId", client_order_id),
-            ("newOrderRespType", "FULL"),  # fills in the answer: no query needed
-            ("recvWindow", str(recv_window_ms)),
-            ("timestamp", str(timestamp_ms)),
-        )
-        return signed_request("POST", ORDER_PATH, params, api_key, api_secret)
 
-    def build_query_order(
-        self,
-        *,
-        symbol: str,
-        client_order_id: str,
-        api_key: str,
-        api_secret: str,
-        timestamp_ms: int,
-        recv_window_ms: int,
-    ) -> HttpRequest:
-        params = (
-            ("symbol", symbol),
-            ("origClientOrderId", client_order_id),
-            ("recvWindow", str(recv_window_ms)),
-            ("timestamp", str(timestamp_ms)),
-        )
-        return signed_request("GET", ORDER_PATH, params, api_key, api_secret)
+_info_decoder = msgspec.json.Decoder(_ExchangeInfo)
 
-    def parse_order_response(self, http_status: int, body: bytes, base_asset: str) -> OrderResult:
-        if not 200 <= http_status < 300:
-            return error_result(http_status, body, STATUS_UNKNOWN_CODES)
+
+class BinanceOrderFormat(SpotOrderFormat):
+    kind = "binance"
+    not_found_codes = c.NOT_FOUND_CODES
+    status_unknown_codes = c.STATUS_UNKNOWN_CODES
+    timestamp_codes = frozenset({c.ERR_TIMESTAMP})
+    statuses = STATUSES
+    weights = RequestWeights(
+        c.WEIGHT_NEW_ORDER, c.WEIGHT_QUERY_ORDER, c.WEIGHT_CANCEL_ORDER, c.WEIGHT_OPEN_ORDERS_SYMBOL,
+        c.WEIGHT_OPEN_ORDERS_ALL, c.WEIGHT_CANCEL_ALL, c.WEIGHT_ACCOUNT, c.WEIGHT_MY_TRADES,
+        c.WEIGHT_MY_TRADES_BY_ORDER, c.WEIGHT_EXCHANGE_INFO, c.WEIGHT_TIME,
+    )
+    sign = staticmethod(signed_request)
+
+    def new_order_params(self, symbol: str, side: str, price: str | None, qty: str, client_order_id: str,
+                         order_type: str) -> list[tuple[str, str]]:
+        params = [("symbol", symbol), ("side", side)]
+        if order_type == ORDER_LIMIT_IOC:
+            if not price:
+                raise ValueError("a LIMIT IOC order needs a price")
+            params += [("type", "LIMIT"), ("timeInForce", "IOC"), ("quantity", qty), ("price", price)]
+        elif order_type == ORDER_MARKET:
+            params += [("type", "MARKET"), ("quantity", qty)]  # MARKET takes no price and no timeInForce
+        else:
+            raise ValueError(f"unknown order type {order_type!r}")
+        params.append(("newClientOrderId", client_order_id))
+        params.append(("newOrderRespType", "FULL"))  # fills in the answer: no query needed
+        return params
+
+    def exchange_info_query(self, symbols: Sequence[str]) -> str:
+        if len(symbols) == 1:
+            return query_string([("symbol", symbols[0])])
+        return query_string([("symbols", json.dumps(list(symbols), separators=(",", ":")))])
+
+    def parse_exchange_info(self, body: bytes) -> dict[str, SymbolRules]:
+        """PRICE_FILTER tickSize, LOT_SIZE stepSize/minQty, MIN_NOTIONAL or NOTIONAL minNotional; a 0 (or an
+        absent filter) disables that rule. Decimals come from the tick and step, else the asset precisions."""
         try:
-            r = self._decoder.decode(body)
-            return _result(r, base_asset)
-        except (msgspec.DecodeError, ValueError, ZeroDivisionError) as exc:
-            return unknown("", f"HTTP {http_status}: unreadable order response ({exc})")
+            info = _info_decoder.decode(body)
+            return {s.symbol: _rules(s) for s in info.symbols}
+        except (msgspec.DecodeError, ValueError) as exc:
+            raise ProtocolError(f"binance: unreadable exchangeInfo ({exc})") from None
+
+    def parse_rate_headers(self, headers: Mapping[str, str]) -> RateHeaders:
+        return RateHeaders(
+            header_int(headers, c.WEIGHT_HEADER),
+            header_int(headers, c.ORDER_COUNT_10S_HEADER),
+            header_int(headers, c.ORDER_COUNT_1D_HEADER),
+            retry_after(headers),
+        )
 
 
-def _result(r: OrderResponse, base_asset: str) -> OrderResult:
-    order_id = str(r.orderId)
-    if r.status is None:  # ACK: accepted, execution not reported
-        return OrderResult(True, "NEW", order_id, r.clientOrderId, 0.0, 0.0, 0.0, [], 0, "", True)
-    filled = to_float(r.executedQty)
-    quote = to_float(r.cummulativeQuoteQty)
-    avg = quote / filled if filled > 0 else 0.0
-    fills: list[tuple[float, float, float, str]] = []
-    fee_usd = 0.0
-    if r.fills is not None:
-        for f in r.fills:
-            price = to_float(f.price)
-            commission = to_float(f.commission)
-            # Buys pay commission in the base asset: value it at this fill's price. Other assets
-            # (BNB discounts) are taken at face value; the simulator never charges them.
-            fee = commission * price if f.commissionAsset == base_asset else commission
-            fee_usd += fee
-            fills.append((price, to_float(f.qty), fee, str(f.tradeId)))
-    elif filled > 0:
-        # A query response reports only the totals: one aggregate fill, fee unknown (0).
-        fills.append((avg, filled, 0.0, f"order:{order_id}"))
-    ok = r.status != REJECTED
-    return OrderResult(ok, r.status, order_id, r.clientOrderId, filled, avg, fee_usd, fills, 0, "", False)
+def _rules(s: _Symbol) -> SymbolRules:
+    tick = step = min_qty = ZERO
+    min_notional = ZERO
+    for f in s.filters:
+        if f.filterType == "PRICE_FILTER":
+            tick = dec(f.tickSize)
+        elif f.filterType == "LOT_SIZE":
+            step, min_qty = dec(f.stepSize), dec(f.minQty)
+        elif f.filterType in ("MIN_NOTIONAL", "NOTIONAL"):
+            min_notional = max(min_notional, dec(f.minNotional))
+    price_decimals = decimals(tick) if tick else s.quotePrecision
+    qty_decimals = decimals(step) if step else s.baseAssetPrecision
+    return SymbolRules(s.symbol, plain_decimal(tick), plain_decimal(step), plain_decimal(min_qty),
+                       plain_decimal(min_notional), price_decimals, qty_decimals)
+

@@ -6,6 +6,26 @@ API_KEY_HEADER = "X-MEXC-APIKEY"
 ORDER_PATH = "/api/v3/order"
 TIME_PATH = "/api/v3/time"
 EXCHANGE_INFO_PATH = "/api/v3/exchangeInfo"
+OPEN_ORDERS_PATH = "/api/v3/openOrders"
+ACCOUNT_PATH = "/api/v3/account"
+MY_TRADES_PATH = "/api/v3/myTrades"
+
+# MEXC documents 500 requests per 10 s per endpoint and no usage headers; draizer budgets that as 500
+# orders per 10 s and 3000 weight a minute, weighing requests as MEXC's endpoint pages do.
+LIMIT_WEIGHT_PER_MINUTE = 3000
+LIMIT_ORDERS_PER_10S = 500
+LIMIT_ORDERS_PER_DAY = 0  # none documented
+WEIGHT_NEW_ORDER = 1
+WEIGHT_QUERY_ORDER = 2
+WEIGHT_CANCEL_ORDER = 1
+WEIGHT_OPEN_ORDERS_SYMBOL = 3
+WEIGHT_OPEN_ORDERS_ALL = 3
+WEIGHT_CANCEL_ALL = 1
+WEIGHT_ACCOUNT = 10
+WEIGHT_MY_TRADES = 10
+WEIGHT_MY_TRADES_BY_ORDER = 10
+WEIGHT_EXCHANGE_INFO = 10
+WEIGHT_TIME = 1
 WS_PATH = "/ws"
 
 BOOK_TICKER_CHANNEL = "spot@public.aggre.bookTicker.v3.api.pb@100ms@"  # + uppercase symbol
@@ -52,9 +72,12 @@ ERR_MIN_VOLUME = 30002
 ERR_ORDER_TYPE = 30041
 ERR_PARAM = 33333
 ERR_NO_SUCH_ORDER = -2013
+ERR_UNKNOWN_ORDER = -2011  # cancel of an order that is not open
 ERR_INTERNAL = 500
+ERR_TOO_MANY_REQUESTS = 429
 
 STATUS_UNKNOWN_CODES = frozenset({ERR_INTERNAL})
+NOT_FOUND_CODES = frozenset({ERR_NO_SUCH_ORDER, ERR_UNKNOWN_ORDER})
 
 MSG_SIGNATURE = "Signature for this request is not valid."
 MSG_TIMESTAMP = "Timestamp for this request is outside of the recvWindow."

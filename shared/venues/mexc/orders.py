@@ -1,102 +1,98 @@
-"""MEXC spot orders: IMMEDIATE_OR_CANCEL requests, the query request, and their parsing.
+"""MEXC spot orders and account: IMMEDIATE_OR_CANCEL / MARKET requests, precisions instead of filters.
 
-MEXC's new-order answer is an acknowledgement without execution data (``orderId`` is a string), so it
-always asks for a query; the query answer carries status and cumulative quantities but no fills or fees.
+MEXC's new-order answer is an acknowledgement without execution data (``orderId`` is a string): the
+answer is ``NEW`` with ``fills=None``, and execution is read back with a query (status and totals) and
+``myTrades`` (per-fill prices and commissions). The shapes MEXC shares with Binance live in
+``shared/venues/spot_rest.py``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from decimal import Decimal
+
 import msgspec
 from msgspec import Struct
 
-from shared.venues.common import HttpRequest, OrderResult, error_result, rejected, to_float, unknown
+from shared.errors import ProtocolError
+from shared.venues.common import ORDER_LIMIT_IOC, ORDER_MARKET, RequestWeights, SymbolRules, query_string
+from shared.venues.mexc import constants as c
 from shared.venues.mexc.auth import signed_request
-from shared.venues.mexc.constants import ORDER_PATH, REJECTED, STATUS_UNKNOWN_CODES, TYPE_IOC
+from shared.venues.spot_rest import SpotOrderFormat, dec, decimals, plain_decimal
+
+STATUSES = {
+    c.NEW: "NEW",
+    c.PARTIALLY_FILLED: "PARTIALLY_FILLED",
+    c.FILLED: "FILLED",
+    c.CANCELED: "CANCELED",
+    c.PARTIALLY_CANCELED: "CANCELED",  # an IOC remainder cancelled after a partial fill
+    c.REJECTED: "REJECTED",
+}
 
 
-class OrderResponse(Struct):
-    """The new-order ack and the query response share these names; absent fields keep their defaults."""
-
-    orderId: str | int | None = None
-    clientOrderId: str | None = None
-    status: str | None = None  # absent in the new-order ack
-    executedQty: str = "0"
-    cummulativeQuoteQty: str = "0"
-    # Some MEXC endpoints answer HTTP 200 with an error object.
-    code: int | None = None
-    msg: str | None = None
+class _Symbol(Struct):
+    symbol: str
+    quotePrecision: int  # price decimals
+    baseAssetPrecision: int
+    baseSizePrecision: str = "0"  # the quantity step ("0" on some symbols: then 10^-baseAssetPrecision)
+    quoteAmountPrecision: str = "0"  # the minimum order amount in the quote asset
 
 
-class MexcOrderFormat:
-    def __init__(self) -> None:
-        self._decoder = msgspec.json.Decoder(OrderResponse)
+class _ExchangeInfo(Struct):
+    symbols: list[_Symbol]
 
-    def build_new_order(
-        self,
-        *,
-        symbol: str,
-        side: str,
-        price: str,
-        qty: str,
-        client_order_id: str,
-        api_key: str,
-        api_secret: str,
-        timestamp_ms: int,
-        recv_window_ms: int,
-    ) -> HttpRequest:
-        params = (
-            ("symbol", symbol),
-            ("side", side),
-            ("type", TYPE_IOC),  # MEXC has no timeInForce: IOC is its own order type
-            ("quantity", qty),
-            ("price", price),
-            ("newClientOrderId", client_order_id),
-            ("recvWindow", str(recv_window_ms)),
-            ("timestamp", str(timestamp_ms)),
-        )
-        return signed_request("POST", ORDER_PATH, params, api_key, api_secret)
 
-    def build_query_order(
-        self,
-        *,
-        symbol: str,
-        client_order_id: str,
-        api_key: str,
-        api_secret: str,
-        timestamp_ms: int,
-        recv_window_ms: int,
-    ) -> HttpRequest:
-        params = (
-            ("symbol", symbol),
-            ("origClientOrderId", client_order_id),
-            ("recvWindow", str(recv_window_ms)),
-            ("timestamp", str(timestamp_ms)),
-        )
-        return signed_request("GET", ORDER_PATH, params, api_key, api_secret)
+_info_decoder = msgspec.json.Decoder(_ExchangeInfo)
 
-    def parse_order_response(self, http_status: int, body: bytes, base_asset: str) -> OrderResult:
-        if not 200 <= http_status < 300:
-            return error_result(http_status, body, STATUS_UNKNOWN_CODES)
+
+class MexcOrderFormat(SpotOrderFormat):
+    kind = "mexc"
+    not_found_codes = c.NOT_FOUND_CODES
+    status_unknown_codes = c.STATUS_UNKNOWN_CODES
+    timestamp_codes = frozenset({c.ERR_TIMESTAMP})
+    statuses = STATUSES
+    weights = RequestWeights(
+        c.WEIGHT_NEW_ORDER, c.WEIGHT_QUERY_ORDER, c.WEIGHT_CANCEL_ORDER, c.WEIGHT_OPEN_ORDERS_SYMBOL,
+        c.WEIGHT_OPEN_ORDERS_ALL, c.WEIGHT_CANCEL_ALL, c.WEIGHT_ACCOUNT, c.WEIGHT_MY_TRADES,
+        c.WEIGHT_MY_TRADES_BY_ORDER, c.WEIGHT_EXCHANGE_INFO, c.WEIGHT_TIME,
+    )
+    sign = staticmethod(signed_request)
+
+    def new_order_params(self, symbol: str, side: str, price: str | None, qty: str, client_order_id: str,
+                         order_type: str) -> list[tuple[str, str]]:
+        params = [("symbol", symbol), ("side", side)]
+        if order_type == ORDER_LIMIT_IOC:
+            if not price:
+                raise ValueError("an IMMEDIATE_OR_CANCEL order needs a price")
+            # MEXC has no timeInForce: IOC is its own order type
+            params += [("type", c.TYPE_IOC), ("quantity", qty), ("price", price)]
+        elif order_type == ORDER_MARKET:
+            params += [("type", c.TYPE_MARKET), ("quantity", qty)]
+        else:
+            raise ValueError(f"unknown order type {order_type!r}")
+        params.append(("newClientOrderId", client_order_id))
+        return params
+
+    def exchange_info_query(self, symbols: Sequence[str]) -> str:
+        if len(symbols) == 1:
+            return query_string([("symbol", symbols[0])])
+        return query_string([("symbols", ",".join(symbols))])
+
+    def parse_exchange_info(self, body: bytes) -> dict[str, SymbolRules]:
+        """MEXC publishes no filters: the tick is 10^-quotePrecision, the step baseSizePrecision (else
+        10^-baseAssetPrecision), the minimum quantity one step, the minimum notional quoteAmountPrecision."""
         try:
-            r = self._decoder.decode(body)
-            return _result(r)
+            info = _info_decoder.decode(body)
+            return {s.symbol: _rules(s) for s in info.symbols}
         except (msgspec.DecodeError, ValueError) as exc:
-            return unknown("", f"HTTP {http_status}: unreadable order response ({exc})")
+            raise ProtocolError(f"mexc: unreadable exchangeInfo ({exc})") from None
 
 
-def _result(r: OrderResponse) -> OrderResult:
-    cid = r.clientOrderId or ""
-    if r.orderId is None:
-        if r.code is not None:
-            return rejected(cid, r.code, r.msg or "")
-        raise ValueError("no orderId")
-    order_id = str(r.orderId)
-    if r.status is None:  # the new-order ack: accepted, execution not reported
-        return OrderResult(True, "NEW", order_id, cid, 0.0, 0.0, 0.0, [], 0, "", True)
-    filled = to_float(r.executedQty)
-    quote = to_float(r.cummulativeQuoteQty)
-    avg = quote / filled if filled > 0 else 0.0
-    # Totals only: one aggregate fill; MEXC reports the commission elsewhere (myTrades), so fee is 0 here.
-    fills = [(avg, filled, 0.0, f"order:{order_id}")] if filled > 0 else []
-    ok = r.status != REJECTED
-    return OrderResult(ok, r.status, order_id, cid, filled, avg, 0.0, fills, 0, "", False)
+def _rules(s: _Symbol) -> SymbolRules:
+    if s.quotePrecision < 0 or s.baseAssetPrecision < 0:
+        raise ValueError(f"{s.symbol}: negative precision")
+    tick = Decimal(1).scaleb(-s.quotePrecision)
+    step = dec(s.baseSizePrecision) or Decimal(1).scaleb(-s.baseAssetPrecision)
+    step = plain_decimal(step)
+    return SymbolRules(s.symbol, plain_decimal(tick), step, step, plain_decimal(dec(s.quoteAmountPrecision)),
+                       s.quotePrecision, decimals(step))

@@ -1,0 +1,401 @@
+"""What Binance and MEXC spot REST share: the same paths, parameter names and JSON field names.
+
+Both venues copy one API (``orderId``, ``clientOrderId``, ``executedQty``, ``cummulativeQuoteQty``,
+``{"code","msg"}`` errors), so the builders and parsers live here once; a venue folder subclasses
+``SpotOrderFormat`` with what differs: its signing header, new-order parameters, status names, error
+codes that leave an order's fate open, exchangeInfo rules and usage headers. Pure code: no sockets.
+
+Error classification of an order answer (``parse_order``): 429/418 → throttled (the request never took
+effect; Retry-After kept); 5xx → unknown (the order may exist: query it, never resend); a 4xx (or, on
+MEXC, a 2xx) with the venue's ``{"code","msg"}`` → rejected, unless the code is one that does not say
+whether the order exists (Binance -1000/-1007) → unknown; anything unreadable → unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+
+import msgspec
+from msgspec import Struct
+
+from shared.errors import ProtocolError, VenueError
+from shared.venues.common import (
+    ANSWER_OK,
+    ANSWER_REJECTED,
+    ANSWER_THROTTLED,
+    ANSWER_UNKNOWN,
+    ORDER_LIMIT_IOC,
+    REJECTED,
+    ZERO,
+    AccountInfo,
+    HttpRequest,
+    OrderAnswer,
+    OrderResult,
+    RateHeaders,
+    RequestWeights,
+    SymbolRules,
+    TradeFill,
+    answer_without_order,
+    rejected,
+    unknown,
+)
+
+ORDER_PATH = "/api/v3/order"
+OPEN_ORDERS_PATH = "/api/v3/openOrders"
+ACCOUNT_PATH = "/api/v3/account"
+MY_TRADES_PATH = "/api/v3/myTrades"
+EXCHANGE_INFO_PATH = "/api/v3/exchangeInfo"
+TIME_PATH = "/api/v3/time"
+RETRY_AFTER_HEADER = "retry-after"
+THROTTLED_HTTP = (429, 418)
+BPS = Decimal(10_000)
+
+Params = Sequence[tuple[str, str]]
+Signer = Callable[[str, str, Params, str, str], HttpRequest]  # method, path, params, key, secret
+
+
+def dec(text: str | int) -> Decimal:
+    """A venue decimal (text, or a JSON integer) as an exact, finite, non-negative Decimal; ValueError else."""
+    if isinstance(text, bool) or not isinstance(text, str | int):
+        raise ValueError(f"not a decimal: {text!r}")
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"not a decimal: {text!r}") from None
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"not a finite non-negative decimal: {text!r}")
+    return value
+
+
+def decimals(value: Decimal) -> int:
+    """Digits after the point of an increment (``0.010`` → 2, ``10`` → 0)."""
+    return max(0, -int(value.normalize().as_tuple().exponent)) if value else 0
+
+
+def plain_decimal(d: Decimal) -> Decimal:
+    """``0.01000000`` → ``0.01``, ``10.00000000`` → ``10`` (never exponent notation)."""
+    n = d.normalize()
+    return n.quantize(Decimal(1)) if n == n.to_integral_value() else n
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """``Retry-After`` in seconds (both venues send a number of seconds); None when absent or unreadable."""
+    text = _header(headers, RETRY_AFTER_HEADER)
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0 <= value < float("inf") else None
+
+
+def _header(headers: Mapping[str, str], lower_name: str) -> str | None:
+    value = headers.get(lower_name)
+    if value is not None:
+        return value
+    for k, v in headers.items():  # a caller with original-case names (HttpPool lower-cases them already)
+        if k.lower() == lower_name:
+            return v
+    return None
+
+
+def header_int(headers: Mapping[str, str], lower_name: str) -> int | None:
+    text = _header(headers, lower_name)
+    return int(text) if text is not None and text.strip().isdigit() else None
+
+
+# ----- JSON bodies (unknown fields are skipped: the venues add fields over time)
+class _Fill(Struct):
+    price: str
+    qty: str
+    commission: str = "0"
+    commissionAsset: str | None = None
+    tradeId: int | str = -1
+
+
+class OrderBody(Struct):
+    """New-order answers (ACK/RESULT/FULL, MEXC's ack), queries, cancels and list items share these names.
+    A cancel names the order in ``origClientOrderId`` (``clientOrderId`` is then the cancel's own id)."""
+
+    orderId: int | str | None = None
+    clientOrderId: str | None = None
+    origClientOrderId: str | None = None
+    status: str | None = None  # absent in an ACK
+    executedQty: str = "0"
+    cummulativeQuoteQty: str = "0"
+    fills: list[_Fill] | None = None
+    code: int | None = None  # MEXC may answer HTTP 200 with an error object
+    msg: str | None = None
+
+
+class _ErrorBody(Struct):
+    code: int
+    msg: str = ""
+
+
+class _Balance(Struct):
+    asset: str
+    free: str
+    locked: str = "0"
+
+
+class _CommissionRates(Struct):
+    maker: str
+    taker: str
+
+
+Commission = int | str | None
+
+
+class _AccountBody(Struct):
+    balances: list[_Balance]
+    makerCommission: Commission = None
+    takerCommission: Commission = None
+    commissionRates: _CommissionRates | None = None
+
+
+class _Trade(Struct):
+    id: int | str
+    price: str
+    qty: str
+    commission: str = "0"
+    commissionAsset: str | None = None
+
+
+class _TimeBody(Struct):
+    serverTime: int
+
+
+_order_decoder = msgspec.json.Decoder(OrderBody)
+_list_decoder = msgspec.json.Decoder(list[OrderBody])
+_error_decoder = msgspec.json.Decoder(_ErrorBody)
+_account_decoder = msgspec.json.Decoder(_AccountBody)
+_trades_decoder = msgspec.json.Decoder(list[_Trade])
+_time_decoder = msgspec.json.Decoder(_TimeBody)
+
+
+def commission_rate(value: int | str) -> Decimal:
+    """An account's integer commission: basis points on both venues (Binance ``takerCommission: 10`` next to
+    ``commissionRates.taker: "0.00100000"``; MEXC ``takerCommission: 5`` is 0.05%). Text with a fraction
+    (``"0.0005"``) is already a rate."""
+    d = dec(value)
+    return d / BPS if d == d.to_integral_value() else d
+
+
+class SpotOrderFormat:
+    """The shared implementation of ``OrderFormat``; subclasses fill in the class attributes and hooks."""
+
+    kind = ""
+    not_found_codes: frozenset[int] = frozenset()
+    status_unknown_codes: frozenset[int] = frozenset()
+    timestamp_codes: frozenset[int] = frozenset()  # "timestamp outside recvWindow": our clock offset drifted
+    statuses: Mapping[str, str] = {}  # venue status -> canonical
+    weights = RequestWeights(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)
+    sign: Signer
+
+    # ----- venue hooks
+    def new_order_params(self, symbol: str, side: str, price: str | None, qty: str, client_order_id: str,
+                         order_type: str) -> list[tuple[str, str]]:
+        raise NotImplementedError
+
+    def exchange_info_query(self, symbols: Sequence[str]) -> str:
+        raise NotImplementedError
+
+    def parse_exchange_info(self, body: bytes) -> dict[str, SymbolRules]:
+        raise NotImplementedError
+
+    def parse_rate_headers(self, headers: Mapping[str, str]) -> RateHeaders:
+        return RateHeaders(None, None, None, retry_after(headers))
+
+    # ----- requests
+    def _signed(self, method: str, path: str, params: list[tuple[str, str]], api_key: str, api_secret: str,
+                timestamp_ms: int, recv_window_ms: int) -> HttpRequest:
+        params.append(("recvWindow", str(recv_window_ms)))
+        params.append(("timestamp", str(timestamp_ms)))
+        return self.sign(method, path, params, api_key, api_secret)
+
+    def build_new_order(
+        self, *, symbol: str, side: str, price: str | None, qty: str, client_order_id: str, api_key: str,
+        api_secret: str, timestamp_ms: int, recv_window_ms: int, order_type: str = ORDER_LIMIT_IOC,
+    ) -> HttpRequest:
+        params = self.new_order_params(symbol, side, price, qty, client_order_id, order_type)
+        return self._signed("POST", ORDER_PATH, params, api_key, api_secret, timestamp_ms, recv_window_ms)
+
+    def build_query_order(self, *, symbol: str, client_order_id: str, api_key: str, api_secret: str,
+                          timestamp_ms: int, recv_window_ms: int) -> HttpRequest:
+        params = [("symbol", symbol), ("origClientOrderId", client_order_id)]
+        return self._signed("GET", ORDER_PATH, params, api_key, api_secret, timestamp_ms, recv_window_ms)
+
+    def build_cancel_order(self, *, symbol: str, client_order_id: str, api_key: str, api_secret: str,
+                           timestamp_ms: int, recv_window_ms: int) -> HttpRequest:
+        params = [("symbol", symbol), ("origClientOrderId", client_order_id)]
+        return self._signed("DELETE", ORDER_PATH, params, api_key, api_secret, timestamp_ms, recv_window_ms)
+
+    def build_open_orders(self, *, symbol: str | None, api_key: str, api_secret: str, timestamp_ms: int,
+                          recv_window_ms: int) -> HttpRequest:
+        params = [("symbol", symbol)] if symbol else []
+        return self._signed("GET", OPEN_ORDERS_PATH, params, api_key, api_secret, timestamp_ms, recv_window_ms)
+
+    def build_cancel_all(self, *, symbol: str, api_key: str, api_secret: str, timestamp_ms: int,
+                         recv_window_ms: int) -> HttpRequest:
+        params = [("symbol", symbol)]
+        return self._signed("DELETE", OPEN_ORDERS_PATH, params, api_key, api_secret, timestamp_ms, recv_window_ms)
+
+    def build_account(self, *, api_key: str, api_secret: str, timestamp_ms: int, recv_window_ms: int) -> HttpRequest:
+        return self._signed("GET", ACCOUNT_PATH, [], api_key, api_secret, timestamp_ms, recv_window_ms)
+
+    def build_my_trades(self, *, symbol: str, order_id: str | None, api_key: str, api_secret: str,
+                        timestamp_ms: int, recv_window_ms: int) -> HttpRequest:
+        params = [("symbol", symbol)]
+        if order_id:
+            params.append(("orderId", order_id))
+        return self._signed("GET", MY_TRADES_PATH, params, api_key, api_secret, timestamp_ms, recv_window_ms)
+
+    def build_exchange_info(self, symbols: Sequence[str] = ()) -> HttpRequest:
+        query = self.exchange_info_query(symbols) if symbols else ""
+        return HttpRequest("GET", EXCHANGE_INFO_PATH + (f"?{query}" if query else ""), [], b"")
+
+    def build_time(self) -> HttpRequest:
+        return HttpRequest("GET", TIME_PATH, [], b"")
+
+    # ----- answers
+    def parse_error(self, http_status: int, body: bytes) -> tuple[int, str]:
+        """The venue's ``(code, msg)``; ``(0, <start of the body>)`` when the body is not one."""
+        try:
+            err = _error_decoder.decode(body)
+        except msgspec.DecodeError:
+            return 0, f"HTTP {http_status}: {body[:200].decode(errors='replace')}"
+        return err.code, err.msg
+
+    def parse_order(
+        self, http_status: int, body: bytes, headers: Mapping[str, str], *, new_order: bool = True
+    ) -> OrderAnswer:
+        if http_status in THROTTLED_HTTP:
+            code, msg = self.parse_error(http_status, body)
+            wait = retry_after(headers) or 0.0
+            return answer_without_order(ANSWER_THROTTLED, "", code, msg, http_status, wait, new_order=new_order)
+        if http_status >= 500:
+            code, msg = self.parse_error(http_status, body)
+            return answer_without_order(ANSWER_UNKNOWN, "", code, msg, http_status, new_order=new_order)
+        if not 200 <= http_status < 300:
+            try:
+                err = _error_decoder.decode(body)
+            except msgspec.DecodeError:
+                msg = f"HTTP {http_status}: unreadable body {body[:200]!r}"
+                return answer_without_order(ANSWER_UNKNOWN, "", 0, msg, http_status, new_order=new_order)
+            return self._refusal(err.code, err.msg, http_status, new_order)
+        try:
+            return self._order(_order_decoder.decode(body), http_status, new_order)
+        except (msgspec.DecodeError, ValueError) as exc:
+            msg = f"HTTP {http_status}: unreadable order answer ({exc})"
+            return answer_without_order(ANSWER_UNKNOWN, "", 0, msg, http_status, new_order=new_order)
+
+    def _refusal(self, code: int, msg: str, http_status: int, new_order: bool) -> OrderAnswer:
+        kind = ANSWER_UNKNOWN if code in self.status_unknown_codes else ANSWER_REJECTED
+        return answer_without_order(kind, "", code, msg, http_status, new_order=new_order)
+
+    def _order(self, r: OrderBody, http_status: int, new_order: bool) -> OrderAnswer:
+        cid = r.origClientOrderId or r.clientOrderId or ""
+        if r.orderId is None:
+            if r.code is not None:
+                return self._refusal(r.code, r.msg or "", http_status, new_order)._replace(client_order_id=cid)
+            raise ValueError("no orderId")
+        venue_status = r.status or ""
+        status = self.statuses.get(venue_status) if venue_status else "NEW"  # an ACK: accepted, not reported
+        if status is None:
+            raise ValueError(f"unknown order status {venue_status!r}")
+        fills = None
+        if r.fills is not None:
+            fills = tuple(
+                TradeFill(str(f.tradeId), dec(f.price), dec(f.qty), dec(f.commission), f.commissionAsset or "")
+                for f in r.fills
+            )
+        return OrderAnswer(
+            ANSWER_OK, status, venue_status, str(r.orderId), cid, dec(r.executedQty), dec(r.cummulativeQuoteQty),
+            fills, 0, "", http_status, 0.0,
+        )
+
+    def _check_ok(self, http_status: int, body: bytes) -> None:
+        if not 200 <= http_status < 300:
+            code, msg = self.parse_error(http_status, body)
+            raise VenueError(code, msg, http_status)
+
+    def parse_order_list(self, http_status: int, body: bytes, headers: Mapping[str, str]) -> list[OrderAnswer]:
+        """``openOrders`` (GET) or the cancelled orders of ``DELETE openOrders``. VenueError for an error
+        answer, ProtocolError for an unreadable one; an item with an unreadable status is ``unknown``."""
+        self._check_ok(http_status, body)
+        try:
+            items = _list_decoder.decode(body)
+        except msgspec.DecodeError as exc:
+            raise ProtocolError(f"{self.kind}: unreadable order list ({exc})") from None
+        out: list[OrderAnswer] = []
+        for item in items:
+            try:
+                out.append(self._order(item, http_status, False))
+            except ValueError as exc:
+                cid = item.origClientOrderId or item.clientOrderId or ""
+                out.append(answer_without_order(ANSWER_UNKNOWN, cid, 0, str(exc), http_status, new_order=False))
+        return out
+
+    def parse_account(self, body: bytes, fallback: tuple[Decimal, Decimal] | None = None) -> AccountInfo:
+        """Balances and commission rates; ``commissionRates`` wins over the integer commissions, and
+        ``fallback`` (maker, taker) fills in for an account answer that states neither."""
+        try:
+            a = _account_decoder.decode(body)
+            balances = {b.asset: (dec(b.free), dec(b.locked)) for b in a.balances}
+            if a.commissionRates is not None:
+                maker, taker = dec(a.commissionRates.maker), dec(a.commissionRates.taker)
+            elif a.makerCommission is not None and a.takerCommission is not None:
+                maker, taker = commission_rate(a.makerCommission), commission_rate(a.takerCommission)
+            elif fallback is not None:
+                maker, taker = fallback
+            else:
+                raise ValueError("no commission in the account answer")
+        except (msgspec.DecodeError, ValueError) as exc:
+            raise ProtocolError(f"{self.kind}: unreadable account answer ({exc})") from None
+        return AccountInfo(balances, maker, taker)
+
+    def parse_my_trades(self, body: bytes) -> list[TradeFill]:
+        try:
+            return [
+                TradeFill(str(t.id), dec(t.price), dec(t.qty), dec(t.commission), t.commissionAsset or "")
+                for t in _trades_decoder.decode(body)
+            ]
+        except (msgspec.DecodeError, ValueError) as exc:
+            raise ProtocolError(f"{self.kind}: unreadable myTrades answer ({exc})") from None
+
+    def parse_time(self, body: bytes) -> int:
+        try:
+            return _time_decoder.decode(body).serverTime
+        except msgspec.DecodeError as exc:
+            raise ProtocolError(f"{self.kind}: unreadable time answer ({exc})") from None
+
+    def not_found(self, answer: OrderAnswer) -> bool:
+        """The venue says it has no such order (a query or cancel of an id it never accepted or closed)."""
+        return answer.kind == ANSWER_REJECTED and answer.error_code in self.not_found_codes
+
+    # ----- the first executor's shape, kept until it moves to OrderAnswer
+    def parse_order_response(self, http_status: int, body: bytes, base_asset: str) -> OrderResult:
+        a = self.parse_order(http_status, body, {})
+        if a.kind in (ANSWER_REJECTED, ANSWER_THROTTLED):
+            return rejected(a.client_order_id, a.error_code, a.error_msg)
+        if a.kind != ANSWER_OK:
+            return unknown(a.client_order_id, a.error_msg, a.error_code)
+        filled = float(a.executed_qty)
+        avg = float(a.cum_quote / a.executed_qty) if a.executed_qty > 0 else 0.0
+        fills: list[tuple[float, float, float, str]] = []
+        fee_total = ZERO
+        if a.fills is not None:
+            for f in a.fills:
+                # Buys pay commission in the base asset: value it at this fill's price; others at face value.
+                fee = f.commission * f.price if f.commission_asset == base_asset else f.commission
+                fee_total += fee
+                fills.append((float(f.price), float(f.qty), float(fee), f.trade_id))
+        elif filled > 0:
+            fills.append((avg, filled, 0.0, f"order:{a.order_id}"))  # totals only: one aggregate fill
+        return OrderResult(
+            a.status != REJECTED, a.venue_status or "NEW", a.order_id, a.client_order_id, filled, avg,
+            float(fee_total), fills, 0, "", not a.venue_status,
+        )
