@@ -23,6 +23,7 @@ from services.sim.units import SymbolSpec
 from shared.config import SPOT_KINDS, Config, parse_config
 from shared.http.client import HttpPool, HttpResponse
 from shared.venues import order_format
+from shared.venues.common import hmac_sha256_hex, signed_path
 from tests.conftest import make_config_dict
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,12 +31,13 @@ CREDS = {"binance": ("bkey", "bsecret"), "mexc": ("mkey", "msecret")}
 DEADLINE_S = 20.0
 
 
-def sim_config(tmp_path: Path, **sim: Any) -> Config:
+def sim_config(tmp_path: Path, venue_settings: dict[str, dict[str, Any]] | None = None, **sim: Any) -> Config:
     """Port 0 everywhere: the in-process sim binds whatever is free (no race with other test runs);
-    clients ask it for ``ws_url``/``rest_url``."""
+    clients ask it for ``ws_url``/``rest_url``. ``venue_settings``: per venue name, ``[[sim.venues]]`` keys."""
     data = make_config_dict(tmp_path, sim=sim)
     for sv in data["sim"]["venues"]:
         sv["ws_port"] = sv["rest_port"] = 0
+        sv.update((venue_settings or {}).get(sv["venue"], {}))
     return parse_config(msgspec.toml.encode(data))
 
 
@@ -156,3 +158,63 @@ def price_model(cfg: Config, seed: int | None = None) -> PriceModel:
     kinds = {v.name: v.kind for v in cfg.venues}
     spreads = [v.spread_bps for v in cfg.sim.venues if kinds[v.venue] in SPOT_KINDS]  # perps get no quotes
     return PriceModel(sim_cfg, SymbolSpec.all_of(cfg.symbols), spreads)
+
+
+# ----- signed requests of any kind (orders beyond the shared formats' LIMIT IOC, account endpoints)
+API_KEY_HEADERS = {"binance": "X-MBX-APIKEY", "mexc": "X-MEXC-APIKEY"}
+ORDER_TYPES = {  # (venue, kind) -> the venue's type / timeInForce parameters
+    ("binance", "IOC"): (("type", "LIMIT"), ("timeInForce", "IOC")),
+    ("binance", "FOK"): (("type", "LIMIT"), ("timeInForce", "FOK")),
+    ("binance", "MARKET"): (("type", "MARKET"),),
+    ("mexc", "IOC"): (("type", "IMMEDIATE_OR_CANCEL"),),
+    ("mexc", "FOK"): (("type", "FILL_OR_KILL"),),
+    ("mexc", "MARKET"): (("type", "MARKET"),),
+}
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def signed(
+    sim: Simulator, venue: str, method: str, path: str, params: Sequence[tuple[str, str]] = (),
+    *, secret: str | None = None,
+) -> HttpResponse:
+    """A signed request with ``params`` (plus recvWindow and timestamp) in the query string."""
+    key, real_secret = CREDS[venue]
+    full = [*params, ("recvWindow", "5000"), ("timestamp", str(now_ms()))]
+    return await http(sim, venue, method, signed_path(path, full, secret or real_secret),
+                      [(API_KEY_HEADERS[venue], key)])
+
+
+async def place(
+    sim: Simulator, venue: str, *, kind: str = "IOC", qty: str, price: str = "", symbol: str = "BTCUSDT",
+    side: str = "BUY", client_order_id: str = "",
+) -> HttpResponse:
+    """A new order of ``kind`` IOC | FOK | MARKET in the venue's own parameters."""
+    params = [("symbol", symbol), ("side", side), *ORDER_TYPES[(venue, kind)], ("quantity", qty)]
+    if price:
+        params.append(("price", price))
+    params.append(("newClientOrderId", client_order_id or f"t{time.time_ns():x}"))
+    return await signed(sim, venue, "POST", "/api/v3/order", params)
+
+
+def levels(sim: Simulator, venue: str, symbol: str = "BTCUSDT") -> tuple[int, list[tuple[Decimal, Decimal]],
+                                                                      list[tuple[Decimal, Decimal]]]:
+    """The venue's L2 book now: (update id, bids, asks), best first, as Decimals."""
+    uid, bids, asks = sim.book_levels(venue, symbol)
+    return uid, [(Decimal(p), Decimal(q)) for p, q in bids], [(Decimal(p), Decimal(q)) for p, q in asks]
+
+
+def text(d: Decimal) -> str:
+    return format(d, "f")
+
+
+def ws_api_subscribe(request_id: object, *, secret: str | None = None, key: str | None = None,
+                     timestamp: int | None = None) -> str:
+    """A Binance WS API ``userDataStream.subscribe.signature`` request for the sim's Binance account."""
+    api_key = key or CREDS["binance"][0]
+    ts = now_ms() if timestamp is None else timestamp
+    signature = hmac_sha256_hex(secret or CREDS["binance"][1], f"apiKey={api_key}&timestamp={ts}")
+    params = {"apiKey": api_key, "timestamp": ts, "signature": signature}
+    return json.dumps({"id": request_id, "method": "userDataStream.subscribe.signature", "params": params})

@@ -23,7 +23,18 @@ from shared.http.client import HttpPool, HttpResponse
 from shared.venues import order_format
 from shared.venues.common import OrderResult
 from tests.conftest import make_config_dict
-from tests.sim_kit import CREDS, DEADLINE_S, REPO, balances, error_of, http, query_order, send_order, top
+from tests.sim_kit import (
+    CREDS,
+    DEADLINE_S,
+    REPO,
+    balances,
+    error_of,
+    http,
+    query_order,
+    send_order,
+    sim_config,
+    top,
+)
 
 
 # ----- REST
@@ -110,6 +121,22 @@ async def test_unknown_api_key_is_refused(still_sim: Simulator) -> None:
     assert error_of(resp) == (401, -2015, "Invalid API-key, IP, or permissions for action.")
     resp = await http(still_sim, "mexc", "GET", "/sim/balances")
     assert error_of(resp) == (400, 700001, "API-key format invalid.")
+
+
+async def test_latency_is_split_in_halves_with_seeded_jitter(tmp_path: Path) -> None:
+    settings = {"binance": {"latency_ms": 200.0, "latency_jitter_ms": 100.0}}
+    async with Simulator(sim_config(tmp_path, settings), CREDS, emit_quotes=False) as sim:
+        sim.emit(sim.model.n_slots)
+        rest = sim.venue("binance").rest
+        draws = [rest._rng.random() for _ in range(3)]
+        rest._rng.seed(f"latency:{sim.cfg.sim.seed}:binance")  # seeded: the same draws again
+        assert [rest._rng.random() for _ in range(3)] == draws
+        started = time.monotonic()
+        assert (await send_order(sim, "binance", price="90000.00", qty="0.00100")).status == 200
+        assert time.monotonic() - started >= 0.2  # both halves, whatever the jitter
+        started = time.monotonic()
+        assert (await query_order(sim, "binance", "none")).status == 400
+        assert time.monotonic() - started >= 0.2
 
 
 def _result(venue_kind: str, resp: HttpResponse) -> OrderResult:

@@ -5,7 +5,10 @@ that are due at ``quotes_per_second``; each quote is one change of that venue's 
 matching book) and goes to that venue's bookTicker subscribers at once. The same timer ends the depth
 aggregation intervals (10/100/1000 ms: pending diffs are pushed) and the funding push interval (perp
 venues push funding and mark price). A sim that falls more than a batch behind (a stalled loop) skips
-ahead instead of bursting, and counts what it skipped. Faults are injected at runtime (``inject``).
+ahead instead of bursting, and counts what it skipped. Faults are injected at runtime: market-data faults
+with ``inject``, order faults (rejects, 5xx after acceptance, rate limiting, slow and partial fills) with
+``inject_order_fault``. Orders walk each venue's L2 book; what they take is one more book change, so a
+quote's update id (bookTicker ``u``, MEXC ``version``) is the depth book's id after the quote is applied.
 """
 
 from __future__ import annotations
@@ -14,16 +17,20 @@ import asyncio
 import logging
 import os
 from collections.abc import Mapping
+from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
 from services.sim import faults
 from services.sim.faults import Fault, FaultError
 from services.sim.market import PriceModel
+from services.sim.order_faults import OrderFault
 from services.sim.perp import FundingModel
+from services.sim.rate_limits import SimRateLimits
 from services.sim.rest_common import SimHooks
-from services.sim.units import SymbolSpec
+from services.sim.units import USD_ASSETS, SymbolSpec
 from services.sim.venues import PerpVenue, SimulatedVenue, SpotVenue
+from services.sim.ws_api import WS_API_PATH
 from shared.config import PERP_KINDS, Config
 from shared.errors import ConfigError
 from shared.venues.common import TopOfBook
@@ -50,9 +57,17 @@ def credentials_from_env(cfg: Config) -> dict[str, tuple[str, str]]:
 class Simulator:
     """Start with ``await sim.start()`` (or ``async with Simulator(cfg, creds) as sim``)."""
 
-    def __init__(self, cfg: Config, credentials: Credentials | None = None, *, emit_quotes: bool = True) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        credentials: Credentials | None = None,
+        *,
+        emit_quotes: bool = True,
+        rate_limits: Mapping[str, SimRateLimits] | None = None,
+    ) -> None:
         """``credentials`` default to the environment; ``emit_quotes=False`` leaves the timer off, so a
-        test moves the market itself with ``emit(n)``, ``flush_depth()`` and ``push_funding()``."""
+        test moves the market itself with ``emit(n)``, ``flush_depth()`` and ``push_funding()``.
+        ``rate_limits``: per venue name, REST limits smaller than the documented ones (tests)."""
         self.cfg = cfg
         self.emit_quotes = emit_quotes
         creds = credentials_from_env(cfg) if credentials is None else dict(credentials)
@@ -77,7 +92,8 @@ class Simulator:
                     log.warning("sim %s: no API key in %s/%s; orders will be refused",
                                 venue.name, venue.api_key_env, venue.api_secret_env)
                 accepted = {key_secret[0]: key_secret[1]} if key_secret else {}
-                v = SpotVenue(venue, sv, cfg, self.specs, accepted, hooks)
+                limits = (rate_limits or {}).get(venue.name)
+                v = SpotVenue(venue, sv, cfg, self.specs, accepted, hooks, limits)
                 self.spot.append(v)
             self.venues.append(v)
         self._by_name = {v.venue.name: v for v in self.venues}
@@ -147,6 +163,45 @@ class Simulator:
     def rest_url(self, name: str) -> str:
         return f"http://{self.cfg.sim.host}:{self._by_name[name].rest.port}"
 
+    def ws_api_url(self, name: str) -> str:
+        """Binance's WebSocket API (user data) on the venue's WebSocket port."""
+        v = self._by_name[name]
+        if not isinstance(v, SpotVenue) or v.user_streams is None:
+            raise KeyError(f"{name} serves no WebSocket API")
+        return f"ws://{self.cfg.sim.host}:{v.stream.port}{WS_API_PATH}"
+
+    def balances(self, venue: str, api_key: str) -> dict[str, Decimal]:
+        """Every asset of the account, total (free + locked)."""
+        v = self._by_name[venue]
+        if not isinstance(v, SpotVenue):
+            raise KeyError(f"{venue} is not a spot venue")
+        return v.book.balances(api_key)
+
+    def marks(self, venue: str) -> dict[str, Decimal]:
+        """USD per asset on ``venue`` now: USD assets 1, others the mid of their USD pair's L2 book (a
+        BTC-quoted base through BTC's USD mark). A pair without a two-sided book yet counts at its start
+        price, so every traded asset always has a mark."""
+        v = self._by_name[venue]
+        if not isinstance(v, SpotVenue):
+            raise KeyError(f"{venue} is not a spot venue")
+        out: dict[str, Decimal] = {}
+        specs = [self.specs[i] for i in v.listed]
+        for spec in specs:
+            if spec.quote in USD_ASSETS:
+                out[spec.quote] = Decimal(1)
+        # USD pairs first, so a cross pair finds its quote asset's mark
+        for spec in sorted(specs, key=lambda sp: sp.quote not in USD_ASSETS):
+            if spec.base in out or spec.base in USD_ASSETS:
+                continue
+            quote_usd = out.get(spec.quote)
+            if quote_usd is None:
+                continue
+            depth = v.depth[v.book.index[spec.name]]
+            bid, ask = depth.best("SELL"), depth.best("BUY")
+            mid = (spec.price(bid) + spec.price(ask)) / 2 if bid and ask else Decimal(repr(spec.start_price))
+            out[spec.base] = mid * quote_usd
+        return out
+
     def _spot(self, venue: str, symbol: str) -> tuple[SpotVenue, int]:
         v = self._by_name[venue]
         if not isinstance(v, SpotVenue):
@@ -203,6 +258,22 @@ class Simulator:
         v.stream.inject(fault)
         log.warning("sim %s: injected %s (symbol %s, seconds %s)", venue, kind, symbol, seconds)
 
+    def inject_order_fault(
+        self,
+        venue: str,
+        kind: str,
+        count: int = 1,
+        seconds: float | None = None,
+        symbol: str | None = None,
+        side: str | None = None,
+    ) -> None:
+        """Arm an order fault (see ``order_faults``) on a spot venue. Raises FaultError for an unknown venue,
+        kind, symbol or side, or a missing duration."""
+        v = self._by_name.get(venue)
+        if not isinstance(v, SpotVenue):
+            raise FaultError(f"{venue!r} is not a simulated spot venue")
+        v.rest.inject_order_fault(OrderFault(kind, count, seconds, symbol, side))
+
     # ----- emission
     def emit(self, n: int) -> None:
         """Produce the next ``n`` quotes: each changes one venue's books and goes to its subscribers."""
@@ -212,8 +283,11 @@ class Simulator:
         streams = [v.stream for v in venues]
         for _ in range(n):
             q = model.next_quote()
+            depth = depths[q.venue][q.symbol]
+            depth.apply(q)
+            if depth.update_id != q.seq:  # orders took liquidity: their changes had ids of their own
+                q = q._replace(seq=depth.update_id)
             books[q.venue].update(q)
-            depths[q.venue][q.symbol].apply(q)
             streams[q.venue].publish(q)
         self.emitted += n
 

@@ -1,19 +1,28 @@
-"""One simulated venue's state: its current top of book, the accounts per API key, and taker matching.
+"""One simulated spot venue's matching and accounts: orders per API key, balances, taker fills.
 
-Pure logic, no sockets. Orders never rest: IOC and FOK limit orders and MARKET orders trade at once
-against the current top of book (one level: the quoted quantity is all there is) and the remainder
-expires. Liquidity taken from the top stays taken until the venue's next quote replaces it.
-Rejections are neutral reasons here; each venue's dialect turns them into its own codes and messages.
+Pure logic, no sockets. Orders never rest on the book: IOC and FOK limit orders and MARKET orders are taker
+orders that walk the venue's L2 book (``DepthBook``, the book the depth streams publish) best level first
+while the level crosses the limit (MARKET: any price), one fill per level at that level's price; the
+remainder expires (FOK: all or nothing). The taken quantity leaves the L2 book through its own recording
+path, so the next depth diff shows it. Only a ``slow`` order fault keeps an order open for a while
+(``accept`` then ``match`` later, status NEW meanwhile, cancellable); its funds are locked until then.
+
+Balances are per API key. Commissions are charged per fill, rounded up to 8 decimals: Binance takes the
+base asset on buys and the quote asset on sells, MEXC always the quote asset. A limit buy needs
+price x qty (plus the fee where it is paid in the quote asset); a MARKET buy needs the cost of the levels it
+would walk. Every order event (NEW, TRADE, EXPIRED, CANCELED) goes to ``listeners`` as it happens, for the
+user-data stream. Rejections are neutral reasons here; each venue's dialect renders its own codes.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import NamedTuple
 
+from services.sim.depth import DepthBook, Level
 from services.sim.market import SimQuote
 from services.sim.units import SymbolSpec, parse_decimal, to_units
 
@@ -31,8 +40,15 @@ LIMIT_IOC = "LIMIT_IOC"
 LIMIT_FOK = "LIMIT_FOK"
 MARKET = "MARKET"
 
+# Order event kinds (Binance's executionReport "x")
+EV_NEW = "NEW"
+EV_TRADE = "TRADE"
+EV_EXPIRED = "EXPIRED"
+EV_CANCELED = "CANCELED"
+
 COMMISSION_QUANTUM = Decimal("1e-8")  # commissions are charged to 8 decimals, rounded up
 MAX_DECIMALS = 8
+ZERO = Decimal(0)
 
 
 class Reject(NamedTuple):
@@ -41,11 +57,13 @@ class Reject(NamedTuple):
 
 
 class StatusNames(NamedTuple):
-    """A venue's names for an immediate order's three outcomes."""
+    """A venue's names for an order's outcomes."""
 
     filled: str
-    partial: str  # some filled, the remainder expired or was cancelled
-    none: str
+    partial: str  # some filled, the remainder expired
+    none: str  # nothing filled, expired
+    new: str = "NEW"  # accepted, not matched yet (a slow order)
+    canceled: str = "CANCELED"  # cancelled while open, nothing filled
 
 
 class Ticket(NamedTuple):
@@ -68,6 +86,7 @@ class SimFill:
     commission: Decimal
     commission_asset: str
     trade_id: int
+    time_ms: int = 0
 
 
 @dataclass
@@ -77,15 +96,27 @@ class SimOrder:
     spec: SymbolSpec
     time_ms: int
     status: str
-    executed: Decimal = Decimal(0)
-    cum_quote: Decimal = Decimal(0)
+    executed: Decimal = ZERO
+    cum_quote: Decimal = ZERO
     fills: list[SimFill] = field(default_factory=list)
+    update_ms: int = 0
+    is_open: bool = False  # accepted and not matched or cancelled yet
+    locked: tuple[str, Decimal] | None = None  # funds held while open
+
+    @property
+    def orig_qty(self) -> Decimal:
+        return self.spec.qty(self.ticket.qty)
+
+
+# (api key, order, event kind, the fill of a TRADE event)
+OrderListener = Callable[[str, SimOrder, str, SimFill | None], None]
 
 
 class VenueBook:
     def __init__(
         self,
         specs: Sequence[SymbolSpec],
+        depth: Sequence[DepthBook],  # per symbol, as specs
         taker_fee: float,
         starting_usd: float,
         *,
@@ -93,15 +124,16 @@ class VenueBook:
         status_names: StatusNames,
     ) -> None:
         self.specs = list(specs)
+        self.depth = list(depth)
         self.index = {s.name: i for i, s in enumerate(specs)}
         self.fee = Decimal(repr(taker_fee))
         self.commission_in_base_on_buy = commission_in_base_on_buy
         self.status_names = status_names
+        self.listeners: list[OrderListener] = []
         self._starting = self._starting_balances(Decimal(repr(starting_usd)))
         self._top: list[SimQuote | None] = [None] * len(specs)
-        self._avail_bid = [0] * len(specs)
-        self._avail_ask = [0] * len(specs)
-        self._accounts: dict[str, dict[str, Decimal]] = {}
+        self._accounts: dict[str, dict[str, Decimal]] = {}  # api key -> asset -> total (free + locked)
+        self._locked: dict[str, dict[str, Decimal]] = {}
         self._orders: dict[str, dict[str, SimOrder]] = {}  # api key -> client order id -> order
         self._by_number: dict[str, dict[int, SimOrder]] = {}
         self._order_number = 0
@@ -111,6 +143,7 @@ class VenueBook:
         self.orders = 0
         self.fills = 0
         self.rejects = 0
+        self.cancels = 0
 
     def _starting_balances(self, usd: Decimal) -> dict[str, Decimal]:
         """Every asset holds ``usd`` worth at the start prices (a BTC-quoted pair values its base through BTC's
@@ -126,11 +159,9 @@ class VenueBook:
 
     # ----- market data
     def update(self, q: SimQuote) -> None:
-        s = q.symbol
-        self._top[s] = q
-        self._avail_bid[s] = q.bid_qty
-        self._avail_ask[s] = q.ask_qty
-        self.quotes[s] += 1
+        """The venue's latest quote (what ``top`` reports); matching itself walks the depth book."""
+        self._top[q.symbol] = q
+        self.quotes[q.symbol] += 1
 
     def top(self, symbol: int) -> SimQuote | None:
         return self._top[symbol]
@@ -139,17 +170,47 @@ class VenueBook:
     def open_account(self, api_key: str) -> None:
         if api_key not in self._accounts:
             self._accounts[api_key] = dict(self._starting)
+            self._locked[api_key] = {}
             self._orders[api_key] = {}
             self._by_number[api_key] = {}
 
     def balances(self, api_key: str) -> dict[str, Decimal]:
+        """Total per asset (free + locked)."""
         return dict(self._accounts[api_key])
+
+    def starting_balances(self, api_key: str) -> dict[str, Decimal]:
+        """What the account held when it was opened (every account starts alike)."""
+        if api_key not in self._accounts:
+            raise KeyError(api_key)
+        return dict(self._starting)
+
+    def locked(self, api_key: str) -> dict[str, Decimal]:
+        return {a: q for a, q in self._locked[api_key].items() if q}
+
+    def _free(self, api_key: str, asset: str) -> Decimal:
+        return self._accounts[api_key].get(asset, ZERO) - self._locked[api_key].get(asset, ZERO)
 
     def find(self, api_key: str, client_order_id: str) -> SimOrder | None:
         return self._orders.get(api_key, {}).get(client_order_id)
 
     def find_by_number(self, api_key: str, number: int) -> SimOrder | None:
         return self._by_number.get(api_key, {}).get(number)
+
+    def open_orders(self, api_key: str, symbol: int | None = None) -> list[SimOrder]:
+        return [
+            o for o in self._by_number.get(api_key, {}).values()
+            if o.is_open and (symbol is None or o.ticket.symbol == symbol)
+        ]
+
+    def trades(self, api_key: str, symbol: int, order_number: int | None = None) -> list[tuple[SimOrder, SimFill]]:
+        """Every fill of the account in ``symbol`` (of one order if given), oldest first."""
+        out = [
+            (o, f) for o in self._by_number.get(api_key, {}).values()
+            if o.ticket.symbol == symbol and (order_number is None or o.number == order_number)
+            for f in o.fills
+        ]
+        out.sort(key=lambda of: of[1].trade_id)
+        return out
 
     # ----- orders
     def validate(
@@ -160,123 +221,171 @@ class VenueBook:
         precision error instead of a tick error."""
         s = self.index.get(symbol)
         if s is None:
-            return self._reject(BAD_SYMBOL, symbol)
+            return self.reject(BAD_SYMBOL, symbol)
         spec = self.specs[s]
         if side not in ("BUY", "SELL"):
-            return self._reject(BAD_PARAM, "side")
+            return self.reject(BAD_PARAM, "side")
         qty = parse_decimal(qty_text)
         if qty is None:
-            return self._reject(BAD_PARAM, "quantity")
+            return self.reject(BAD_PARAM, "quantity")
         price_units = 0
         if kind != MARKET:
             price = parse_decimal(price_text)
             if price is None:
-                return self._reject(BAD_PARAM, "price")
+                return self.reject(BAD_PARAM, "price")
             limit = MAX_DECIMALS if price_decimals_limit is None else price_decimals_limit
             if to_units(price, limit) is None:
-                return self._reject(PRECISION, "price")
+                return self.reject(PRECISION, "price")
             units = to_units(price, spec.price_decimals)
             if units is None or units <= 0 or units % spec.tick:
-                return self._reject(PRICE_FILTER, spec.tick_text)
+                return self.reject(PRICE_FILTER, spec.tick_text)
             price_units = units
         if to_units(qty, MAX_DECIMALS) is None:
-            return self._reject(PRECISION, "quantity")
+            return self.reject(PRECISION, "quantity")
         qty_units = to_units(qty, spec.qty_decimals)
         if qty_units is None or qty_units <= 0 or qty_units % spec.step:
-            return self._reject(LOT_SIZE, spec.step_text)
-        ref = price_units if kind != MARKET else self._reference_price(s, side)
+            return self.reject(LOT_SIZE, spec.step_text)
+        ref = price_units if kind != MARKET else self.depth[s].best(side)
         if ref and spec.price(ref) * spec.qty(qty_units) < spec.min_notional:
-            return self._reject(NOTIONAL, str(spec.min_notional))
+            return self.reject(NOTIONAL, str(spec.min_notional))
         return Ticket(s, side, kind, price_units, qty_units, client_order_id, price_text, qty_text)
 
-    def _reference_price(self, s: int, side: str) -> int:
-        top = self._top[s]
-        if top is None:
-            return 0
-        return top.ask if side == "BUY" else top.bid
-
-    def execute(self, api_key: str, t: Ticket, time_ms: int) -> SimOrder | Reject:
-        """Balance check, then an immediate match against the top of book; balances move by the fills."""
-        orders = self._orders[api_key]
-        if t.client_order_id in orders:
-            return self._reject(DUPLICATE, t.client_order_id)
-        spec = self.specs[t.symbol]
-        acct = self._accounts[api_key]
-        qty = spec.qty(t.qty)
-        if t.side == "BUY":
-            ref = t.price or self._reference_price(t.symbol, "BUY")
-            need = spec.price(ref) * qty
-            if not self.commission_in_base_on_buy:
-                need += need * self.fee
-            if acct.get(spec.quote, Decimal(0)) < need:
-                return self._reject(INSUFFICIENT, spec.quote)
-        elif acct.get(spec.base, Decimal(0)) < qty:
-            return self._reject(INSUFFICIENT, spec.base)
-
-        self._order_number += 1
-        self.orders += 1
-        order = SimOrder(self._order_number, t, spec, time_ms, self.status_names.none)
-        filled_units, px_units = self._match(t)
-        if filled_units:
-            self._fill(order, acct, px_units, filled_units)
-        if filled_units == t.qty:
-            order.status = self.status_names.filled
-        elif filled_units:
-            order.status = self.status_names.partial
-        orders[t.client_order_id] = order
-        self._by_number[api_key][order.number] = order
+    def execute(self, api_key: str, t: Ticket, time_ms: int, cap: int | None = None) -> SimOrder | Reject:
+        """Accept and match at once (the usual immediate order). ``cap``: fill at most this many qty units."""
+        order = self.accept(api_key, t, time_ms)
+        if isinstance(order, SimOrder):
+            self.match(api_key, order, time_ms, cap)
         return order
 
-    def _match(self, t: Ticket) -> tuple[int, int]:
-        """(quantity, price) available to this order at the top of book, taken from the book."""
-        top = self._top[t.symbol]
-        if top is None:
-            return 0, 0
-        s = t.symbol
-        if t.side == "BUY":
-            crosses = t.kind == MARKET or t.price >= top.ask
-            avail, px = self._avail_ask[s], top.ask
-        else:
-            crosses = t.kind == MARKET or t.price <= top.bid
-            avail, px = self._avail_bid[s], top.bid
-        if not crosses:
-            return 0, 0
-        qty = min(t.qty, avail)
-        if t.kind == LIMIT_FOK and qty < t.qty:
-            return 0, 0
-        if t.side == "BUY":
-            self._avail_ask[s] -= qty
-        else:
-            self._avail_bid[s] -= qty
-        return qty, px
+    def accept(self, api_key: str, t: Ticket, time_ms: int, *, hold: bool = False) -> SimOrder | Reject:
+        """Duplicate id and balance checks, then the order exists with status NEW (event NEW). ``hold``: it
+        stays open, its funds locked, until ``match`` or ``cancel``."""
+        orders = self._orders[api_key]
+        if t.client_order_id in orders:
+            return self.reject(DUPLICATE, t.client_order_id)
+        spec = self.specs[t.symbol]
+        need = self._need(t, self._walk(t, None) if t.kind == MARKET and t.side == "BUY" else None)
+        if self._free(api_key, need[0]) < need[1]:
+            return self.reject(INSUFFICIENT, need[0])
+        self._order_number += 1
+        self.orders += 1
+        order = SimOrder(self._order_number, t, spec, time_ms, self.status_names.new, update_ms=time_ms)
+        orders[t.client_order_id] = order
+        self._by_number[api_key][order.number] = order
+        if hold:
+            order.is_open = True
+            order.locked = need
+            locked = self._locked[api_key]
+            locked[need[0]] = locked.get(need[0], ZERO) + need[1]
+        self._emit(api_key, order, EV_NEW, None)
+        return order
 
-    def _fill(self, order: SimOrder, acct: dict[str, Decimal], px_units: int, qty_units: int) -> None:
+    def _need(self, t: Ticket, walk: list[Level] | None) -> tuple[str, Decimal]:
+        """(asset, amount) the order must have free: base to sell, quote to buy (MARKET: the walked cost)."""
+        spec = self.specs[t.symbol]
+        if t.side == "SELL":
+            return spec.base, spec.qty(t.qty)
+        if walk is None:
+            need = spec.price(t.price) * spec.qty(t.qty)
+        else:
+            need = sum((spec.price(p) * spec.qty(q) for p, q in walk), ZERO)
+        if not self.commission_in_base_on_buy:
+            need += need * self.fee
+        return spec.quote, need
+
+    def _walk(self, t: Ticket, cap: int | None) -> list[Level]:
+        qty = t.qty if cap is None else min(cap, t.qty)
+        levels = self.depth[t.symbol].walk(t.side, None if t.kind == MARKET else t.price, qty)
+        # FOK is all or nothing (a partial-fill fault's cap becomes the whole order)
+        if t.kind == LIMIT_FOK and sum(q for _, q in levels) < qty:
+            return []
+        return levels
+
+    def match(self, api_key: str, order: SimOrder, time_ms: int, cap: int | None = None) -> None:
+        """Walk the book for an accepted order; the remainder expires. Nothing happens to a cancelled one."""
+        if order.status != self.status_names.new:
+            return
+        held = order.locked is not None
+        self._release(api_key, order)
+        order.locked = None
+        t = order.ticket
+        levels = self._walk(t, cap)
+        if held and levels and t.kind == MARKET and t.side == "BUY":
+            # A held MARKET buy meets the book as it is now, which may cost more than what was locked (an
+            # immediate one was checked against this very walk at acceptance).
+            asset, need = self._need(t, levels)
+            if self._free(api_key, asset) < need:
+                levels = []
+        if levels:
+            self.depth[t.symbol].take(t.side, levels)
+        acct = self._accounts[api_key]
+        for price, qty in levels:
+            self._fill(api_key, order, acct, price, qty, time_ms)
+        names = self.status_names
+        filled = order.executed == order.orig_qty
+        order.status = names.filled if filled else names.partial if order.executed else names.none
+        order.update_ms = time_ms
+        if not filled:
+            self._emit(api_key, order, EV_EXPIRED, None)
+
+    def cancel(self, api_key: str, order: SimOrder, time_ms: int) -> bool:
+        """Cancel an open order (nothing filled yet): True if it was open."""
+        if not order.is_open:
+            return False
+        self._release(api_key, order)
+        order.locked = None
+        order.status = self.status_names.canceled
+        order.update_ms = time_ms
+        self.cancels += 1
+        self._emit(api_key, order, EV_CANCELED, None)
+        return True
+
+    def _release(self, api_key: str, order: SimOrder) -> None:
+        order.is_open = False
+        if order.locked is not None:
+            asset, amount = order.locked
+            self._locked[api_key][asset] -= amount
+
+    def _fill(
+        self, api_key: str, order: SimOrder, acct: dict[str, Decimal], px_units: int, qty_units: int, time_ms: int
+    ) -> None:
         spec = order.spec
         price, qty = spec.price(px_units), spec.qty(qty_units)
         notional = price * qty
         if order.ticket.side == "BUY":
             if self.commission_in_base_on_buy:
                 commission, asset = _commission(qty * self.fee), spec.base
-                acct[spec.base] = acct.get(spec.base, Decimal(0)) + qty - commission
+                acct[spec.base] = acct.get(spec.base, ZERO) + qty - commission
                 acct[spec.quote] -= notional
             else:
                 commission, asset = _commission(notional * self.fee), spec.quote
-                acct[spec.base] = acct.get(spec.base, Decimal(0)) + qty
+                acct[spec.base] = acct.get(spec.base, ZERO) + qty
                 acct[spec.quote] -= notional + commission
         else:
             commission, asset = _commission(notional * self.fee), spec.quote
             acct[spec.base] -= qty
-            acct[spec.quote] = acct.get(spec.quote, Decimal(0)) + notional - commission
+            acct[spec.quote] = acct.get(spec.quote, ZERO) + notional - commission
         self._trade_number += 1
         self.fills += 1
-        order.fills.append(SimFill(price, qty, commission, asset, self._trade_number))
+        fill = SimFill(price, qty, commission, asset, self._trade_number, time_ms)
+        order.fills.append(fill)
         order.executed += qty
         order.cum_quote += notional
+        self._emit(api_key, order, EV_TRADE, fill)
 
-    def _reject(self, reason: str, detail: str = "") -> Reject:
+    def _emit(self, api_key: str, order: SimOrder, kind: str, fill: SimFill | None) -> None:
+        for listener in self.listeners:
+            listener(api_key, order, kind, fill)
+
+    def reject(self, reason: str, detail: str = "") -> Reject:
         self.rejects += 1
         return Reject(reason, detail)
 
 
 def _commission(amount: Decimal) -> Decimal:
-    return amount.quantize(COMMISSION_QUANTUM, rounding=ROUND_UP) if amount else Decimal(0)
+    return amount.quantize(COMMISSION_QUANTUM, rounding=ROUND_UP) if amount else ZERO
+
+
+def half_cap(spec: SymbolSpec, qty_units: int) -> int:
+    """A partial-fill fault's cap: half the quantity floored to the step, at least one step."""
+    return max(spec.step, qty_units // 2 // spec.step * spec.step)

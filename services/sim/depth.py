@@ -9,6 +9,11 @@ Every level change is recorded, with the level's final quantity (0: removed), in
 aggregation interval. A push takes the pending diff: ``first`` is the id after the previous push, ``last``
 the current id, so consecutive pushes chain (first == previous last + 1) whatever the interval, and a
 client that applies them to a snapshot ends with this book exactly.
+
+A taker order walks the opposite side best first (``walk``); what it takes (``take``) is one more book
+change event: the update id advances, the levels shrink or go, and the change is recorded like any other, so
+the next diff shows the taken liquidity and a client's local book still equals this one. The next quote
+resets the best levels as usual.
 """
 
 from __future__ import annotations
@@ -158,6 +163,48 @@ class DepthBook:
         step = self.spec.step
         notional = self._qty_lo + self._qty_width * self._rng.random()
         return int(notional / self.spec.quote_usd * self._scale / price * self._qty_scale) // step * step or step
+
+    # ----- taker trades
+    def best(self, taker_side: str) -> int:
+        """The best price a taker on ``taker_side`` (BUY takes asks) meets; 0 when that side is empty."""
+        side = self.asks if taker_side == "BUY" else self.bids
+        return side.sign * side.keys[0] if side.keys else 0
+
+    def walk(self, taker_side: str, limit: int | None, qty: int) -> list[Level]:
+        """(price, quantity) a taker order of ``qty`` would take, level by level, best first, while the level
+        crosses ``limit`` (None: any price, a MARKET order). Changes nothing."""
+        side = self.asks if taker_side == "BUY" else self.bids
+        sign, book = side.sign, side.qty
+        out: list[Level] = []
+        left = qty
+        for k in side.keys:
+            if left <= 0:
+                break
+            price = sign * k
+            if limit is not None and sign * limit < k:  # asks: price > limit; bids: price < limit
+                break
+            taken = min(left, book[price])
+            out.append((price, taken))
+            left -= taken
+        return out
+
+    def take(self, taker_side: str, taken: Sequence[Level]) -> None:
+        """Remove what ``walk`` found (a best-first prefix of the side): one book change event."""
+        if not taken:
+            return
+        side = self.asks if taker_side == "BUY" else self.bids
+        self.update_id += 1
+        book = side.qty
+        gone = 0
+        for price, qty in taken:
+            left = book[price] - qty
+            if left > 0:
+                book[price] = left
+            else:
+                del book[price]
+                gone += 1
+            side.record(price, max(left, 0))
+        del side.keys[:gone]  # emptied levels are the best ones: the walk took them in order
 
     # ----- pushes
     def take_diff(self, interval: int) -> DepthDiff | None:

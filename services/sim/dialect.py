@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple, Protocol
 
-from services.sim.book import Reject, SimOrder, StatusNames
+from services.sim.book import Reject, SimFill, SimOrder, StatusNames
+from services.sim.rate_limits import Refusal, SimRateLimits
 from services.sim.units import SymbolSpec
 from shared.config import Venue
 
@@ -31,7 +32,7 @@ class Dialect(Protocol):
     status_names: StatusNames
     commission_in_base_on_buy: bool
     depth_timestamp: bool  # MEXC's depth snapshot carries "timestamp"
-    extra_headers: bool  # Binance's X-MBX-USED-WEIGHT-1M / X-MBX-ORDER-COUNT-* headers
+    binance_limits: bool  # Binance's weight/order limits, usage headers and bans (else MEXC's per endpoint)
 
     def check_signature_text(self, signature: str) -> bool: ...
 
@@ -66,6 +67,30 @@ class Dialect(Protocol):
     def query_response(self, order: SimOrder) -> dict[str, Any]: ...
 
     def exchange_info(self, venue: Venue, specs: Sequence[SymbolSpec], server_ms: int) -> dict[str, Any]: ...
+
+    def cancel_response(self, order: SimOrder) -> dict[str, Any]: ...
+
+    def unknown_cancel(self) -> ApiError: ...
+
+    def status_unknown(self) -> ApiError: ...
+
+    def rate_refusal(self, refusal: Refusal, limits: SimRateLimits, server_ms: int) -> ApiError: ...
+
+    def account(self, venue: Venue, balances: Sequence[Balance], server_ms: int) -> dict[str, Any]: ...
+
+    def trade(self, order: SimOrder, fill: SimFill) -> dict[str, Any]: ...
+
+
+class Balance(NamedTuple):
+    asset: str
+    free: Decimal
+    locked: Decimal
+
+
+def basis_points(fee: float) -> int | float:
+    """A fee rate as the integer basis points both venues' account endpoints write (0.001 -> 10)."""
+    bps = Decimal(repr(fee)) * 10_000
+    return int(bps) if bps == bps.to_integral_value() else float(bps)
 
 
 def plain(d: Decimal) -> str:

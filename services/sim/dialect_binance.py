@@ -1,4 +1,5 @@
-"""The simulated Binance spot REST dialect: codes from errors.md, FULL/RESULT/ACK answers, filters."""
+"""The simulated Binance spot REST dialect: codes from errors.md, FULL/RESULT/ACK answers, filters, account
+(commission in basis points and as ``commissionRates``), trades, cancels and the rate-limit answers."""
 
 from __future__ import annotations
 
@@ -7,14 +8,18 @@ from decimal import Decimal
 from typing import Any
 
 from services.sim import book
-from services.sim.book import Reject, SimOrder, StatusNames
-from services.sim.dialect import ApiError, OrderKind, fixed8
+from services.sim.book import Reject, SimFill, SimOrder, StatusNames
+from services.sim.dialect import ApiError, Balance, OrderKind, basis_points, fixed8
+from services.sim.rate_limits import BANNED, ORDERS_1D, ORDERS_10S, Refusal, SimRateLimits
 from services.sim.units import SymbolSpec
 from shared.config import Venue
 from shared.venues.binance import constants as c
 
 ZERO8 = "0.00000000"
 STP_MODE = "EXPIRE_MAKER"
+ERR_TOO_MANY_REQUESTS = -1003
+ERR_TOO_MANY_ORDERS = -1015
+ERR_CANCEL_REJECTED = -2011
 # The sim never rests an order, so only immediate kinds are accepted.
 _LIMIT_TIF = {"IOC": book.LIMIT_IOC, "FOK": book.LIMIT_FOK}
 
@@ -24,7 +29,7 @@ class BinanceDialect:
     status_names = StatusNames(filled=c.FILLED, partial=c.EXPIRED, none=c.EXPIRED)
     commission_in_base_on_buy = True
     depth_timestamp = False  # the depth snapshot has no "timestamp"
-    extra_headers = True
+    binance_limits = True
 
     def check_signature_text(self, signature: str) -> bool:
         return True  # hex digits of either case
@@ -144,7 +149,7 @@ class BinanceDialect:
             stopPrice=ZERO8,
             icebergQty=ZERO8,
             time=order.time_ms,
-            updateTime=order.time_ms,
+            updateTime=order.update_ms,
             isWorking=True,
             workingTime=order.time_ms,
             selfTradePreventionMode=STP_MODE,
@@ -215,4 +220,75 @@ class BinanceDialect:
             "permissionSets": [["SPOT"]],
             "defaultSelfTradePreventionMode": STP_MODE,
             "allowedSelfTradePreventionModes": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
+        }
+
+    def cancel_response(self, order: SimOrder) -> dict[str, Any]:
+        out = self.query_response(order)
+        out["origClientOrderId"] = order.ticket.client_order_id
+        out["transactTime"] = order.update_ms
+        return out
+
+    def unknown_cancel(self) -> ApiError:
+        return ApiError(400, ERR_CANCEL_REJECTED, "Unknown order sent.")
+
+    def status_unknown(self) -> ApiError:
+        msg = "Timeout waiting for response from backend server. Send status unknown; execution status unknown."
+        return ApiError(503, c.ERR_TIMEOUT, msg)
+
+    def rate_refusal(self, refusal: Refusal, limits: SimRateLimits, server_ms: int) -> ApiError:
+        status, reason, retry_after = refusal
+        if status == 418 or reason == BANNED:
+            until = server_ms + retry_after * 1000
+            msg = (f"Way too much request weight used; IP banned until {until}. "
+                   "Please use WebSocket Streams for live updates to avoid bans.")
+            return ApiError(418, ERR_TOO_MANY_REQUESTS, msg)
+        if reason == ORDERS_10S:
+            return ApiError(429, ERR_TOO_MANY_ORDERS,
+                            f"Too many new orders; current limit is {limits.orders_per_10s} orders per TEN_SECONDS.")
+        if reason == ORDERS_1D:
+            return ApiError(429, ERR_TOO_MANY_ORDERS,
+                            f"Too many new orders; current limit is {limits.orders_per_day} orders per DAY.")
+        msg = (f"Too much request weight used; current limit is {limits.weight_per_minute} request weight per "
+               "1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.")
+        return ApiError(429, ERR_TOO_MANY_REQUESTS, msg)
+
+    def account(self, venue: Venue, balances: Sequence[Balance], server_ms: int) -> dict[str, Any]:
+        return {
+            "makerCommission": basis_points(venue.maker_fee),
+            "takerCommission": basis_points(venue.taker_fee),
+            "buyerCommission": 0,
+            "sellerCommission": 0,
+            "commissionRates": {
+                "maker": fixed8(Decimal(repr(venue.maker_fee))),
+                "taker": fixed8(Decimal(repr(venue.taker_fee))),
+                "buyer": ZERO8,
+                "seller": ZERO8,
+            },
+            "canTrade": True,
+            "canWithdraw": True,
+            "canDeposit": True,
+            "brokered": False,
+            "requireSelfTradePrevention": False,
+            "preventSor": False,
+            "updateTime": server_ms,
+            "accountType": "SPOT",
+            "balances": [{"asset": b.asset, "free": fixed8(b.free), "locked": fixed8(b.locked)} for b in balances],
+            "permissions": ["SPOT"],
+        }
+
+    def trade(self, order: SimOrder, fill: SimFill) -> dict[str, Any]:
+        return {
+            "symbol": order.spec.name,
+            "id": fill.trade_id,
+            "orderId": order.number,
+            "orderListId": -1,
+            "price": fixed8(fill.price),
+            "qty": fixed8(fill.qty),
+            "quoteQty": fixed8(fill.price * fill.qty),
+            "commission": fixed8(fill.commission),
+            "commissionAsset": fill.commission_asset,
+            "time": fill.time_ms,
+            "isBuyer": order.ticket.side == "BUY",
+            "isMaker": False,
+            "isBestMatch": True,
         }

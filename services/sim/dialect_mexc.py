@@ -1,6 +1,9 @@
 """The simulated MEXC spot v3 REST dialect: its error codes, string order ids, ack-only new orders.
 
-MEXC answers a new order with an acknowledgement only; execution is read back with ``GET /api/v3/order``.
+MEXC answers a new order with an acknowledgement only; execution is read back with ``GET /api/v3/order``
+and commissions with ``GET /api/v3/myTrades`` (same field names as Binance, orderId a string). The account
+answer carries ``makerCommission``/``takerCommission`` as integer basis points of the configured fees, the
+same unit as Binance's (0.0005 -> 5), and no ``commissionRates``.
 Where MEXC documents no code for a case (an off-step quantity, a reused client order id) the sim answers
 with MEXC's generic parameter error 33333.
 """
@@ -11,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from services.sim import book
-from services.sim.book import Reject, SimOrder, StatusNames
-from services.sim.dialect import ApiError, OrderKind, plain
+from services.sim.book import Reject, SimFill, SimOrder, StatusNames
+from services.sim.dialect import ApiError, Balance, OrderKind, basis_points, plain
+from services.sim.rate_limits import Refusal, SimRateLimits
 from services.sim.units import SymbolSpec
 from shared.config import Venue
 from shared.venues.mexc import constants as c
@@ -28,7 +32,7 @@ class MexcDialect:
     status_names = StatusNames(filled=c.FILLED, partial=c.PARTIALLY_CANCELED, none=c.CANCELED)
     commission_in_base_on_buy = False  # MEXC charges the quote asset on both sides
     depth_timestamp = True  # the depth snapshot adds "timestamp"
-    extra_headers = False
+    binance_limits = False
 
     def check_signature_text(self, signature: str) -> bool:
         return signature == signature.lower()  # MEXC accepts lowercase hex only
@@ -126,8 +130,8 @@ class MexcDialect:
             "side": t.side,
             "stopPrice": "",
             "time": order.time_ms,
-            "updateTime": order.time_ms,
-            "isWorking": False,
+            "updateTime": order.update_ms,
+            "isWorking": order.is_open,
             "origQuoteOrderQty": "0",
         }
 
@@ -165,6 +169,54 @@ class MexcDialect:
             "maxQuoteAmountMarket": "100000",
             "fullName": s.base,
             "tradeSideType": 1,
+        }
+
+    def cancel_response(self, order: SimOrder) -> dict[str, Any]:
+        out = self.query_response(order)
+        out["origClientOrderId"] = order.ticket.client_order_id
+        return out
+
+    def unknown_cancel(self) -> ApiError:
+        return ApiError(400, -2011, "Unknown order sent.")
+
+    def status_unknown(self) -> ApiError:
+        return ApiError(500, c.ERR_INTERNAL, "Internal error")
+
+    def rate_refusal(self, refusal: Refusal, limits: SimRateLimits, server_ms: int) -> ApiError:
+        return ApiError(429, 429, "Too many requests")
+
+    def account(self, venue: Venue, balances: Sequence[Balance], server_ms: int) -> dict[str, Any]:
+        return {
+            "makerCommission": basis_points(venue.maker_fee),
+            "takerCommission": basis_points(venue.taker_fee),
+            "buyerCommission": 0,
+            "sellerCommission": 0,
+            "canTrade": True,
+            "canWithdraw": True,
+            "canDeposit": True,
+            "updateTime": None,
+            "accountType": "SPOT",
+            "balances": [{"asset": b.asset, "free": plain(b.free), "locked": plain(b.locked)} for b in balances],
+            "permissions": ["SPOT"],
+        }
+
+    def trade(self, order: SimOrder, fill: SimFill) -> dict[str, Any]:
+        return {
+            "symbol": order.spec.name,
+            "id": fill.trade_id,
+            "orderId": _order_id(order),
+            "orderListId": -1,
+            "price": plain(fill.price),
+            "qty": plain(fill.qty),
+            "quoteQty": plain(fill.price * fill.qty),
+            "commission": plain(fill.commission),
+            "commissionAsset": fill.commission_asset,
+            "time": fill.time_ms,
+            "isBuyer": order.ticket.side == "BUY",
+            "isMaker": False,
+            "isBestMatch": True,
+            "isSelfTrade": False,
+            "clientOrderId": order.ticket.client_order_id,
         }
 
 

@@ -4,12 +4,16 @@ Signed endpoints follow both venues' rules: the API key header, then an HMAC-SHA
 query string (without ``signature``) followed by the body, then the timestamp window
 (``timestamp < serverTime + 1000`` and ``serverTime - timestamp <= recvWindow``). The venue's dialect
 supplies codes, messages and JSON shapes. ``latency_ms`` is split between the way in (the order meets
-the book as it is when the request "arrives") and the way out.
+the book as it is when the request "arrives") and the way out, each half plus a uniform random extra of up
+to ``latency_jitter_ms`` drawn from the venue's seeded generator.
 
 ``GET /api/v3/depth?symbol=X&limit=N`` answers the venue's current L2 book (best first, ``limit`` levels,
-default 100, at most 5000) with ``lastUpdateId`` in the same id space as the streams; Binance weighs it
-by ``limit``. Test hooks (not venue API): ``GET /sim/balances`` (API key header required), plus those of
-``rest_common``.
+default 100, at most 5000) with ``lastUpdateId`` in the same id space as the streams. Every request passes
+the venue's rate limits first (``rate_limits``; Binance's usage headers go on every answer). Account
+endpoints (account, myTrades, cancels, open orders) live in ``rest_account``; order faults in
+``order_faults``. Test hooks (not venue API): ``GET /sim/balances`` (API key header required),
+``GET /sim/starting_balances`` (the same at the account's start), ``POST /sim/order_fault``,
+``GET /sim/order_faults``, plus those of ``rest_common``.
 """
 
 from __future__ import annotations
@@ -17,16 +21,23 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
+from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from services.sim.book import BAD_SYMBOL, Reject, SimOrder, VenueBook
+from services.sim import order_faults
+from services.sim.book import BAD_SYMBOL, INSUFFICIENT, Reject, SimOrder, VenueBook, half_cap
 from services.sim.depth import DepthBook
 from services.sim.dialect import ApiError, Dialect, plain
+from services.sim.faults import FaultError
+from services.sim.order_faults import OrderFault, OrderFaults
+from services.sim.rate_limits import ORDER_PATH, RateGate, SimRateLimits, request_weight
+from services.sim.rest_account import AccountApi
 from services.sim.rest_common import RestServer, SimHooks, json_response, now_ms
 from shared.config import Venue
 from shared.venues.binance.constants import DEPTH_PATH, MAX_DEPTH_LIMIT
@@ -39,14 +50,7 @@ MAX_RECV_WINDOW_MS = 60_000
 CLOCK_TOLERANCE_MS = 1000  # a timestamp may run this far ahead of the server clock
 DEFAULT_DEPTH_LIMIT = 100
 
-
-def depth_weight(limit: int) -> int:
-    """Binance's request weight of ``GET /api/v3/depth`` by ``limit``."""
-    if limit <= 100:
-        return 5
-    if limit <= 500:
-        return 25
-    return 50 if limit <= 1000 else 250
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def split_signature(text: str) -> tuple[str, str | None]:
@@ -59,20 +63,6 @@ def split_signature(text: str) -> tuple[str, str | None]:
     return text[:i], text[i + len("&signature=") :]
 
 
-class _Weights:
-    """Binance's usage headers: request weight per minute, orders per 10 s and per day."""
-
-    def __init__(self) -> None:
-        self._buckets: dict[str, tuple[int, int]] = {}
-
-    def add(self, name: str, window_s: int, n: int = 1) -> int:
-        bucket = int(time.time()) // window_s
-        start, count = self._buckets.get(name, (bucket, 0))
-        count = count + n if start == bucket else n
-        self._buckets[name] = (bucket, count)
-        return count
-
-
 class VenueRest(RestServer):
     def __init__(
         self,
@@ -83,7 +73,12 @@ class VenueRest(RestServer):
         credentials: Mapping[str, str],  # api key -> secret
         latency_ms: float,
         hooks: SimHooks,
+        *,
+        jitter_ms: float = 0.0,
+        rng: random.Random | None = None,
+        limits: SimRateLimits | None = None,
     ) -> None:
+        """``limits``: the venue's documented ones unless a test passes smaller ones."""
         super().__init__(hooks)
         self.venue = venue
         self.dialect = dialect
@@ -93,30 +88,65 @@ class VenueRest(RestServer):
         for key in self._secrets:
             book.open_account(key)
         self._half_latency_s = latency_ms / 2000.0
-        self._weights = _Weights()
+        self._jitter_s = jitter_ms / 1000.0
+        self._rng = rng or random.Random(0)
+        self.limits = limits or SimRateLimits()
+        self.gate = RateGate(self.limits, binance=dialect.binance_limits)
+        self.faults = OrderFaults()
+        self.account_api = AccountApi(self)
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/api/v3/time", self._time)
         app.router.add_get("/api/v3/exchangeInfo", self._exchange_info)
         app.router.add_get(DEPTH_PATH, self._depth)
-        app.router.add_post("/api/v3/order", self._new_order)
-        app.router.add_get("/api/v3/order", self._query_order)
+        app.router.add_post(ORDER_PATH, self._new_order)
+        app.router.add_get(ORDER_PATH, self._query_order)
+        self.account_api.routes(app)
         app.router.add_get("/sim/balances", self._balances)
+        app.router.add_get("/sim/starting_balances", self._balances)
+        app.router.add_post("/sim/order_fault", self._order_fault)
+        app.router.add_get("/sim/order_faults", self._order_faults)
+
+    def middlewares(self) -> list[Any]:
+        @web.middleware
+        async def rate_limits(request: web.Request, handler: Handler) -> web.StreamResponse:
+            path, method = request.path, request.method
+            if path.startswith("/sim/"):
+                return await handler(request)
+            refusal = self.gate.admit(method, path, request_weight(method, path, dict(request.query)))
+            if refusal is None:
+                resp = await handler(request)
+            else:
+                self.requests += 1
+                e = self.dialect.rate_refusal(refusal, self.limits, now_ms())
+                headers = {"Retry-After": str(refusal.retry_after)}
+                resp = json_response({"code": e.code, "msg": e.msg}, e.http_status, headers)
+            resp.headers.update(self.gate.headers(method == "POST" and path == ORDER_PATH))
+            return resp
+
+        return [rate_limits]
 
     # ----- responses
-    def _json(self, body: object, status: int = 200, orders: int = 0, weight: int = 1) -> web.Response:
-        headers: dict[str, str] = {}
-        if self.dialect.extra_headers:
-            headers["X-MBX-USED-WEIGHT-1M"] = str(self._weights.add("weight", 60, weight + orders))
-            if orders:
-                headers["X-MBX-ORDER-COUNT-10S"] = str(self._weights.add("orders10s", 10, orders))
-                headers["X-MBX-ORDER-COUNT-1D"] = str(self._weights.add("orders1d", 86400, orders))
-        return json_response(body, status, headers)
+    def json(self, body: object, status: int = 200) -> web.Response:
+        return json_response(body, status)
 
-    def _error(self, e: ApiError, weight: int = 1) -> web.Response:
-        return self._json({"code": e.code, "msg": e.msg}, e.http_status, weight=weight)
+    def error(self, e: ApiError) -> web.Response:
+        return json_response({"code": e.code, "msg": e.msg}, e.http_status)
+
+    async def delay(self) -> None:
+        """Half the round trip (the way in or the way out), with its jitter."""
+        seconds = self._half_latency_s
+        if self._jitter_s:
+            seconds += self._rng.uniform(0.0, self._jitter_s)
+        await asyncio.sleep(seconds)
 
     # ----- authentication
+    async def arrive(self, request: web.Request) -> tuple[str, dict[str, str]] | ApiError:
+        """A signed request after its way in: the API key and parameters, or what is wrong with it."""
+        self.requests += 1
+        await self.delay()
+        return await self._authenticate(request)
+
     async def _authenticate(self, request: web.Request) -> tuple[str, dict[str, str]] | ApiError:
         """The API key, and the parameters once key, signature and timestamp are good."""
         d = self.dialect
@@ -158,10 +188,37 @@ class VenueRest(RestServer):
             return d.bad_timestamp()
         return None
 
+    def symbol_index(self, params: Mapping[str, str], *, required: bool = True) -> int | ApiError | None:
+        """The ``symbol`` parameter as an index (None when absent and not required)."""
+        symbol = params.get("symbol", "")
+        if not symbol:
+            return self.dialect.missing_param("symbol") if required else None
+        s = self.book.index.get(symbol)
+        return self.dialect.rejection(Reject(BAD_SYMBOL, symbol)) if s is None else s
+
+    def find_order(self, api_key: str, params: Mapping[str, str]) -> SimOrder | ApiError:
+        """The order named by ``symbol`` and ``origClientOrderId`` or ``orderId``."""
+        d = self.dialect
+        s = self.symbol_index(params)
+        if isinstance(s, ApiError):
+            return s
+        cid, order_id = params.get("origClientOrderId", ""), params.get("orderId", "")
+        order: SimOrder | None = None
+        if cid:
+            order = self.book.find(api_key, cid)
+        elif order_id:
+            number = d.order_number(order_id)
+            order = self.book.find_by_number(api_key, number) if number is not None else None
+        else:
+            return d.missing_order_id()
+        if order is None or order.ticket.symbol != s:
+            return d.no_such_order()
+        return order
+
     # ----- handlers
     async def _time(self, request: web.Request) -> web.Response:
         self.requests += 1
-        return self._json({"serverTime": now_ms()})
+        return self.json({"serverTime": now_ms()})
 
     async def _exchange_info(self, request: web.Request) -> web.Response:
         self.requests += 1
@@ -172,9 +229,9 @@ class VenueRest(RestServer):
         if wanted:
             unknown = [w for w in wanted if w not in self.book.index]
             if unknown:
-                return self._error(self.dialect.rejection(Reject(BAD_SYMBOL, unknown[0])))
+                return self.error(self.dialect.rejection(Reject(BAD_SYMBOL, unknown[0])))
             specs = [self.book.specs[self.book.index[w]] for w in wanted]
-        return self._json(self.dialect.exchange_info(self.venue, specs, now_ms()))
+        return self.json(self.dialect.exchange_info(self.venue, specs, now_ms()))
 
     async def _depth(self, request: web.Request) -> web.Response:
         self.requests += 1
@@ -183,15 +240,11 @@ class VenueRest(RestServer):
         limit_text = request.query.get("limit", "")
         if limit_text:
             if not limit_text.isdigit() or int(limit_text) < 1:
-                return self._error(d.bad_param("limit"))
+                return self.error(d.bad_param("limit"))
             limit = min(int(limit_text), MAX_DEPTH_LIMIT)
-        weight = depth_weight(limit)
-        symbol = request.query.get("symbol", "")
-        if not symbol:
-            return self._error(d.missing_param("symbol"), weight)
-        s = self.book.index.get(symbol)
-        if s is None:
-            return self._error(d.rejection(Reject(BAD_SYMBOL, symbol)), weight)
+        s = self.symbol_index(request.query)
+        if isinstance(s, ApiError) or s is None:
+            return self.error(s or d.missing_param("symbol"))
         book = self.depth[s]
         update_id, bids, asks = book.top(limit)
         body: dict[str, object] = {
@@ -201,24 +254,27 @@ class VenueRest(RestServer):
         }
         if d.depth_timestamp:
             body["timestamp"] = now_ms()
-        return self._json(body, weight=weight)
+        return self.json(body)
 
     async def _new_order(self, request: web.Request) -> web.Response:
-        self.requests += 1
-        await asyncio.sleep(self._half_latency_s)
-        result = await self._place(request)
-        await asyncio.sleep(self._half_latency_s)
+        auth = await self.arrive(request)
+        result = auth if isinstance(auth, ApiError) else self._place(*auth)
         if isinstance(result, ApiError):
-            return self._error(result)
-        order, response_type = result
-        return self._json(self.dialect.new_order_response(order, response_type), orders=1)
+            await self.delay()
+            return self.error(result)
+        api_key, order, response_type, fault = result
+        if fault is not None and fault.kind == order_faults.SLOW:
+            await asyncio.sleep(fault.seconds or 0.0)
+            self.book.match(api_key, order, now_ms())  # nothing happens if it was cancelled meanwhile
+        await self.delay()
+        if fault is not None and fault.kind == order_faults.ERROR_AFTER_ACCEPT:
+            return self.error(self.dialect.status_unknown())
+        return self.json(self.dialect.new_order_response(order, response_type))
 
-    async def _place(self, request: web.Request) -> tuple[SimOrder, str] | ApiError:
+    def _place(
+        self, api_key: str, params: dict[str, str]
+    ) -> tuple[str, SimOrder, str, OrderFault | None] | ApiError:
         d = self.dialect
-        auth = await self._authenticate(request)
-        if isinstance(auth, ApiError):
-            return auth
-        api_key, params = auth
         for name in ("symbol", "side", "type", "quantity"):
             if not params.get(name):
                 return d.missing_param(name)
@@ -237,43 +293,62 @@ class VenueRest(RestServer):
         )
         if isinstance(ticket, Reject):
             return d.rejection(ticket)
-        order = self.book.execute(api_key, ticket, now_ms())
+        fault = self.faults.take(symbol, ticket.side)
+        fault_kind = fault.kind if fault is not None else ""
+        if fault_kind == order_faults.REJECT:
+            return d.rejection(self.book.reject(INSUFFICIENT, "fault"))
+        if fault_kind == order_faults.SLOW:
+            order = self.book.accept(api_key, ticket, now_ms(), hold=True)
+        else:
+            cap = half_cap(self.book.specs[ticket.symbol], ticket.qty) if fault_kind == order_faults.PARTIAL else None
+            order = self.book.execute(api_key, ticket, now_ms(), cap)
         if isinstance(order, Reject):
             return d.rejection(order)
-        return order, kind.response_type
+        return api_key, order, kind.response_type, fault
 
     async def _query_order(self, request: web.Request) -> web.Response:
-        self.requests += 1
-        await asyncio.sleep(self._half_latency_s)
-        d = self.dialect
-        auth = await self._authenticate(request)
-        await asyncio.sleep(self._half_latency_s)
-        if isinstance(auth, ApiError):
-            return self._error(auth)
-        api_key, params = auth
-        symbol = params.get("symbol", "")
-        if not symbol:
-            return self._error(d.missing_param("symbol"))
-        if symbol not in self.book.index:
-            return self._error(d.rejection(Reject(BAD_SYMBOL, symbol)))
-        cid, order_id = params.get("origClientOrderId", ""), params.get("orderId", "")
-        order: SimOrder | None = None
-        if cid:
-            order = self.book.find(api_key, cid)
-        elif order_id:
-            number = d.order_number(order_id)
-            order = self.book.find_by_number(api_key, number) if number is not None else None
-        else:
-            return self._error(d.missing_order_id())
-        if order is None or order.spec.name != symbol:
-            return self._error(d.no_such_order())
-        return self._json(self.dialect.query_response(order))
+        auth = await self.arrive(request)
+        order = auth if isinstance(auth, ApiError) else self.find_order(*auth)
+        await self.delay()
+        if isinstance(order, ApiError):
+            return self.error(order)
+        return self.json(self.dialect.query_response(order))
 
+    # ----- test hooks
     async def _balances(self, request: web.Request) -> web.Response:
         api_key = request.headers.get(self.dialect.api_key_header, "")
         if not api_key:
-            return self._error(self.dialect.missing_api_key())
+            return self.error(self.dialect.missing_api_key())
         if api_key not in self._secrets:
-            return self._error(self.dialect.unknown_api_key())
-        balances: dict[str, Decimal] = self.book.balances(api_key)
-        return self._json({asset: plain(amount) for asset, amount in sorted(balances.items())})
+            return self.error(self.dialect.unknown_api_key())
+        if request.path == "/sim/starting_balances":
+            balances: dict[str, Decimal] = self.book.starting_balances(api_key)
+        else:
+            balances = self.book.balances(api_key)
+        return self.json({asset: plain(amount) for asset, amount in sorted(balances.items())})
+
+    def inject_order_fault(self, fault: OrderFault) -> None:
+        """Arm ``fault``; FaultError if the sim cannot carry it out."""
+        order_faults.check(fault, self.book.index)
+        self.faults.arm(fault)
+        if fault.kind == order_faults.RATE_LIMIT:
+            self.gate.fault(fault.seconds or 0.0)
+        log.warning("sim %s: armed order fault %s", self.venue.name, fault)
+
+    def order_fault_listing(self) -> list[dict[str, Any]]:
+        out = self.faults.listing()
+        remaining = self.gate.fault_remaining()
+        if remaining:
+            out.append({"kind": order_faults.RATE_LIMIT, "count": 1, "seconds": remaining, "symbol": None,
+                        "side": None})
+        return out
+
+    async def _order_fault(self, request: web.Request) -> web.Response:
+        try:
+            self.inject_order_fault(order_faults.parse_request(await request.read()))
+        except FaultError as exc:
+            return json_response({"ok": False, "error": str(exc)}, 400)
+        return json_response({"ok": True})
+
+    async def _order_faults(self, request: web.Request) -> web.Response:
+        return json_response(self.order_fault_listing())

@@ -44,8 +44,12 @@ class RestServer:
     def routes(self, app: web.Application) -> None:
         raise NotImplementedError
 
+    def middlewares(self) -> list[Any]:
+        """aiohttp middlewares wrapped around every route (a venue's rate limits)."""
+        return []
+
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=self.middlewares())
         self.routes(app)
         app.router.add_get("/sim/stats", self._stats)
         app.router.add_post("/sim/fault", self._fault)

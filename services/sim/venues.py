@@ -14,10 +14,12 @@ from services.sim.dialect import Dialect
 from services.sim.dialect_binance import BinanceDialect
 from services.sim.dialect_mexc import MexcDialect
 from services.sim.perp import FundingModel, FundingPoint
+from services.sim.rate_limits import SimRateLimits
 from services.sim.rest import VenueRest
 from services.sim.rest_common import SimHooks, now_ms
 from services.sim.rest_perp import PerpRest
 from services.sim.units import SymbolSpec
+from services.sim.ws_api import UserStreams
 from services.sim.ws_binance import DIFF_INTERVALS as BINANCE_DIFF_INTERVALS
 from services.sim.ws_binance import PARTIAL_INTERVALS as BINANCE_PARTIAL_INTERVALS
 from services.sim.ws_binance import BinanceSpotStreamServer
@@ -40,8 +42,10 @@ class SpotVenue:
     """One spot venue's matching book, depth books, market-data server and REST API."""
 
     def __init__(
-        self, venue: Venue, sv: SimVenue, cfg: Config, specs: list[SymbolSpec], creds: dict[str, str], hooks: SimHooks
+        self, venue: Venue, sv: SimVenue, cfg: Config, specs: list[SymbolSpec], creds: dict[str, str], hooks: SimHooks,
+        limits: SimRateLimits | None = None,
     ) -> None:
+        """``limits``: the REST rate limits (the venue's documented ones if None)."""
         self.venue = venue
         self.sim_venue = sv
         self.listed = listed_symbols(venue, cfg)
@@ -55,15 +59,6 @@ class SpotVenue:
             dialect = MexcDialect()
             self.stream = MexcStreamServer(venue.name, specs, self.listed, sv.max_connection_age_s)
             self.diff_intervals, self.partial_intervals = MEXC_DIFF_INTERVALS, ()
-        self.book = VenueBook(
-            specs,
-            venue.taker_fee,
-            cfg.sim.starting_balance_usd,
-            commission_in_base_on_buy=dialect.commission_in_base_on_buy,
-            status_names=dialect.status_names,
-        )
-        listed = set(self.listed)
-        self.book.index = {name: i for name, i in self.book.index.items() if i in listed}
         rng = random.Random(f"depth:{cfg.sim.seed}:{venue.name}")  # its own stream: quotes stay as seeded
         sim = cfg.sim
         self.depth = [
@@ -73,8 +68,26 @@ class SpotVenue:
             )
             for spec in specs
         ]
+        self.book = VenueBook(
+            specs,
+            self.depth,
+            venue.taker_fee,
+            cfg.sim.starting_balance_usd,
+            commission_in_base_on_buy=dialect.commission_in_base_on_buy,
+            status_names=dialect.status_names,
+        )
+        listed = set(self.listed)
+        self.book.index = {name: i for name, i in self.book.index.items() if i in listed}
         self._gaps: dict[int, set[int]] = {ms: set() for ms in self.diff_intervals}  # interval -> symbols
-        self.rest = VenueRest(venue, dialect, self.book, self.depth, creds, sv.latency_ms, hooks)
+        self.rest = VenueRest(
+            venue, dialect, self.book, self.depth, creds, sv.latency_ms, hooks, jitter_ms=sv.latency_jitter_ms,
+            rng=random.Random(f"latency:{cfg.sim.seed}:{venue.name}"), limits=limits,
+        )
+        self.user_streams: UserStreams | None = None
+        if isinstance(self.stream, BinanceSpotStreamServer):  # Binance's WS API carries the account's events
+            self.user_streams = UserStreams(creds)
+            self.stream.user_streams = self.user_streams
+            self.book.listeners.append(self.user_streams.on_order_event)
 
     def flush(self, interval_ms: int) -> None:
         """One aggregation interval is over: push every symbol's pending diff (and Binance's partials)."""
@@ -98,7 +111,7 @@ class SpotVenue:
             gaps.update(self.listed if symbol is None else (symbol,))
 
     def stats(self) -> dict[str, Any]:
-        specs = self.book.specs
+        specs, faults = self.book.specs, self.rest.faults
         return {
             "venue": self.venue.name,
             "kind": self.venue.kind,
@@ -108,6 +121,11 @@ class SpotVenue:
             "orders": self.book.orders,
             "fills": self.book.fills,
             "rejects": self.book.rejects,
+            "cancels": self.book.cancels,
+            "order_faults": {"injected": dict(faults.injected), "triggered": dict(faults.triggered)},
+            **self.rest.gate.counts,  # limited (429) and banned (418) answers
+            "user_streams": self.user_streams.subscribers() if self.user_streams else 0,
+            "user_events": self.user_streams.events if self.user_streams else 0,
         }
 
 

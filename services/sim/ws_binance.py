@@ -6,6 +6,8 @@ GET_PROPERTY answer ``{"result":..,"id":..}``; bad requests get error code 2, ba
 on the venue: 5 incoming messages per second (text, pings, pongs), server pings with a pong deadline, the
 connection lifetime.
 
+The spot server also serves Binance's WebSocket API user data on ``/ws-api/v3`` (``ws_api``).
+
 Spot streams: ``<s>@bookTicker`` (every book change), ``<s>@depth`` / ``<s>@depth@100ms`` (diffs every
 1000 / 100 ms) and ``<s>@depth<5|10|20>[@100ms]`` (partial books).
 """
@@ -23,6 +25,7 @@ from msgspec import Struct
 from services.sim.depth import DepthBook, DepthDiff, Level
 from services.sim.market import SimQuote
 from services.sim.units import SymbolSpec, units_text
+from services.sim.ws_api import WS_API_PATH, UserStreams, WsApiConnection
 from services.sim.ws_common import TICKER, Connection, ListenerOrResponse, StreamServer
 from shared.venues.binance.constants import (
     BOOK_TICKER_SUFFIX,
@@ -230,6 +233,12 @@ class BinanceSpotStreamServer(BinanceStreamServer):
         self.stream_index = spot_streams(specs, listed)
         self._mids = [f',"s":"{s.name}","b":"' for s in specs]  # the hot path only fills in numbers
         self._diff_subs = {ms: self.topic(diff_topic(ms)) for ms in DIFF_INTERVALS}
+        self.user_streams: UserStreams | None = None  # set by the venue: the WS API's account events
+
+    def listener(self, request: picows.WSUpgradeRequest) -> ListenerOrResponse:
+        if self.user_streams is not None and request.path.decode("latin-1").partition("?")[0] == WS_API_PATH:
+            return WsApiConnection(self, self.user_streams)
+        return super().listener(request)
 
     def publish(self, q: SimQuote) -> None:
         """bookTicker on every book change; ``u`` is the book's update id (one id space with depth)."""
