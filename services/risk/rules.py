@@ -1,99 +1,349 @@
-"""Inline risk rules: pure logic, no sockets. Every opportunity gets a decision with a reason."""
+"""Inline risk rules: pure logic, no sockets, no I/O. Every opportunity gets a decision with a reason.
+
+``RiskBook.check`` runs the rules cheapest and most decisive first; the first that refuses names the
+decision. An approval reserves what the execution will use — a concurrency slot, its (venue, symbol) pairs,
+its balances and its orders in the rate budget — until the executor's ``Execution`` for the same
+opportunity releases them (or 120 s pass with none: the slot is freed and counted as expired).
+
+Executable strategies: cross_exchange OPEN (two legs) and triangular OPEN (three legs on one venue, all
+sent at once). Funding carry is refused by name: the executor has no perpetual order path, and a spot leg
+without its perpetual hedge would be a directional position, not an arbitrage.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
 import time
-from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 
+from services.risk.breakers import Breakers
+from services.risk.state import MS_PER_DAY, Reservation, RiskState, utc_day
+from services.risk.venues import VenueBook
 from shared.config import Risk
-from shared.messages import ACTION_OPEN, STRATEGY_CROSS, Execution, Opportunity
+from shared.messages import (
+    ACTION_OPEN,
+    SIDE_BUY,
+    STRATEGY_CROSS,
+    STRATEGY_TRIANGULAR,
+    Alert,
+    Execution,
+    Opportunity,
+    VenueState,
+)
+from shared.registry import Registry
+
+log = logging.getLogger(__name__)
 
 APPROVED = "approved"
 KILL_SWITCH = "kill_switch"
+BREAKER_LOSS = "breaker_loss"
+BREAKER_FAILURE = "breaker_failure"
+NOT_EXECUTABLE = "strategy_not_executable"
 TOO_OLD = "opportunity_too_old"
 MAX_NOTIONAL = "max_notional"
 MAX_DAILY_LOSS = "max_daily_loss"
 MAX_CONCURRENT = "max_concurrent"
 SYMBOL_IN_FLIGHT = "symbol_in_flight"
-EXECUTOR_UNAVAILABLE = "executor_unavailable"
-NOT_EXECUTABLE = "strategy_not_executable"
+BALANCE_UNKNOWN = "balance_unknown"
+VENUE_BLOCKED = "venue_blocked"
+RATE_BUDGET = "rate_budget"
+INSUFFICIENT_BALANCE = "insufficient_balance"
+EXECUTOR_UNAVAILABLE = "executor_unavailable"  # approved, but the hand-off to the executor failed
 
-# Strategies the executor can carry out today. Triangular cycles and spot-perp carry are detected, sized and
-# reported, but the executor has no three-leg or perpetual order path yet: risk refuses them by name instead
-# of letting a partial strategy trade.
-EXECUTABLE = frozenset({(STRATEGY_CROSS, ACTION_OPEN)})
-
+# In check order; EXECUTOR_UNAVAILABLE is booked after the decision, when the intent cannot be handed over.
 REASONS = (
     APPROVED,
     KILL_SWITCH,
+    BREAKER_LOSS,
+    BREAKER_FAILURE,
+    NOT_EXECUTABLE,
     TOO_OLD,
     MAX_NOTIONAL,
     MAX_DAILY_LOSS,
     MAX_CONCURRENT,
     SYMBOL_IN_FLIGHT,
+    BALANCE_UNKNOWN,
+    VENUE_BLOCKED,
+    RATE_BUDGET,
+    INSUFFICIENT_BALANCE,
     EXECUTOR_UNAVAILABLE,
-    NOT_EXECUTABLE,
 )
 
-NS_PER_DAY = 86_400 * 1_000_000_000
+EXECUTABLE = frozenset({(STRATEGY_CROSS, ACTION_OPEN), (STRATEGY_TRIANGULAR, ACTION_OPEN)})
+
+IN_FLIGHT_TIMEOUT_MS = 120_000  # an approval with no Execution after this long is released (and counted)
+ALERT_DAILY_LOSS = "daily_loss"
+
+_Needs = dict[tuple[int, str], float]
+_Orders = dict[int, int]
+_NONE: tuple[_Needs, _Orders] = ({}, {})  # a refusal reserves nothing (shared, never written to)
 
 
-def utc_day(wall_ns: int) -> int:
-    return wall_ns // NS_PER_DAY
-
-
-@dataclass
 class RiskBook:
-    """Limits, today's realized PnL and the executions in flight."""
+    """Limits, today's realized PnL, positions, breakers and the executions in flight."""
 
-    limits: Risk
-    halted: bool = False
-    day: int = field(default_factory=lambda: utc_day(time.time_ns()))
-    daily_pnl_usd: float = 0.0
-    in_flight: dict[int, int] = field(default_factory=dict)  # opportunity id -> symbol id
-    decisions: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
+    def __init__(self, limits: Risk, registry: Registry, state: RiskState | None = None) -> None:
+        self.limits = limits
+        self.state = state if state is not None else RiskState(day=utc_day(time.time_ns()))
+        self.breakers = Breakers(limits, self.state.breakers)
+        self.venues = VenueBook()
+        self.venue_names = registry.venue_names
+        self.symbol_names = registry.symbol_names
+        self._base = tuple(s.base for s in registry.symbols)
+        self._quote = tuple(s.quote for s in registry.symbols)
+        self._buy_cost = tuple(1.0 + v.taker_fee for v in registry.venues)  # quote spent per unit of notional
+        self._max_age_ns = limits.max_opportunity_age_ms * 1_000_000
+        self.decisions: dict[str, int] = dict.fromkeys(REASONS, 0)
+        self.n_in_flight_expired = 0
+        self.n_foreign_executions = 0
+        self.dirty = False  # state changed since the last write (approvals are written lazily)
+        # A kill for this process's life only (end-of-run wind-down): the next start trades again.
+        self.session_kill = False
+        self.session_pnl_usd = 0.0  # booked since this process started (the day's figure may span restarts)
+        self._busy: dict[tuple[int, int], int] = {}
+        for reservation in self.state.in_flight.values():  # reloaded after a restart: hold them again
+            self._hold(reservation)
 
-    def check(self, opp: Opportunity, now_ns: int) -> str:
-        """The first rule that refuses ``opp``, or APPROVED. Cheapest and most decisive rules first."""
-        lim = self.limits
-        if self.halted:
-            return KILL_SWITCH
-        if (opp.strategy, opp.action) not in EXECUTABLE:
-            return NOT_EXECUTABLE
-        if now_ns - opp.detected_ns > lim.max_opportunity_age_ms * 1e6:
-            return TOO_OLD
-        if opp.notional_usd > lim.max_notional_usd:
-            return MAX_NOTIONAL
-        self._roll_day()
-        if self.daily_pnl_usd <= -lim.max_daily_loss_usd:
-            return MAX_DAILY_LOSS
-        if len(self.in_flight) >= lim.max_concurrent:
-            return MAX_CONCURRENT
-        if opp.symbol in self.in_flight.values():
-            return SYMBOL_IN_FLIGHT
-        return APPROVED
+    # ----- the decision path
+    def check(self, opp: Opportunity, now_ns: int, wall_ns: int) -> str:
+        """The first rule that refuses ``opp``, or APPROVED. ``now_ns`` monotonic, ``wall_ns`` wall clock."""
+        return self._evaluate(opp, now_ns, wall_ns)[0]
 
-    def decide(self, opp: Opportunity, now_ns: int) -> str:
-        reason = self.check(opp, now_ns)
-        if reason == APPROVED:
-            self.in_flight[opp.id] = opp.symbol
+    def decide(self, opp: Opportunity, now_ns: int, wall_ns: int) -> str:
+        """Check, and on approval reserve the slot, the symbols, the balances and the orders."""
+        reason, needs, orders = self._evaluate(opp, now_ns, wall_ns)
         self.decisions[reason] += 1
+        if reason == APPROVED:
+            reservation = Reservation(
+                wall_ms=wall_ns // 1_000_000,
+                slots=tuple((leg.venue, leg.symbol) for leg in opp.legs),
+                amounts=tuple((v, asset, amount) for (v, asset), amount in needs.items()),
+                orders=tuple(orders.items()),
+            )
+            self.state.in_flight[opp.id] = reservation
+            self._hold(reservation)
+            for venue, n in orders.items():
+                self.venues.count_orders(venue, n, now_ns)
+            self.dirty = True
         return reason
 
+    def _evaluate(self, opp: Opportunity, now_ns: int, wall_ns: int) -> tuple[str, _Needs, _Orders]:
+        st = self.state
+        lim = self.limits
+        none = _NONE
+        if st.kill or self.session_kill:
+            return KILL_SWITCH, *none
+        wall_ms = wall_ns // 1_000_000
+        br = st.breakers
+        if br.loss_until_ms > wall_ms:
+            return BREAKER_LOSS, *none
+        if br.orphan or br.failure_until_ms > wall_ms:
+            return BREAKER_FAILURE, *none
+        if (opp.strategy, opp.action) not in EXECUTABLE:
+            return NOT_EXECUTABLE, *none
+        if now_ns - opp.detected_ns > self._max_age_ns:
+            return TOO_OLD, *none
+        if opp.notional_usd > lim.max_notional_usd:
+            return MAX_NOTIONAL, *none
+        if utc_day(wall_ns) != st.day:
+            self.roll_day(wall_ns)
+        if st.daily_pnl_usd <= -lim.max_daily_loss_usd:
+            return MAX_DAILY_LOSS, *none
+        if len(st.in_flight) >= lim.max_concurrent:
+            return MAX_CONCURRENT, *none
+        busy = self._busy
+        for leg in opp.legs:
+            if (leg.venue, leg.symbol) in busy:
+                return SYMBOL_IN_FLIGHT, *none
+        venues = self.venues
+        states = venues.states
+        for leg in opp.legs:
+            if leg.venue not in states:
+                return BALANCE_UNKNOWN, *none
+        for leg in opp.legs:
+            if venues.blocked(leg.venue, wall_ms):
+                return VENUE_BLOCKED, *none
+        orders: _Orders = {}
+        needs: _Needs = {}
+        for leg in opp.legs:
+            v = leg.venue
+            orders[v] = orders.get(v, 0) + 1
+            if leg.side == SIDE_BUY:
+                key = (v, self._quote[leg.symbol])
+                amount = leg.qty * leg.price * self._buy_cost[v]
+            else:
+                key = (v, self._base[leg.symbol])
+                amount = leg.qty
+            needs[key] = needs.get(key, 0.0) + amount
+        for v, n in orders.items():
+            if not venues.rate_fits(v, n, now_ns):
+                return RATE_BUDGET, *none
+        if not venues.balance_fits(needs, lim.balance_headroom):
+            return INSUFFICIENT_BALANCE, *none
+        return APPROVED, needs, orders
+
+    # ----- reservations
+    def _hold(self, r: Reservation) -> None:
+        for slot in r.slots:
+            self._busy[slot] = self._busy.get(slot, 0) + 1
+        self.venues.reserve(r.amounts)
+
+    def _release(self, opportunity_id: int) -> Reservation | None:
+        r = self.state.in_flight.pop(opportunity_id, None)
+        if r is None:
+            return None
+        for slot in r.slots:
+            left = self._busy[slot] - 1
+            if left:
+                self._busy[slot] = left
+            else:
+                del self._busy[slot]
+        self.venues.release(r.amounts)
+        self.dirty = True
+        return r
+
     def handoff_failed(self, opp: Opportunity) -> None:
-        """The approved intent never reached the executor: free its slot and book the real reason."""
-        if self.in_flight.pop(opp.id, None) is not None:
+        """The approved intent never reached the executor: free what it held and book the real reason."""
+        if self._release(opp.id) is not None:
             self.decisions[APPROVED] -= 1
             self.decisions[EXECUTOR_UNAVAILABLE] += 1
 
-    def on_execution(self, exe: Execution) -> bool:
-        """Book an execution's outcome; False when it was not one of ours (e.g. after a restart)."""
-        self._roll_day()
-        self.daily_pnl_usd += exe.pnl_usd
-        return self.in_flight.pop(exe.opportunity_id, None) is not None
+    def expire(self, wall_ns: int) -> list[int]:
+        """Release approvals older than IN_FLIGHT_TIMEOUT_MS with no Execution; their opportunity ids."""
+        oldest = wall_ns // 1_000_000 - IN_FLIGHT_TIMEOUT_MS
+        stale = [oid for oid, r in self.state.in_flight.items() if r.wall_ms < oldest]
+        for oid in stale:
+            self._release(oid)
+            self.n_in_flight_expired += 1
+        return stale
 
-    def _roll_day(self) -> None:
-        today = utc_day(time.time_ns())
-        if today != self.day:
-            self.day = today
-            self.daily_pnl_usd = 0.0
+    # ----- what the executor reports
+    def on_venue_state(self, vs: VenueState, now_ns: int) -> None:
+        """The executor's account view; ``now_ns`` (monotonic) is when it arrived."""
+        self.venues.update(vs, now_ns)
+
+    def on_execution(self, exe: Execution, wall_ns: int) -> list[Alert]:
+        """Book an execution: release its reservation, add its PnL and deltas, feed the breakers. The alerts
+        it raises. Executions risk did not approve (e.g. finished by the executor after a restart) are booked
+        all the same: the money moved."""
+        self.roll_day(wall_ns)
+        if self._release(exe.opportunity_id) is None:
+            self.n_foreign_executions += 1
+        st = self.state
+        alerts: list[Alert] = []
+        if math.isfinite(exe.pnl_usd):
+            before = st.daily_pnl_usd
+            st.daily_pnl_usd += exe.pnl_usd
+            self.session_pnl_usd += exe.pnl_usd
+            limit = -self.limits.max_daily_loss_usd
+            if before > limit >= st.daily_pnl_usd:
+                alerts.append(Alert(
+                    source="risk",
+                    kind=ALERT_DAILY_LOSS,
+                    message=f"daily loss limit reached: {st.daily_pnl_usd:.2f} USD today (limit {limit:.2f}); "
+                    "nothing trades until the next UTC day",
+                    until_ms=(st.day + 1) * MS_PER_DAY,
+                    ts_ns=time.time_ns(),
+                ))
+        else:
+            log.error("execution %d carries a non-finite pnl (%r); not booked", exe.opportunity_id, exe.pnl_usd)
+        for d in exe.deltas:
+            venue = self.venue_names[d.venue] if 0 <= d.venue < len(self.venue_names) else f"venue{d.venue}"
+            try:
+                delta = Decimal(d.delta)
+            except InvalidOperation:
+                delta = Decimal("NaN")
+            if not delta.is_finite():
+                log.error("execution %d: delta %s/%s is not a number (%r); not booked",
+                          exe.opportunity_id, venue, d.asset, d.delta)
+                continue
+            assets = st.positions.setdefault(venue, {})
+            assets[d.asset] = assets.get(d.asset, Decimal(0)) + delta
+        alerts.extend(self.breakers.record(exe, wall_ns // 1_000_000))
+        self.dirty = True
+        return alerts
+
+    def on_alert(self, alert: Alert) -> Alert | None:
+        """Another service reports an orphan (e.g. the executor's reconciliation): latch the halt too."""
+        if alert.source == "risk" or alert.kind != "orphan":
+            return None
+        self.dirty = True
+        return self.breakers.latch_orphan(f"{alert.source}: {alert.message}")
+
+    # ----- operator and clock
+    def kill(self, reason: str, persist: bool = True) -> Alert:
+        """Halt until resume. ``persist=False``: for this process's life only (a wind-down before a stop must
+        not leave the next start halted); an operator's kill persists across restarts."""
+        if persist:
+            self.state.kill = True
+            self.dirty = True
+        else:
+            self.session_kill = True
+        until = "resume" if persist else "resume or a restart"
+        return Alert(source="risk", kind=KILL_SWITCH, message=f"kill switch engaged ({reason}): nothing trades "
+                     f"until {until}; the executor cancels every open order", until_ms=0, ts_ns=time.time_ns())
+
+    def resume(self) -> list[str]:
+        """Clear the kill switch and every breaker (operator override); what was cleared."""
+        cleared = ["kill_switch"] if self.state.kill or self.session_kill else []
+        self.state.kill = self.session_kill = False
+        cleared += [f"breaker_{name}" for name in self.breakers.reset()]
+        self.dirty = True
+        return cleared
+
+    def roll_day(self, wall_ns: int) -> bool:
+        if self.state.roll_day(wall_ns):
+            self.venues.new_day()
+            self.dirty = True
+            return True
+        return False
+
+    def halted(self, wall_ns: int) -> bool:
+        """Nothing can be approved: kill switch or an open breaker."""
+        wall_ms = wall_ns // 1_000_000
+        return (self.state.kill or self.session_kill or self.breakers.loss_open(wall_ms)
+                or self.breakers.failure_open(wall_ms))
+
+    def status(self, wall_ns: int) -> dict[str, object]:
+        st = self.state
+        wall_ms = wall_ns // 1_000_000
+        return {
+            "kill_switch": st.kill or self.session_kill,
+            "kill_persisted": st.kill,
+            "halted": self.halted(wall_ns),
+            "day": st.day,
+            "daily_pnl_usd": st.daily_pnl_usd,
+            "session_pnl_usd": self.session_pnl_usd,
+            "positions": {v: {a: format(q, "f") for a, q in assets.items()} for v, assets in st.positions.items()},
+            "breakers": self.breakers.status(wall_ms),
+            "in_flight": len(st.in_flight),
+            "reservations": {
+                str(oid): {
+                    "age_ms": wall_ms - r.wall_ms,
+                    "slots": [f"{self.venue_names[v]}:{self.symbol_names[s]}" for v, s in r.slots],
+                    "amounts": [[self.venue_names[v], a, x] for v, a, x in r.amounts],
+                    "orders": {self.venue_names[v]: n for v, n in r.orders},
+                }
+                for oid, r in st.in_flight.items()
+            },
+            "venues": {
+                self.venue_names[v]: {
+                    "reachable": vs.reachable,
+                    "balances": dict(vs.balances),
+                    "weight_1m": vs.weight_1m,
+                    "weight_limit_1m": vs.weight_limit_1m,
+                    "orders_10s": vs.orders_10s,
+                    "orders_limit_10s": vs.orders_limit_10s,
+                    "orders_1d": vs.orders_1d,
+                    "orders_limit_1d": vs.orders_limit_1d,
+                    "blocked_until_ms": vs.blocked_until_ms,
+                    "open_orders": vs.open_orders,
+                    "age_s": (time.monotonic_ns() - self.venues.received_ns[v]) / 1e9,
+                }
+                for v, vs in self.venues.states.items()
+            },
+            "budget": self.venues.status(),
+            "decisions": dict(self.decisions),
+            "in_flight_expired": self.n_in_flight_expired,
+        }

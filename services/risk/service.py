@@ -1,17 +1,39 @@
-"""Risk actor: every opportunity passes here; approved ones go on as OrderIntents."""
+"""Risk actor: every opportunity passes here; approved ones go on as OrderIntents.
+
+In: opportunities (PULL, or direct calls from a fused detector), the executor's Execution, VenueState and
+Alert events (SUB, or its ``local_listeners`` when fused). Out: a ``RiskDecision`` per opportunity, approved
+``OrderIntent``s, ``Alert``s. Control: ``kill`` (halt, persist, alert, then forward ``kill`` to the executor,
+which cancels every open order; args: ``reason``, and ``persist: false`` for a wind-down halt that ends with
+the process), ``resume`` (clear the kill switch and every breaker; forwarded too, so the executor takes
+intents again), ``risk`` (status).
+
+Persistence (``services.risk.state``): executions, halts, trips and resumes are written at once, before
+anything else happens — they are money and safety state. Approvals only reserve (slots, balances, orders)
+and happen on the hot path, so they mark the state dirty and a 100 ms timer writes it from a worker thread:
+the decision costs a flag, not an fsync. A crash loses at most 100 ms of reservations, which only delays
+trading (a lost reservation's Execution is still booked, as a foreign one).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import zmq
 
-from services.risk.rules import APPROVED, EXECUTOR_UNAVAILABLE, RiskBook
+from services.risk.rules import APPROVED, EXECUTOR_UNAVAILABLE, REASONS, RiskBook
+from services.risk.state import StateStore, decode_state, encode_state
 from shared.codec import Codec, event_codec, intent_codec, opportunity_codec
+from shared.config import Config
 from shared.messages import (
+    TOPIC_ALERT,
     TOPIC_EXECUTION,
+    TOPIC_VENUE,
+    Alert,
     Command,
     Event,
     Execution,
@@ -19,33 +41,57 @@ from shared.messages import (
     OrderIntent,
     Reply,
     RiskDecision,
+    VenueState,
 )
+from shared.runtime.control_client import ControlError, request
 from shared.runtime.host import ProcessContext
 from shared.runtime.outlet import Outlet, SocketOutlet
 from shared.runtime.service import Service
 
 log = logging.getLogger(__name__)
 
+STATE_WRITE_INTERVAL_S = 0.1  # lazy writes (approvals) and the clock's duties run this often
+# The CLI waits 5 s and the HTTP API 3 s for risk's answer: the executor's must come back well before that.
+FORWARD_TIMEOUT_S = 2.0
+FORWARDED = frozenset({"kill", "resume"})
+
+
+def state_path(cfg: Config, run_dir: Path) -> Path:
+    """``risk.state_file``; a relative path is taken under the run directory."""
+    raw = cfg.risk.state_file
+    if not raw:
+        return run_dir / "state" / "risk.json"
+    p = Path(raw)
+    return p if p.is_absolute() else run_dir / p
+
 
 class RiskEngine(Service):
     def __init__(self, ctx: ProcessContext) -> None:
         super().__init__("risk", ctx)
-        self.book = RiskBook(ctx.cfg.risk)
+        self.book = RiskBook(ctx.cfg.risk, ctx.registry)
+        self.store = StateStore(state_path(ctx.cfg, ctx.run_dir))
         self.intents: Outlet[OrderIntent] = Outlet.unconnected("intents")
         self._opps: Codec[Opportunity] = opportunity_codec()
-        self._execution_codec: Codec[Event] = event_codec()
+        self._executor_codec: Codec[Event] = event_codec()
         self._pull: zmq.Socket[bytes] | None = None
         self._exec_sub: zmq.Socket[bytes] | None = None
-        self.n_foreign_executions = 0
         self._decide_samples: list[int] = []
+        self._generation = 0
+        self.n_alerts = 0
+        self.n_executor_alerts = 0
+        self.n_venue_states = 0
+        self.n_state_write_errors = 0
 
+    # ----- lifecycle
     async def on_start(self) -> None:
+        self._load_state()  # before any socket: a corrupt file must stop the start, not trade on zeros
         if not self.intents.connected:
             push = self.socket(zmq.PUSH)
             push.connect(self.ctx.endpoints.intents)
             self.intents = SocketOutlet("intents", push, intent_codec())
             sub = self.socket(zmq.SUB)
-            sub.setsockopt(zmq.SUBSCRIBE, TOPIC_EXECUTION)
+            for topic in (TOPIC_EXECUTION, TOPIC_VENUE, TOPIC_ALERT):
+                sub.setsockopt(zmq.SUBSCRIBE, topic)
             sub.connect(self.ctx.endpoints.events("executor"))
             self._exec_sub = sub
             self.watch(sub, self._on_executor_events)
@@ -53,6 +99,31 @@ class RiskEngine(Service):
         pull.bind(self.ctx.endpoints.opportunities)
         self._pull = pull
         self.watch(pull, self._on_opportunities)
+        self.spawn(self._housekeeping())
+
+    async def on_stop(self) -> None:
+        self._persist_now()
+
+    def _load_state(self) -> None:
+        data = self.store.read()
+        if data is None:
+            log.info("no risk state at %s: starting from zero", self.store.path)
+            return
+        reg = self.registry
+        state, warnings = decode_state(data, reg.venue_names, reg.symbol_names, str(self.store.path))
+        for warning in warnings:
+            log.warning("%s: %s", self.store.path, warning)
+        self.book = RiskBook(self.cfg.risk, reg, state)
+        self.book.roll_day(time.time_ns())
+        if self.book.halted(time.time_ns()):
+            log.warning("starting HALTED (state of the last run): kill switch %s, breakers %s; `draizer resume` "
+                        "clears it", "ON" if state.kill else "off", self.book.breakers.status(time.time_ns() // 10**6))
+        b = state.breakers
+        log.info(
+            "risk state loaded from %s: daily pnl %.2f USD, %d in flight, kill switch %s, breakers loss %s "
+            "failure %s orphan %s", self.store.path, state.daily_pnl_usd, len(state.in_flight),
+            "ON" if state.kill else "off", b.loss_until_ms or "closed", b.failure_until_ms or "closed", b.orphan,
+        )
 
     def link_in_process(self, peers: dict[str, object]) -> None:
         executor = peers.get("Executor")
@@ -62,13 +133,14 @@ class RiskEngine(Service):
         self.intents = Outlet.direct("intents", handler)
         executor.local_listeners.append(self._on_local_event)  # type: ignore[attr-defined]
 
+    # ----- the hot path
     def _on_opportunities(self) -> None:
         assert self._pull is not None
         self.drain(self._pull, self._opps, self.on_opportunity, "opportunity")
 
     def on_opportunity(self, opp: Opportunity) -> bool:
         now = time.monotonic_ns()
-        reason = self.book.decide(opp, now)
+        reason = self.book.decide(opp, now, time.time_ns())
         decided = time.monotonic_ns()
         if reason == APPROVED and not self.intents.send(OrderIntent(opportunity=opp, decided_ns=decided)):
             self.book.handoff_failed(opp)
@@ -77,33 +149,164 @@ class RiskEngine(Service):
         self.publish(RiskDecision(opportunity=opp, approved=reason == APPROVED, reason=reason, decided_ns=decided))
         return reason == APPROVED
 
+    # ----- the executor's events
     def _on_executor_events(self) -> None:
         assert self._exec_sub is not None
-        self.drain(self._exec_sub, self._execution_codec, self._on_local_event, "executor event")
+        self.drain(self._exec_sub, self._executor_codec, self._on_local_event, "executor event")
 
     def _on_local_event(self, event: Event) -> None:
-        if isinstance(event, Execution) and not self.book.on_execution(event):
-            self.n_foreign_executions += 1
+        if isinstance(event, VenueState):
+            self.book.on_venue_state(event, time.monotonic_ns())
+            self.n_venue_states += 1
+        elif isinstance(event, Execution):
+            alerts = self.book.on_execution(event, time.time_ns())
+            self._persist_now()  # booked money: on disk before the next decision
+            for alert in alerts:
+                self._alert(alert)
+        elif isinstance(event, Alert):
+            self.n_executor_alerts += 1
+            log.warning("alert from %s (%s): %s", event.source, event.kind, event.message)
+            ours = self.book.on_alert(event)
+            if ours is not None:
+                self._persist_now()
+                self._alert(ours)
+
+    def _alert(self, alert: Alert) -> None:
+        self.n_alerts += 1
+        log.warning("ALERT %s: %s", alert.kind, alert.message)
+        self.publish(alert)
+
+    # ----- persistence and the clock
+    def _snapshot(self) -> tuple[int, bytes]:
+        self._generation += 1
+        self.book.dirty = False
+        reg = self.registry
+        saved_ms = time.time_ns() // 1_000_000
+        return self._generation, encode_state(self.book.state, reg.venue_names, reg.symbol_names, saved_ms)
+
+    def _write(self, generation: int, data: bytes) -> None:
+        try:
+            self.store.write(data, generation)
+        except OSError as exc:
+            self.n_state_write_errors += 1
+            self.book.dirty = True  # try again on the next tick
+            log.error("cannot write risk state %s: %s", self.store.path, exc)
+
+    def _persist_now(self) -> None:
+        self._write(*self._snapshot())
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(STATE_WRITE_INTERVAL_S)
+            self.tick(time.time_ns())
+            if self.book.dirty:
+                await asyncio.to_thread(self._write, *self._snapshot())
+
+    def tick(self, wall_ns: int) -> None:
+        """The clock's duties: expire approvals with no Execution, end cooldowns, roll the UTC day."""
+        book = self.book
+        for oid in book.expire(wall_ns):
+            log.warning("opportunity %d: approved 120 s ago and no Execution came back; its slot, symbols and "
+                        "balances are released", oid)
+        ended = book.breakers.poll(wall_ns // 1_000_000)
+        for name in ended:
+            log.warning("%s breaker cooldown over: trading resumes", name)
+        rolled = book.roll_day(wall_ns)
+        if rolled:
+            log.info("new UTC day %d: daily PnL starts from zero", book.state.day)
+        if ended or rolled:
+            self._persist_now()
+
+    # ----- control
+    def _on_control(self) -> None:
+        """``kill`` and ``resume`` act at once and answer once the executor has (a ROUTER socket may reply
+        late); every other command goes the base class's synchronous way."""
+        sock = self._control_sock
+        assert sock is not None
+        for _ in range(64):
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            envelope, payload = frames[:-1], frames[-1]
+            cmd = self._forwarded_command(payload)
+            if cmd is None:
+                sock.send_multipart([*envelope, self._control_codec.encode(self._handle_control(payload))])
+                continue
+            data = self.operator(cmd)
+            self.spawn(self._forward_and_reply(sock, envelope, cmd.cmd, data))
+
+    def _forwarded_command(self, payload: bytes) -> Command | None:
+        try:
+            cmd = self._control_codec.decode(payload)
+        except Exception:
+            return None  # the base path answers with the decode error
+        return cmd if isinstance(cmd, Command) and cmd.cmd in FORWARDED else None
+
+    def operator(self, cmd: Command) -> dict[str, Any]:
+        """Apply ``kill`` / ``resume`` to risk itself: halted or cleared, persisted, alerted."""
+        if cmd.cmd == "kill":
+            persist = cmd.args.get("persist", True) is not False
+            alert = self.book.kill(str(cmd.args.get("reason", "operator command")), persist)
+            self._persist_now()
+            self._alert(alert)
+            return {"halted": True, "persisted": persist}
+        cleared = self.book.resume()
+        self._persist_now()
+        log.warning("resumed by the operator: cleared %s", ", ".join(cleared) or "nothing (was not halted)")
+        return {"halted": False, "cleared": cleared}
+
+    async def _forward_and_reply(
+        self, sock: zmq.Socket[bytes], envelope: list[bytes], cmd: str, data: dict[str, Any]
+    ) -> None:
+        data["executor"] = await self._forward(cmd)
+        if not sock.closed:
+            sock.send_multipart([*envelope, self._control_codec.encode(Reply(ok=True, data=data))])
+
+    async def _forward(self, cmd: str) -> dict[str, Any] | str:
+        """The executor's answer to ``cmd``, or why there is none (risk's own action stands either way)."""
+        endpoint = self.ctx.endpoints.control("executor")
+        try:
+            reply = await asyncio.to_thread(request, endpoint, cmd, None, FORWARD_TIMEOUT_S)
+        except ControlError as exc:
+            log.error("%s not forwarded: %s", cmd, exc)
+            return f"executor not answering: {exc}"
+        if not reply.ok:
+            log.error("executor refused %s: %s", cmd, reply.error)
+            return f"executor refused {cmd}: {reply.error}"
+        return dict(reply.data)
 
     def on_command(self, cmd: Command) -> Reply | None:
-        if cmd.cmd == "kill":
-            self.book.halted = True
-            log.warning("kill switch engaged")
-            return Reply(ok=True, data={"halted": True})
-        if cmd.cmd == "resume":
-            self.book.halted = False
-            return Reply(ok=True, data={"halted": False})
+        if cmd.cmd == "risk":
+            return Reply(ok=True, data=self.book.status(time.time_ns()))
         return None
 
+    # ----- heartbeat
     def counters(self) -> dict[str, int]:
-        c = {f"decision.{k}": v for k, v in self.book.decisions.items()}
-        c["in_flight"] = len(self.book.in_flight)
+        book = self.book
+        c = {f"decision.{k}": book.decisions.get(k, 0) for k in REASONS}
+        c["in_flight"] = len(book.state.in_flight)
+        c["in_flight_expired"] = book.n_in_flight_expired
         c["malformed"] = self.n_malformed
-        c["foreign_executions"] = self.n_foreign_executions
+        c["foreign_executions"] = book.n_foreign_executions
+        c["alerts"] = self.n_alerts
+        c["executor_alerts"] = self.n_executor_alerts
+        c["venue_states"] = self.n_venue_states
+        c["malformed_balances"] = book.venues.malformed_balances
+        c["state_writes"] = self.store.writes
+        c["state_write_errors"] = self.n_state_write_errors
         return c
 
     def gauges(self) -> dict[str, float]:
-        return {"daily_pnl_usd": self.book.daily_pnl_usd, "halted": float(self.book.halted)}
+        book = self.book
+        wall_ms = time.time_ns() // 1_000_000
+        return {
+            "daily_pnl_usd": book.state.daily_pnl_usd,
+            "halted": float(book.state.kill or book.session_kill),
+            "breaker_loss": float(book.breakers.loss_open(wall_ms)),
+            "breaker_failure": float(book.breakers.failure_open(wall_ms)),
+            "in_flight": float(len(book.state.in_flight)),
+        }
 
     def take_latencies(self) -> dict[str, list[int]]:
         samples, self._decide_samples = self._decide_samples, []

@@ -1,0 +1,118 @@
+"""What risk knows of each venue account: the executor's last ``VenueState`` (balances, rate usage, blocks)
+plus what risk itself approved since — the VenueState lags, so approvals are counted and reserved here.
+
+Balances are floats on this side: risk compares an estimate (price x quantity x fee) with a share of the free
+balance, it never sends an amount anywhere; the exact decimal text stays in the VenueState for status.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from shared.messages import VenueState
+
+WINDOW_10S_NS = 10_000_000_000
+WINDOW_1M_NS = 60_000_000_000
+
+
+class VenueBook:
+    def __init__(self) -> None:
+        self.states: dict[int, VenueState] = {}
+        # When risk received each VenueState (monotonic): its counts are aged from here, whatever clock the
+        # sender stamped ts_ns with.
+        self.received_ns: dict[int, int] = {}
+        self.free: dict[int, dict[str, float]] = {}
+        self.reserved: dict[tuple[int, str], float] = {}  # (venue, asset) -> what in-flight approvals may spend
+        self._holders: dict[tuple[int, str], int] = {}  # reservations per key: at 0 the float sum is dropped
+        self._recent: dict[int, deque[tuple[int, int]]] = {}  # venue -> (monotonic ns, orders) approved
+        self._recent_total: dict[int, int] = {}
+        self.day_orders: dict[int, int] = {}  # orders approved this UTC day, per venue
+        self.malformed_balances = 0
+
+    # ----- updates
+    def update(self, vs: VenueState, now_ns: int) -> None:
+        free: dict[str, float] = {}
+        for asset, text in vs.balances:
+            try:
+                free[asset] = float(text)
+            except ValueError:
+                self.malformed_balances += 1  # missing counts as zero: refuse rather than overspend
+        self.states[vs.venue] = vs
+        self.received_ns[vs.venue] = now_ns
+        self.free[vs.venue] = free
+
+    def count_orders(self, venue: int, n: int, now_ns: int) -> None:
+        self._recent.setdefault(venue, deque()).append((now_ns, n))
+        self._recent_total[venue] = self._recent_total.get(venue, 0) + n
+        self.day_orders[venue] = self.day_orders.get(venue, 0) + n
+
+    def new_day(self) -> None:
+        self.day_orders.clear()
+
+    def reserve(self, amounts: tuple[tuple[int, str, float], ...]) -> None:
+        for venue, asset, amount in amounts:
+            key = (venue, asset)
+            self.reserved[key] = self.reserved.get(key, 0.0) + amount
+            self._holders[key] = self._holders.get(key, 0) + 1
+
+    def release(self, amounts: tuple[tuple[int, str, float], ...]) -> None:
+        for venue, asset, amount in amounts:
+            key = (venue, asset)
+            left = self._holders.get(key, 0) - 1
+            if left <= 0:  # exactly nothing reserved: no float residue from add-then-subtract
+                self._holders.pop(key, None)
+                self.reserved.pop(key, None)
+            else:
+                self._holders[key] = left
+                self.reserved[key] -= amount
+
+    # ----- checks (the decision path)
+    def blocked(self, venue: int, wall_ms: int) -> bool:
+        vs = self.states[venue]
+        return not vs.reachable or vs.blocked_until_ms > wall_ms
+
+    def own_orders_10s(self, venue: int, now_ns: int) -> int:
+        recent = self._recent.get(venue)
+        if not recent:
+            return 0
+        oldest = now_ns - WINDOW_10S_NS
+        total = self._recent_total[venue]
+        while recent and recent[0][0] <= oldest:
+            total -= recent.popleft()[1]
+        self._recent_total[venue] = total
+        return total
+
+    def rate_fits(self, venue: int, orders: int, now_ns: int) -> bool:
+        """``orders`` more orders fit the venue's 10 s and daily order budgets and its weight budget.
+
+        Used = the larger of the venue's own count (VenueState, from its headers) and risk's count of what
+        it approved: each lags the other. A VenueState count whose window has fully passed no longer
+        applies (a quiet executor must not block a venue forever on an old number). A limit of 0: none."""
+        vs = self.states[venue]
+        age = now_ns - self.received_ns[venue]
+        if vs.orders_limit_10s:
+            used = vs.orders_10s if age < WINDOW_10S_NS else 0
+            if max(used, self.own_orders_10s(venue, now_ns)) + orders > vs.orders_limit_10s:
+                return False
+        if vs.orders_limit_1d and max(vs.orders_1d, self.day_orders.get(venue, 0)) + orders > vs.orders_limit_1d:
+            return False
+        if vs.weight_limit_1m:  # one order costs one unit of weight (Binance) or one request (MEXC)
+            used = vs.weight_1m if age < WINDOW_1M_NS else 0
+            if used + orders > vs.weight_limit_1m:
+                return False
+        return True
+
+    def balance_fits(self, needs: dict[tuple[int, str], float], headroom: float) -> bool:
+        """Every (venue, asset) need, plus what approvals in flight reserved, within headroom x free."""
+        for key, need in needs.items():
+            free = self.free[key[0]].get(key[1], 0.0)
+            if need + self.reserved.get(key, 0.0) > headroom * free:
+                return False
+        return True
+
+    def status(self) -> dict[str, object]:
+        return {
+            "reserved": {f"{v}:{a}": amount for (v, a), amount in self.reserved.items()},
+            "orders_today": dict(self.day_orders),
+            "malformed_balances": self.malformed_balances,
+        }
