@@ -1,308 +1,392 @@
-"""Executor actor: every leg of an approved opportunity goes out at once as a signed REST order.
+"""Executor actor: every leg of an approved opportunity goes out at once, journaled first, and is driven to
+a final state; uneven legs are unwound or hedged within a deadline; every execution ends in one Execution event.
 
-The requests are written to already-open connections in the same call that received the intent;
-responses are settled in a task. HTTP 5xx, timeouts and lost connections make an order UNKNOWN, which is
-resolved by querying the venue, never by sending the order again.
+Start-up order matters: the journal is reloaded and every execution it left open is reconciled with the venues
+(orders queried, never resent; imbalances unwound) *before* the intent socket is bound, so no new intent can
+race a half-known book. The requests of a new intent are written to already-open connections in the same call
+that received it; the rest (answers, queries, legging, books) runs in a task per execution.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
-from collections.abc import Sequence
-from typing import NamedTuple
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import msgspec
 import zmq
 
-from services.executor.accounting import LegResult, settle_execution
+from services.executor.accounting import Books
+from services.executor.execution import ExecutionRun
+from services.executor.ledger import Ledger
+from services.executor.order_journal import OrderJournal
+from services.executor.order_state import TrackedOrder, Trade
+from services.executor.reconcile import reconcile
+from services.executor.user_stream import UserStream
+from services.executor.venue_client import VenueClient
 from shared.codec import Codec, intent_codec
-from shared.config import SPOT_KINDS, Venue
-from shared.errors import ConfigError
-from shared.http.client import HttpPool, HttpResponse
-from shared.messages import SIDE_BUY, Fill, OrderIntent, OrderUpdate
-from shared.money import price_text, step_multiple_text
+from shared.config import SPOT_KINDS
+from shared.errors import ProtocolError, VenueError
+from shared.messages import (
+    OUTCOME_ABORTED,
+    ROLE_LEG,
+    SIDE_BUY,
+    Alert,
+    Command,
+    Execution,
+    OrderIntent,
+    Reply,
+    VenueState,
+)
+from shared.money import price_text, step_multiple_text, to_wire
 from shared.runtime.host import ProcessContext
 from shared.runtime.service import Service
-from shared.venues import order_format
-from shared.venues.common import OrderFormat, OrderResult, unknown
+from shared.venues.common import OrderAnswer, SymbolRules
 
 log = logging.getLogger(__name__)
 
-ORDER_TIMEOUT_S = 5.0
 STOP_GRACE_S = 10.0
+VENUE_STATE_INTERVAL_S = 1.0
+ACCOUNT_REFRESH_S = 30.0
+ROLE_LETTER = {0: "l", 1: "u", 2: "h"}
 
 
-class VenueSession:
-    """One venue's order connection pool, wire format and credentials (from the environment only)."""
-
-    def __init__(self, venue: Venue) -> None:
-        self.venue = venue
-        self.fmt: OrderFormat = order_format(venue.kind)
-        self.pool = HttpPool(venue.rest_url, venue.order_connections)
-        self.api_key = os.environ.get(venue.api_key_env, "")
-        self.api_secret = os.environ.get(venue.api_secret_env, "")
-        if not self.api_key or not self.api_secret:
-            raise ConfigError(
-                f"venues[{venue.name}]: set the environment variables {venue.api_key_env} and "
-                f"{venue.api_secret_env} (credentials are never read from files)"
-            )
-        self.clock_offset_ms = 0
-
-    def timestamp_ms(self) -> int:
-        return time.time_ns() // 1_000_000 + self.clock_offset_ms
-
-    async def sync_clock(self) -> None:
-        """Venue time minus ours, so signed timestamps land inside recvWindow."""
-        before = time.time_ns() // 1_000_000
-        resp = await asyncio.wait_for(self.pool.request("GET", "/api/v3/time", []), ORDER_TIMEOUT_S)
-        after = time.time_ns() // 1_000_000
-        server = msgspec.json.decode(resp.body, type=dict[str, int])["serverTime"]
-        self.clock_offset_ms = server - (before + after) // 2
+def client_order_id(opportunity_id: int, role: int, leg: int, side: int, attempt: int = 0) -> str:
+    """Deterministic per order: a resend of the same order is refused by the venue as a duplicate."""
+    side_letter = "b" if side == SIDE_BUY else "s"
+    if role == ROLE_LEG:
+        return f"dz{opportunity_id:x}{side_letter}{leg}"
+    return f"dz{opportunity_id:x}{ROLE_LETTER[role]}{leg}{side_letter}{attempt}"
 
 
 class Executor(Service):
     def __init__(self, ctx: ProcessContext) -> None:
         super().__init__("executor", ctx)
-        self.sessions: dict[int, VenueSession] = {}  # spot venues only: perpetual feeds take no orders
+        self.settings = ctx.cfg.execution
+        self.clients: dict[int, VenueClient] = {}
+        self.streams: list[UserStream] = []
+        self.journal: OrderJournal | Any = None
+        self.balances: dict[int, dict[str, Decimal]] = {}
+        self.halted = False
+        self.ready = False
         self._intents: Codec[OrderIntent] = intent_codec()
         self._pull: zmq.Socket[bytes] | None = None
         self._fused = False
-        self._in_flight: set[asyncio.Task[None]] = set()
-        self.n_intents = 0
-        self.n_orders = 0
-        self.n_fills = 0
-        self.n_unknown = 0
-        self.n_rejected = 0
-        self.n_executions = 0
+        self._runs: dict[int, ExecutionRun] = {}
+        self._by_cid: dict[str, tuple[ExecutionRun, TrackedOrder]] = {}
+        self._jobs: set[asyncio.Task[Any]] = set()
+        self.n_intents = self.n_orders = self.n_fills = self.n_rejected = self.n_executions = 0
+        self.n_refused = self.n_trades_missing = self.n_reconciled = self.n_reports = 0
+        self.outcomes: dict[str, int] = {}
         self.pnl_usd = 0.0
+        self.run_ledger = Ledger()  # every balance move since this process started: reconciles with the venues
         self._latency: dict[str, list[int]] = {"tick_to_order": [], "decide_to_order": []}
 
     def link_in_process(self, peers: dict[str, object]) -> None:
-        self._fused = "RiskEngine" in peers
+        self._fused = "RiskEngine" in peers  # risk calls on_intent directly and listens through local_listeners
 
+    # ----- start and stop
     async def on_start(self) -> None:
-        self.sessions = {i: VenueSession(v) for i, v in enumerate(self.cfg.venues) if v.kind in SPOT_KINDS}
-        for s in self.sessions.values():
-            await self._connect(s)
+        run_dir = Path(self.ctx.run_dir)
+        journal_dir = Path(self.settings.journal_dir) if self.settings.journal_dir else run_dir / "state" / "orders"
+        journal_dir.mkdir(parents=True, exist_ok=True)
+        state = OrderJournal.load(journal_dir)
+        if state.torn_lines:
+            log.warning("order journal: %d torn or unreadable lines skipped", state.torn_lines)
+        self.journal = OrderJournal(journal_dir, self.settings.journal_fsync)
+        for i, v in enumerate(self.cfg.venues):
+            if v.kind in SPOT_KINDS:
+                self.clients[i] = VenueClient(v, self.registry, timeout_s=self.settings.order_timeout_ms / 1000)
+        await asyncio.gather(*(c.start() for c in self.clients.values()))
+        for i, c in self.clients.items():
+            info = await c.account()
+            self.balances[i] = {a: free for a, (free, _locked) in info.balances.items()}
+            if c.venue.ws_api_url:
+                stream = UserStream(c, c.venue.ws_api_url, self.on_report)
+                self.streams.append(stream)
+                await stream.start()
+        self.n_reconciled = await reconcile(self, state, journal_dir)
+        self.ready = True
+        for i in self.clients:
+            self.publish_venue(i)
+        self._spawn(self._venue_heartbeat(), "venue-heartbeat")
         if not self._fused:
             pull = self.socket(zmq.PULL)
             pull.bind(self.ctx.endpoints.intents)
             self._pull = pull
             self.watch(pull, self._on_intents)
 
-    async def _connect(self, s: VenueSession) -> None:
-        """The venue may start after us (supervisord does not order programs): retry with backoff."""
-        backoff = 0.05
-        while True:
-            try:
-                await s.pool.open()
-                await s.sync_clock()
-                return
-            except (OSError, TimeoutError, ConnectionError, msgspec.DecodeError, KeyError) as exc:
-                if self.ctx.stop_event.is_set():
-                    raise
-                log.warning("%s: venue not reachable yet (%s); retry in %.2fs", s.venue.name, exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
-
     async def on_stop(self) -> None:
         if self._pull is not None:
             asyncio.get_running_loop().remove_reader(self._pull.getsockopt(zmq.FD))
-        if self._in_flight:
-            log.info("waiting for %d executions in flight", len(self._in_flight))
-            await asyncio.wait(self._in_flight, timeout=STOP_GRACE_S)
-        for s in self.sessions.values():
-            await s.pool.close()
+        runs = [t for t in self._jobs if t.get_name().startswith("exec-")]
+        if runs:
+            log.info("waiting for %d executions in flight", len(runs))
+            await asyncio.wait(runs, timeout=STOP_GRACE_S)
+        for t in self._jobs:
+            t.cancel()
+        for s in self.streams:
+            await s.close()
+        for c in self.clients.values():
+            await c.close()
+        if self.journal is not None:
+            self.journal.close()
 
+    def _spawn(self, coro: Any, name: str = "") -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=name or None)
+        self._jobs.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._jobs.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("executor task %s failed", task.get_name(), exc_info=task.exception())
+
+    # ----- intents
     def _on_intents(self) -> None:
         assert self._pull is not None
         self.drain(self._pull, self._intents, self.on_intent, "order intent")
 
     def on_intent(self, intent: OrderIntent) -> bool:
         opp = intent.opportunity
-        if any(leg.venue not in self.sessions for leg in opp.legs):
-            log.error("intent %d names a venue without an order API (%s); refused",
-                      opp.id, [self.registry.venue(leg.venue) for leg in opp.legs])
+        why = self._refusal(intent)
+        if why:
+            self.n_refused += 1
+            self._abort(intent, why)
             return False
-        reg = self.registry
-        orders: list[LegOrder] = []
-        for leg in opp.legs:
-            orders.append(
-                LegOrder(
-                    side=leg.side,
-                    venue=leg.venue,
-                    symbol=leg.symbol,
-                    price=price_text(leg.price, reg.tick[leg.venue][leg.symbol]),
-                    qty=step_multiple_text(leg.qty, reg.step[leg.venue][leg.symbol]),
-                    client_order_id=client_order_id(opp.id, leg.side, len(orders)),
-                    quote_usd=leg.quote_usd,
-                )
-            )
-        futures: list[asyncio.Future[HttpResponse]] = []
-        for order in orders:
-            s = self.sessions[order.venue]
-            req = s.fmt.build_new_order(
-                symbol=reg.symbol(order.symbol),
-                side="BUY" if order.side == SIDE_BUY else "SELL",
-                price=order.price,
-                qty=order.qty,
-                client_order_id=order.client_order_id,
-                api_key=s.api_key,
-                api_secret=s.api_secret,
-                timestamp_ms=s.timestamp_ms(),
-                recv_window_ms=s.venue.recv_window_ms,
-            )
-            futures.append(s.pool.request(req.method, req.path, req.headers, req.body))
+        orders = [
+            self.new_order(intent, ROLE_LEG, i, leg.venue, leg.symbol, leg.side, leg.qty, leg.price)
+            for i, leg in enumerate(opp.legs)
+        ]
+        self.journal.intent(opp.id, opp.strategy, [msgspec.to_builtins(intent)])
+        futures = self.send(orders)
         sent = time.monotonic_ns()
         self.n_intents += 1
-        self.n_orders += len(orders)
         self._latency["tick_to_order"].append(sent - opp.tick_ns)
         self._latency["decide_to_order"].append(sent - intent.decided_ns)
-        task = asyncio.get_running_loop().create_task(self._settle(intent, orders, futures, sent))
-        self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
+        self.start_run(ExecutionRun(self, intent, orders, sent), futures)
         return True
 
-    async def _settle(
-        self,
-        intent: OrderIntent,
-        orders: Sequence[LegOrder],
-        futures: Sequence[asyncio.Future[HttpResponse]],
-        sent_ns: int,
-    ) -> None:
+    def _refusal(self, intent: OrderIntent) -> str:
+        if not self.ready:
+            return "executor not ready (reconciling)"
+        if self.halted:
+            return "kill switch"
+        age_ms = (time.monotonic_ns() - intent.opportunity.detected_ns) / 1e6
+        if age_ms > self.cfg.risk.max_opportunity_age_ms:
+            # Risk checked the age when it decided; a queue in front of this process can add more. An order
+            # priced on a book this old meets a different book: better not to send it.
+            return f"opportunity {age_ms:.1f} ms old at send (limit {self.cfg.risk.max_opportunity_age_ms:g} ms)"
+        for leg in intent.opportunity.legs:
+            if leg.venue not in self.clients:
+                return f"venue {self.registry.venue(leg.venue)} has no order API"
+        return ""
+
+    def _abort(self, intent: OrderIntent, why: str) -> None:
+        """Refused before any order: the Execution still goes out so risk frees the slot."""
         opp = intent.opportunity
-        results = await asyncio.gather(
-            *(self._resolve(order, fut) for order, fut in zip(orders, futures, strict=True))
+        now = time.monotonic_ns()
+        log.warning("intent %d refused: %s", opp.id, why)
+        self.publish(Execution(opp.id, opp.symbol, -1, -1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, OUTCOME_ABORTED,
+                               opp.tick_ns, opp.detected_ns, intent.decided_ns, now, now, opp.strategy, note=why))
+
+    def new_order(
+        self, intent: OrderIntent, role: int, leg: int, venue: int, symbol: int, side: int,
+        qty: float | Decimal, price: float | Decimal | None, attempt: int = 0,
+    ) -> TrackedOrder:
+        rules = self.rules(venue, symbol)
+        market = self.settings.order_type == "market" and role == ROLE_LEG
+        qty_text = to_wire(qty) if isinstance(qty, Decimal) else step_multiple_text(qty, rules.step)
+        if market or price is None:
+            px: str | None = None
+        else:
+            px = to_wire(price) if isinstance(price, Decimal) else price_text(price, rules.tick)
+        return TrackedOrder(
+            client_order_id=client_order_id(intent.opportunity.id, role, leg, side, attempt),
+            opportunity_id=intent.opportunity.id,
+            role=role,
+            leg=leg,
+            venue=venue,
+            symbol=symbol,
+            side=side,
+            qty=qty_text,
+            price=px,
+            order_type="market" if px is None else "limit_ioc",
+            created_ns=time.time_ns(),
         )
-        ack = time.monotonic_ns()
-        leg_results: list[LegResult] = []
-        for order, result in zip(orders, results, strict=True):
-            cid = order.client_order_id
-            if result.status == "UNKNOWN":
-                self.n_unknown += 1
-            elif not result.ok:
-                self.n_rejected += 1
-                log.warning(
-                    "order %s rejected by %s: %d %s",
-                    cid, self.registry.venue(order.venue), result.error_code, result.error_msg,
-                )
-            self.publish(
-                OrderUpdate(
-                    client_order_id=cid,
-                    opportunity_id=opp.id,
-                    venue=order.venue,
-                    symbol=order.symbol,
-                    side=order.side,
-                    price=order.price,
-                    qty=order.qty,
-                    status=result.status,
-                    filled_qty=result.filled_qty,
-                    avg_price=result.avg_price,
-                    error_code=result.error_code,
-                    error_msg=result.error_msg,
-                    sent_ns=sent_ns,
-                    ack_ns=ack,
-                    tick_ns=opp.tick_ns,
-                )
-            )
-            for fill_price, fill_qty, fee_usd, trade_id in result.fills:
-                self.n_fills += 1
-                self.publish(
-                    Fill(
-                        client_order_id=cid,
-                        opportunity_id=opp.id,
-                        venue=order.venue,
-                        symbol=order.symbol,
-                        side=order.side,
-                        price=fill_price,
-                        qty=fill_qty,
-                        fee_usd=fee_usd * order.quote_usd,  # venue fees are in the quote currency
-                        trade_id=trade_id,
-                        ts_ns=ack,
-                    )
-                )
-            leg_results.append(LegResult(order.side, result))
-        execution = settle_execution(intent, leg_results, sent_ns, time.monotonic_ns())
+
+    def send(self, orders: list[TrackedOrder]) -> list[asyncio.Future[OrderAnswer]]:
+        """Journal every order (durably, per the fsync policy), then write all requests."""
+        for o in orders:
+            self.journal.order(o)
+        self.journal.commit()
+        futures = []
+        for o in orders:
+            c = self.clients[o.venue]
+            futures.append(c.send_order(o.symbol, o.side, o.qty, o.price, o.client_order_id, o.order_type))
+        self.n_orders += len(orders)
+        return futures
+
+    def start_run(
+        self, run: ExecutionRun, futures: list[asyncio.Future[OrderAnswer]] | None = None
+    ) -> asyncio.Task[Any]:
+        opp_id = run.intent.opportunity.id
+        self._runs[opp_id] = run
+        for o in run.orders:
+            self._by_cid[o.client_order_id] = (run, o)
+        coro = run.run(futures) if futures is not None else run.finish()
+        task = self._spawn(coro, f"exec-{opp_id}")
+        task.add_done_callback(lambda _t: self._forget(run))
+        return task
+
+    def track(self, run: ExecutionRun, o: TrackedOrder) -> None:
+        self._by_cid[o.client_order_id] = (run, o)
+
+    def _forget(self, run: ExecutionRun) -> None:
+        self._runs.pop(run.intent.opportunity.id, None)
+        for o in run.orders:
+            self._by_cid.pop(o.client_order_id, None)
+
+    def rules(self, venue: int, symbol: int) -> SymbolRules:
+        return self.clients[venue].rules_for(symbol)
+
+    def log_reject(self, o: TrackedOrder, a: OrderAnswer) -> None:
+        log.warning("order %s refused by %s: %s %s", o.client_order_id, self.registry.venue(o.venue),
+                    a.error_code, a.error_msg)
+
+    # ----- user stream
+    def on_report(self, r: Any) -> None:
+        """A Binance executionReport: the same state machine as the REST answers, deduplicated by trade id."""
+        self.n_reports += 1
+        found = self._by_cid.get(r.client_order_id)
+        if found is None:
+            return  # not an order of a running execution (a reconciled one, or someone else's)
+        run, o = found
+        changed = o.advance(r.status, r.cum_qty, r.cum_quote, str(r.order_id))
+        if r.trade_id:
+            changed = o.add_trade(Trade(r.trade_id, r.last_price, r.last_qty, r.commission,
+                                        r.commission_asset or "")) or changed
+        if changed:
+            self.journal.update(o)
+            run.wake(o.client_order_id)
+
+    # ----- books
+    def book(self, exe: Execution, books: Books) -> None:
+        for (venue, asset), delta in books.ledger.deltas().items():
+            bal = self.balances.setdefault(venue, {})
+            bal[asset] = bal.get(asset, Decimal(0)) + delta
+        self.run_ledger.merge(books.ledger)
+        self.journal.done(exe.opportunity_id, exe.outcome)
+        self.journal.commit()  # a lost `done` would settle (and book) this execution again after a restart
         self.n_executions += 1
-        self.pnl_usd += execution.pnl_usd
-        self.publish(execution)
+        self.n_fills += sum(len(o.trades) for o in self._runs[exe.opportunity_id].orders) \
+            if exe.opportunity_id in self._runs else 0
+        self.outcomes[exe.outcome] = self.outcomes.get(exe.outcome, 0) + 1
+        self.pnl_usd += exe.pnl_usd
+        self.publish(exe)
+        for venue in {f.venue for f in exe.legs}:  # balances moved, or the rate budget did (a 429 blocks a venue)
+            self.publish_venue(venue)
 
-    async def _resolve(self, order: LegOrder, fut: asyncio.Future[HttpResponse]) -> OrderResult:
-        """The order's final answer: the response, or — when that is missing or not final — a query."""
-        s = self.sessions[order.venue]
-        symbol_id, cid = order.symbol, order.client_order_id
-        base = self.registry.symbols[symbol_id].base
-        try:
-            resp = await asyncio.wait_for(fut, ORDER_TIMEOUT_S)
-            result = s.fmt.parse_order_response(resp.status, resp.body, base)
-        except (TimeoutError, ConnectionError) as exc:
-            log.warning("order %s on %s: no answer (%s); status UNKNOWN, querying", cid, s.venue.name, exc)
-            result = unknown(cid, str(exc))
-        if result.needs_query or result.status == "UNKNOWN":
-            result = await self._query(s, symbol_id, cid, result)
-        return with_estimated_fee(result, s.venue.taker_fee)
+    def publish_venue(self, venue: int) -> None:
+        c = self.clients.get(venue)
+        if c is None:
+            return
+        w1m, wlim, o10, olim10, o1d, olim1d, blocked_ms = c.budget.usage()
+        balances = tuple(sorted((a, to_wire(v)) for a, v in self.balances.get(venue, {}).items()))
+        self.publish(VenueState(venue, time.time_ns(), c.reachable, balances, w1m, wlim, o10, olim10, o1d,
+                                olim1d, blocked_ms, sum(1 for _r, o in self._by_cid.values() if o.venue == venue
+                                                        and not o.final)))
 
-    async def _query(self, s: VenueSession, symbol_id: int, cid: str, previous: OrderResult) -> OrderResult:
-        req = s.fmt.build_query_order(
-            symbol=self.registry.symbol(symbol_id),
-            client_order_id=cid,
-            api_key=s.api_key,
-            api_secret=s.api_secret,
-            timestamp_ms=s.timestamp_ms(),
-            recv_window_ms=s.venue.recv_window_ms,
-        )
-        try:
-            resp = await asyncio.wait_for(s.pool.request(req.method, req.path, req.headers, req.body), ORDER_TIMEOUT_S)
-        except (TimeoutError, ConnectionError) as exc:
-            log.error("query of %s on %s failed (%s); order stays UNKNOWN", cid, s.venue.name, exc)
-            return previous if previous.status == "UNKNOWN" else unknown(cid, str(exc))
-        return s.fmt.parse_order_response(resp.status, resp.body, self.registry.symbols[symbol_id].base)
+    async def _venue_heartbeat(self) -> None:
+        last_refresh = time.monotonic()
+        while True:
+            await asyncio.sleep(VENUE_STATE_INTERVAL_S)
+            if time.monotonic() - last_refresh > ACCOUNT_REFRESH_S and not self._runs:
+                last_refresh = time.monotonic()
+                await self._refresh_balances()
+            for i in self.clients:
+                self.publish_venue(i)
 
+    async def _refresh_balances(self) -> None:
+        """The venue's word replaces ours when nothing is in flight (deposits, manual trades, fees we missed)."""
+        for i, c in self.clients.items():
+            try:
+                info = await c.account()
+            except (OSError, TimeoutError, ConnectionError, VenueError, ProtocolError) as exc:
+                log.warning("%s: balance refresh failed (%s)", c.name, exc)
+                continue
+            if not self._runs:
+                self.balances[i] = {a: free for a, (free, _locked) in info.balances.items()}
+
+    # ----- control
+    def on_command(self, cmd: Command) -> Reply | None:
+        if cmd.cmd == "kill":
+            self.halted = True
+            self._spawn(self._cancel_everything(), "kill")
+            open_now = sum(1 for _r, o in self._by_cid.values() if not o.final)
+            self.publish(Alert("executor", "kill_switch", "kill switch: intake halted, cancelling open orders", 0,
+                               time.time_ns()))
+            log.warning("kill switch: intake halted; cancelling every open order (%d tracked open)", open_now)
+            return Reply(ok=True, data={"halted": True, "open_orders": open_now})
+        if cmd.cmd == "resume":
+            self.halted = False
+            log.warning("kill switch released")
+            return Reply(ok=True, data={"halted": False})
+        if cmd.cmd == "orders":
+            return Reply(ok=True, data={
+                "in_flight": len(self._runs),
+                "open": [o.client_order_id for _r, o in self._by_cid.values() if not o.final],
+                "outcomes": dict(self.outcomes),
+                "pnl_usd": self.pnl_usd,
+                "deltas": [[self.registry.venue(v), a, to_wire(d)] for (v, a), d in
+                           sorted(self.run_ledger.deltas().items())],
+            })
+        return None
+
+    async def _cancel_everything(self) -> None:
+        """Every open order on every venue and symbol, not only the ones we track: after a kill nothing rests."""
+        cancelled = 0
+        for venue, c in self.clients.items():
+            for s in self.registry.listed_symbols(venue):
+                try:
+                    if not await c.open_orders(s):
+                        continue
+                    for a in await c.cancel_all(s):
+                        cancelled += 1
+                        found = self._by_cid.get(a.client_order_id)
+                        if found is not None:
+                            found[0].apply(found[1], a)
+                            found[0].wake(a.client_order_id)
+                except (OSError, TimeoutError, ConnectionError, VenueError, ProtocolError) as exc:
+                    log.error("kill switch: cancelling %s on %s failed (%s)", self.registry.symbol(s), c.name, exc)
+        log.warning("kill switch: %d orders cancelled", cancelled)
+
+    # ----- stats
     def counters(self) -> dict[str, int]:
-        return {
+        c = {
             "intents": self.n_intents,
             "orders": self.n_orders,
             "fills": self.n_fills,
-            "orders_unknown": self.n_unknown,
             "orders_rejected": self.n_rejected,
             "executions": self.n_executions,
-            "in_flight": len(self._in_flight),
+            "refused": self.n_refused,
+            "reconciled": self.n_reconciled,
+            "trades_missing": self.n_trades_missing,
+            "user_reports": self.n_reports,
+            "in_flight": len(self._runs),
             "malformed": self.n_malformed,
         }
+        c.update({f"outcome.{k}": v for k, v in self.outcomes.items()})
+        return c
 
     def gauges(self) -> dict[str, float]:
-        return {"pnl_usd": self.pnl_usd}
+        return {"pnl_usd": self.pnl_usd, "halted": float(self.halted)}
 
     def take_latencies(self) -> dict[str, list[int]]:
         out = {k: v[-512:] for k, v in self._latency.items()}
         self._latency = {k: [] for k in self._latency}
         return out
-
-
-class LegOrder(NamedTuple):
-    """One leg as it goes on the wire: price and quantity already exact decimal text."""
-
-    side: int
-    venue: int
-    symbol: int
-    price: str
-    qty: str
-    client_order_id: str
-    quote_usd: float  # USD per unit of the symbol's quote currency, for fees and PnL in USD
-
-
-def client_order_id(opportunity_id: int, side: int, leg: int) -> str:
-    """Deterministic per leg: a resend of the same leg is refused by the venue as a duplicate."""
-    return f"dz{opportunity_id:x}{'b' if side == SIDE_BUY else 's'}{leg}"
-
-
-def with_estimated_fee(result: OrderResult, taker_fee: float) -> OrderResult:
-    """Query answers (MEXC's always) carry no commission: book the configured taker fee rather than zero,
-    so PnL is never overstated. A venue-reported fee is kept as it is."""
-    if result.filled_qty <= 0 or result.fee_usd > 0 or taker_fee <= 0:
-        return result
-    fills = [(p, q, p * q * taker_fee, tid) for p, q, _fee, tid in result.fills]
-    return result._replace(fee_usd=result.filled_qty * result.avg_price * taker_fee, fills=fills)

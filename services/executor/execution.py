@@ -1,0 +1,257 @@
+"""One opportunity's execution, from the legs' first answers to the Execution event.
+
+1. Every order's first answer (the REST response, or a timeout) is applied to its state machine.
+2. Each order is driven to a final state: UNKNOWN and open orders are *queried*, never resent; one still open
+   after ``order_timeout_ms`` is cancelled. The user stream's reports land on the same state machines and wake
+   the waiters. A final order whose answer carried no trades gets them from the venue's trade list.
+3. Legging: while the legs' fill fractions differ, correcting orders (``legging.py``) go out, journaled first,
+   until they balance or ``unwind_deadline_ms`` passes; an imbalance left then is an orphan and raises an alert.
+4. The books (``accounting.py``), the OrderUpdates and Fills, the Execution, and the journal's ``done``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from services.executor.accounting import Books, build_execution, outcome_of
+from services.executor.legging import HEDGE, LegPosition, corrections
+from services.executor.order_state import TrackedOrder, Trade
+from shared.errors import ProtocolError, VenueError
+from shared.messages import (
+    OUTCOME_ORPHANED,
+    ROLE_HEDGE,
+    ROLE_LEG,
+    ROLE_UNWIND,
+    SIDE_BUY,
+    Alert,
+    Execution,
+    Fill,
+    OrderIntent,
+    OrderUpdate,
+)
+from shared.venues.common import OrderAnswer
+
+if TYPE_CHECKING:
+    from services.executor.service import Executor
+
+log = logging.getLogger(__name__)
+
+POLL_START_S = 0.05
+POLL_MAX_S = 0.5
+MAX_CORRECTION_ROUNDS = 5
+TRADE_LIST_ATTEMPTS = 5
+
+
+class ExecutionRun:
+    def __init__(self, ex: Executor, intent: OrderIntent, orders: list[TrackedOrder], sent_ns: int) -> None:
+        self.ex = ex
+        self.intent = intent
+        self.orders = orders
+        self.sent_ns = sent_ns
+        self.note = ""
+        self._wake: dict[str, asyncio.Event] = {o.client_order_id: asyncio.Event() for o in orders}
+
+    # ----- wiring
+    def wake(self, cid: str) -> None:
+        ev = self._wake.get(cid)
+        if ev is not None:
+            ev.set()
+
+    async def run(self, futures: Sequence[asyncio.Future[OrderAnswer]]) -> Execution:
+        await asyncio.gather(*(self._first_answer(o, f) for o, f in zip(self.orders, futures, strict=True)))
+        return await self.finish()
+
+    async def finish(self) -> Execution:
+        """Steps 2-4; also what a restart runs for an execution the journal left open."""
+        await asyncio.gather(*(self._settle(o) for o in list(self.orders)))
+        corrected, orphaned = await self._even_out()
+        return self._close(corrected, orphaned)
+
+    # ----- answers and state
+    async def _first_answer(self, o: TrackedOrder, fut: asyncio.Future[OrderAnswer]) -> None:
+        timeout = self.ex.settings.order_timeout_ms / 1000
+        try:
+            answer = await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except TimeoutError:
+            o.mark_unknown(f"no answer within {timeout:.1f}s")
+            self.ex.journal.update(o)
+            return
+        self.apply(o, answer, first=True)
+
+    def apply(self, o: TrackedOrder, a: OrderAnswer, first: bool = False) -> None:
+        if a.kind == "ok":
+            changed = o.advance(a.status, a.executed_qty, a.cum_quote, a.order_id)
+            for t in a.fills or ():
+                changed = o.add_trade(Trade(t.trade_id, t.price, t.qty, t.commission, t.commission_asset)) or changed
+        elif a.kind in ("rejected", "throttled") and first:
+            # A refused or rate-limited new order was never placed: it cannot fill later.
+            o.fail(a.error_code, a.error_msg)
+            changed = True
+            self.ex.n_rejected += 1
+            self.ex.log_reject(o, a)
+        elif a.kind == "unknown" and first:
+            o.mark_unknown(a.error_msg)
+            changed = True
+        else:
+            return
+        if changed:
+            self.ex.journal.update(o)
+
+    async def _settle(self, o: TrackedOrder) -> None:
+        """Query until final; cancel when open too long; then make sure every trade is known."""
+        client = self.ex.clients[o.venue]
+        started = time.monotonic()
+        cancel_after = self.ex.settings.order_timeout_ms / 1000
+        recv_window = client.venue.recv_window_ms / 1000
+        wait = POLL_START_S
+        cancelled = False
+        while not o.final:
+            a = await client.query_order(o.symbol, o.client_order_id)
+            if a.kind == "ok":
+                self.apply(o, a)
+            elif client.not_found(a) and time.monotonic() - started > recv_window + 1.0:
+                # The venue never got it, and past the request's recvWindow it can no longer arrive: refused.
+                o.fail(a.error_code, "never reached the venue")
+                self.ex.journal.update(o)
+                break
+            if o.final:
+                break
+            if o.status in ("NEW", "PARTIALLY_FILLED") and not cancelled and time.monotonic() - started > cancel_after:
+                c = await client.cancel_order(o.symbol, o.client_order_id)
+                cancelled = True
+                if c.kind == "ok":
+                    self.apply(o, c)
+                continue
+            ev = self._wake.setdefault(o.client_order_id, asyncio.Event())
+            ev.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ev.wait(), wait)  # a user-stream report wakes it early
+            wait = min(wait * 2, POLL_MAX_S)
+        await self._complete_trades(o)
+
+    async def _complete_trades(self, o: TrackedOrder) -> None:
+        client = self.ex.clients[o.venue]
+        for attempt in range(TRADE_LIST_ATTEMPTS):
+            if o.executed <= 0 or o.trades_complete():
+                return
+            try:
+                trades = await client.my_trades(o.symbol, o.order_id)
+            except (OSError, TimeoutError, ConnectionError, VenueError, ProtocolError) as exc:
+                log.warning("trade list for %s on %s failed (%s); retrying", o.client_order_id, client.name, exc)
+                trades = []
+            changed = False
+            for t in trades:
+                changed = o.add_trade(Trade(t.trade_id, t.price, t.qty, t.commission, t.commission_asset)) or changed
+            if changed:
+                self.ex.journal.update(o)
+            if not o.trades_complete():
+                await asyncio.sleep(POLL_START_S * (attempt + 1))  # the venue's trade list may lag its order state
+        if o.executed > 0 and not o.trades_complete():
+            self.ex.n_trades_missing += 1
+            log.error("order %s on %s: executed %s but the venue lists trades for only part of it",
+                      o.client_order_id, client.name, o.executed)
+
+    # ----- legging
+    def positions(self) -> list[LegPosition]:
+        out: list[LegPosition] = []
+        for i, leg in enumerate(self.intent.opportunity.legs):
+            net = Decimal(0)
+            for o in self.orders:
+                if o.leg != i:
+                    continue
+                net += o.executed if o.side == leg.side else -o.executed
+            plan = next(o for o in self.orders if o.role == ROLE_LEG and o.leg == i)
+            rules = self.ex.rules(leg.venue, leg.symbol)
+            out.append(LegPosition(leg.venue, leg.symbol, leg.side, Decimal(plan.qty), net,
+                                   Decimal(plan.price or repr(leg.price)), rules.step, rules.tick, rules.min_notional))
+        return out
+
+    async def _even_out(self) -> tuple[bool, bool]:
+        """(corrections were sent, an imbalance outlived the deadline)."""
+        s = self.ex.settings
+        deadline = self.sent_ns + s.unwind_deadline_ms * 1_000_000
+        role = ROLE_HEDGE if s.unwind_mode == HEDGE else ROLE_UNWIND
+        corrected = False
+        for round_no in range(MAX_CORRECTION_ROUNDS):
+            fixes = corrections(self.positions(), s.unwind_mode, s.unwind_slippage_bps * (round_no + 1))
+            if not fixes:
+                return corrected, False
+            if time.monotonic_ns() > deadline:
+                break
+            corrected = True
+            new = [self.ex.new_order(self.intent, role, f.leg, f.venue, f.symbol, f.side, f.qty, f.price, round_no)
+                   for f in fixes]
+            futures = self.ex.send(new)
+            self.orders.extend(new)
+            for o in new:
+                self._wake.setdefault(o.client_order_id, asyncio.Event())
+            await asyncio.gather(*(self._first_answer(o, f) for o, f in zip(new, futures, strict=True)))
+            await asyncio.gather(*(self._settle(o) for o in new))
+        left = corrections(self.positions(), s.unwind_mode, s.unwind_slippage_bps)
+        return corrected, bool(left)
+
+    # ----- the end
+    def _close(self, corrected: bool, orphaned: bool) -> Execution:
+        ex, opp = self.ex, self.intent.opportunity
+        books = Books(ex.registry, ex.cfg.strategies.usd_assets)
+        books.mark_legs(opp, self.orders)
+        for o in self.orders:
+            books.add_order(o)
+        role = ROLE_HEDGE if ex.settings.unwind_mode == HEDGE else ROLE_UNWIND
+        outcome = OUTCOME_ORPHANED if orphaned else outcome_of(self.orders, corrected, role)
+        if orphaned:
+            self.note = "imbalance left after the unwind deadline"
+            ex.publish(Alert("executor", "orphan", f"opportunity {opp.id}: {self.note}", 0, time.time_ns()))
+            log.error("opportunity %d: orphaned position after the unwind deadline", opp.id)
+        now = time.monotonic_ns()
+        for o in self.orders:
+            ex.publish(self._order_update(o, now))
+            for t in o.trades.values():
+                ex.publish(self._fill(o, t, books, now))
+        exe = build_execution(self.intent, self.orders, books, outcome, self.note, self.sent_ns, now)
+        ex.book(exe, books)
+        return exe
+
+    def _order_update(self, o: TrackedOrder, now: int) -> OrderUpdate:
+        opp = self.intent.opportunity
+        return OrderUpdate(
+            client_order_id=o.client_order_id,
+            opportunity_id=opp.id,
+            venue=o.venue,
+            symbol=o.symbol,
+            side=o.side,
+            price=o.price or "",
+            qty=o.qty,
+            status=o.status,
+            filled_qty=float(o.executed),
+            avg_price=float(o.cum_quote / o.executed) if o.executed > 0 else 0.0,
+            error_code=o.error_code,
+            error_msg=o.error_msg,
+            sent_ns=self.sent_ns,
+            ack_ns=now,
+            tick_ns=opp.tick_ns,
+        )
+
+    def _fill(self, o: TrackedOrder, t: Trade, books: Books, now: int) -> Fill:
+        return Fill(
+            client_order_id=o.client_order_id,
+            opportunity_id=self.intent.opportunity.id,
+            venue=o.venue,
+            symbol=o.symbol,
+            side=o.side,
+            price=float(t.price),
+            qty=float(t.qty),
+            fee_usd=float(t.commission) * (books.marks.get(t.commission_asset) or 0.0),
+            trade_id=t.trade_id,
+            ts_ns=now,
+        )
+
+
+def leg_side_name(side: int) -> str:
+    return "BUY" if side == SIDE_BUY else "SELL"
