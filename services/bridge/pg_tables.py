@@ -189,6 +189,22 @@ def execution_row(d: dict[str, Any]) -> Row:
         _req(_text(d.get("outcome")), "outcome"),
         _int(d.get("tick_to_send_ns")),
         _ts(d.get("done_at_ns")),
+        _text(d.get("strategy")),
+        _jsonb(d.get("legs") or []),
+        _jsonb(d.get("deltas") or []),
+        _float(d.get("residual_usd")),
+        _text(d.get("note")),
+    )
+
+
+def alert_row(d: dict[str, Any]) -> Row:
+    until = d.get("until_ms")
+    return (
+        _req(_text(d.get("source")), "source"),
+        _req(_text(d.get("kind")), "kind"),
+        _req(_text(d.get("message")), "message"),
+        _ts(until * 1_000_000) if isinstance(until, int) and until > 0 else None,
+        _req(_ts(d.get("at_ns")), "at_ns"),
     )
 
 
@@ -295,9 +311,20 @@ TABLES: dict[str, Table] = {
             "outcome",
             "tick_to_send_ns",
             "done_at",
+            "strategy",
+            "legs",
+            "deltas",
+            "residual_usd",
+            "note",
         ),
         ("opportunity_id",),
         execution_row,
+    ),
+    "alert": Table(
+        "risk_alerts",
+        ("source", "kind", "message", "until_at", "at"),
+        ("source", "kind", "at"),
+        alert_row,
     ),
     "metric": Table(
         "engine_metrics",

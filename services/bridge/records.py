@@ -20,7 +20,9 @@ from typing import Any, NamedTuple
 
 from shared.messages import (
     ACTION_NAMES,
+    ROLE_NAMES,
     STRATEGY_NAMES,
+    Alert,
     Event,
     Execution,
     Fill,
@@ -31,7 +33,7 @@ from shared.messages import (
 )
 from shared.registry import Registry
 
-KINDS = ("opportunity", "decision", "order", "fill", "execution", "metric")
+KINDS = ("opportunity", "decision", "order", "fill", "execution", "alert", "metric")
 
 
 class Record(NamedTuple):
@@ -78,6 +80,8 @@ class Recorder:
                 return Record("fill", f"{venue}:{symbol}:{event.trade_id}", self.fill(event))
             case Execution():
                 return Record("execution", str(event.opportunity_id), self.execution(event))
+            case Alert():
+                return Record("alert", f"{event.source}:{event.kind}:{event.ts_ns}", self.alert(event))
             case Stats():
                 last = self._last_metric.get(event.service, 0)
                 if event.ts_ns - last < self.metrics_interval_ns:
@@ -171,6 +175,38 @@ class Recorder:
             "outcome": e.outcome,
             "tick_to_send_ns": e.sent_ns - e.tick_ns if e.sent_ns and e.tick_ns else None,
             "done_at_ns": wall_ns(e.done_ns),
+            "strategy": _name(STRATEGY_NAMES, e.strategy),
+            "legs": [
+                {
+                    "role": _name(ROLE_NAMES, f.role),
+                    "leg": f.leg,
+                    "venue": _name(self.registry.venue_names, f.venue),
+                    "symbol": _name(self.registry.symbol_names, f.symbol),
+                    "side": _side(f.side),
+                    "client_order_id": f.client_order_id,
+                    "qty": f.qty,
+                    "filled_qty": f.filled_qty,
+                    "quote_qty": f.quote_qty,
+                    "status": f.status,
+                    "fee_usd": f.fee_usd,
+                }
+                for f in e.legs
+            ],
+            "deltas": [
+                {"venue": _name(self.registry.venue_names, d.venue), "asset": d.asset, "delta": d.delta}
+                for d in e.deltas
+            ],
+            "residual_usd": e.residual_usd,
+            "note": e.note,
+        }
+
+    def alert(self, a: Alert) -> dict[str, Any]:
+        return {
+            "source": a.source,
+            "kind": a.kind,
+            "message": a.message,
+            "until_ms": a.until_ms,
+            "at_ns": a.ts_ns,
         }
 
     def metric(self, st: Stats) -> dict[str, Any]:

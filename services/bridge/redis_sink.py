@@ -42,6 +42,7 @@ CHANNEL_OF_KIND = {
     "order": "orders",
     "fill": "fills",
     "execution": "executions",
+    "alert": "alerts",
     "metric": "stats",
 }
 MAX_QUEUE = 100_000  # records kept while Redis is away; the oldest go first beyond this

@@ -93,6 +93,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--placement", choices=("processes", "fused"), default=None)
     p.add_argument("--run-dir", type=Path, default=None)
     p.add_argument("--quiet", action="store_true", help="no status line (for scripts)")
+    p.add_argument("--no-settle", action="store_true",
+                   help="stop without the wind-down and reconciliation report (paper mode does it by default)")
     args = p.parse_args(argv)
 
     cfg0 = load_config(args.config)
@@ -125,16 +127,21 @@ def main(argv: list[str]) -> int:
 
     line = StatusLine(cfg.instance)
     deadline = time.monotonic() + args.duration if args.duration > 0 else float("inf")
+    settled = True
     try:
         while not stop_requested and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
             if not args.quiet:
                 print(line.render(), flush=True)
+        if proc.poll() is None and not args.no_settle:
+            from services.cli.settle import settle
+
+            settled = settle(cfg, {**env, **child_env})
     finally:
         code = stop_pipeline(proc)
     summary = line.render()
     print(f"draizer: stopped; final: {summary}")
-    return code
+    return code if code or settled else 3
 
 
 def stop_pipeline(proc: subprocess.Popen[bytes]) -> int:

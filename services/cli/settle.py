@@ -1,0 +1,147 @@
+"""End-of-run settlement for paper mode: wind down, then reconcile the executor's books with the venues.
+
+1. ``kill`` goes to risk (it halts and forwards to the executor, which cancels every open order), then the
+   executions still in flight are waited for (they finish their unwinds).
+2. Three views of the same money are compared:
+   - the venues' balances: the simulator's account now minus at its start (``/sim/balances``,
+     ``/sim/starting_balances``), per venue and asset, exact;
+   - the executor's ledger: the sum of every execution's balance deltas (``orders`` control command);
+   - risk's daily PnL, and the executor's booked PnL (each execution valued at its own prices).
+   The ledger must equal the venues' balance changes asset by asset (exactly), hence also valued at the
+   current mark prices (to the cent); booked PnL must equal risk's daily PnL to the cent. Booked PnL and PnL at
+   marks differ only by the revaluation of inventory left over (commissions paid in the base asset, step dust),
+   which is printed as its own line.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from shared.config import SPOT_KINDS, Config
+from shared.errors import DraizerError
+from shared.runtime.control_client import ControlError, request
+from shared.runtime.endpoints import Endpoints
+
+CENT = 0.01
+WIND_DOWN_S = 30.0
+
+
+class Report:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.ok = True
+
+    def add(self, text: str, ok: bool = True) -> None:
+        self.lines.append(("  " if ok else "! ") + text)
+        self.ok = self.ok and ok
+
+
+def wind_down(endpoints: Endpoints, timeout_s: float = WIND_DOWN_S) -> dict[str, Any]:
+    """Halt through risk (which cancels open orders through the executor); wait for executions in flight."""
+    # Not persisted: the next run in this run directory must not start halted by a settlement.
+    request(endpoints.control("risk"), "kill", {"persist": False, "reason": "end-of-run settlement"}, timeout_s=10.0)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        data = request(endpoints.control("executor"), "orders", timeout_s=5.0).data
+        if data.get("in_flight", 0) == 0 or time.monotonic() > deadline:
+            return data
+        time.sleep(0.2)  # polling a running process's state: this is the operator's wait, not a test sync
+
+
+def venue_balances(cfg: Config, env: dict[str, str]) -> dict[str, tuple[dict[str, Decimal], dict[str, Decimal]]]:
+    """(start, now) per spot venue, from the simulator's test hooks, with the paper account's key."""
+    out = {}
+    for v in cfg.venues:
+        if v.kind not in SPOT_KINDS:
+            continue
+        header = "X-MBX-APIKEY" if v.kind == "binance" else "X-MEXC-APIKEY"
+        headers = {header: env.get(v.api_key_env, "")}
+        now = _get(f"{v.rest_url}/sim/balances", headers)
+        start = _get(f"{v.rest_url}/sim/starting_balances", headers)
+        out[v.name] = ({a: Decimal(x) for a, x in start.items()}, {a: Decimal(x) for a, x in now.items()})
+    return out
+
+
+def marks(cfg: Config) -> dict[str, float]:
+    """USD per asset: the mean over the spot venues of each venue's book mid (USD assets 1; BTC-quoted bases
+    through BTC). One mark per asset, so a cross pair's offsetting positions on two venues cancel."""
+    usd = set(cfg.strategies.usd_assets)
+    out: dict[str, dict[str, float]] = {}
+    for v in cfg.venues:
+        if v.kind not in SPOT_KINDS:
+            continue
+        m: dict[str, float] = dict.fromkeys(usd, 1.0)
+        mids: dict[str, tuple[str, str, float]] = {}
+        for s in cfg.symbols:
+            if v.symbols and s.name not in v.symbols:
+                continue
+            depth = _get(f"{v.rest_url}/api/v3/depth?symbol={s.name}&limit=1", {})
+            if depth.get("bids") and depth.get("asks"):
+                mids[s.name] = (s.base, s.quote, (float(depth["bids"][0][0]) + float(depth["asks"][0][0])) / 2)
+        for _ in range(3):  # BTC-quoted pairs need BTC first
+            for base, quote, mid in mids.values():
+                if quote in m and base not in m:
+                    m[base] = mid * m[quote]
+        out[v.name] = m
+    assets = set().union(*out.values()) if out else set()
+    return {a: sum(m[a] for m in out.values() if a in m) / sum(1 for m in out.values() if a in m) for a in assets}
+
+
+def settle(cfg: Config, env: dict[str, str], say: Callable[[str], None] = print) -> bool:
+    endpoints = Endpoints(cfg, _run_dir(env))
+    try:
+        executor = wind_down(endpoints)
+        risk = request(endpoints.control("risk"), "risk", timeout_s=5.0).data
+    except ControlError as exc:
+        say(f"draizer: settlement impossible: {exc}")
+        return False
+    report = Report()
+    outcomes = executor.get("outcomes", {})
+    report.add(f"executions by outcome: {json.dumps(outcomes, sort_keys=True)}")
+    report.add(f"orphaned positions: {outcomes.get('orphaned', 0)}", outcomes.get("orphaned", 0) == 0)
+    report.add(f"open orders left: {len(executor.get('open', []))}", not executor.get("open"))
+    ledger: dict[tuple[str, str], Decimal] = {(v, a): Decimal(d) for v, a, d in executor.get("deltas", [])}
+    if cfg.mode == "paper":
+        balances = venue_balances(cfg, env)
+        m = marks(cfg)
+        venue_pnl = ledger_pnl = 0.0
+        mismatched = []
+        for venue, (start, now) in balances.items():
+            for asset in sorted(set(start) | set(now)):
+                change = now.get(asset, Decimal(0)) - start.get(asset, Decimal(0))
+                ours = ledger.get((venue, asset), Decimal(0))
+                if change != ours:
+                    mismatched.append(f"{venue} {asset}: venue {change} vs executor {ours}")
+                mark = m.get(asset, 0.0)
+                venue_pnl += float(change) * mark
+                ledger_pnl += float(ours) * mark
+        report.add("executor ledger = venue balance changes, asset by asset (exact)"
+                   + ("" if not mismatched else ": " + "; ".join(mismatched[:5])), not mismatched)
+        report.add(f"PnL at marks: venues {venue_pnl:+.4f} USD, executor {ledger_pnl:+.4f} USD",
+                   abs(venue_pnl - ledger_pnl) < CENT)
+        booked = float(executor.get("pnl_usd", 0.0))
+        risk_pnl = float(risk.get("session_pnl_usd", 0.0))  # this run's part of risk's (persisted) daily PnL
+        report.add(f"booked PnL: executor {booked:+.4f} USD, risk {risk_pnl:+.4f} USD", abs(booked - risk_pnl) < CENT)
+        report.add(f"inventory revaluation (booked vs marks): {ledger_pnl - booked:+.4f} USD")
+    say("draizer: settlement\n" + "\n".join(report.lines))
+    return report.ok
+
+
+def _get(url: str, headers: dict[str, str]) -> Any:
+    req = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=5.0) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        raise DraizerError(f"GET {url}: HTTP {exc.code} {exc.read()[:200]!r}") from None
+
+
+def _run_dir(env: dict[str, str]) -> Path:
+    return Path(env["DRAIZER_RUN_DIR"])
