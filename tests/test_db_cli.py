@@ -31,6 +31,7 @@ TABLES = {
     "order": "orders",
     "fill": "fills",
     "execution": "arbitrage_executions",
+    "alert": "risk_alerts",
     "metric": "engine_metrics",
 }
 

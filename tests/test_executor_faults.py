@@ -139,16 +139,17 @@ async def test_hedge_mode_completes_the_short_leg_instead(run_dir: Path) -> None
 async def test_kill_switch_cancels_every_open_order_and_refuses_new_intents(run_dir: Path) -> None:
     async with still_sim(run_dir) as sim, executor_on(sim, run_dir, order_timeout_ms=20_000) as rig:
         for venue in ("binance", "mexc"):
-            sim.inject_order_fault(venue, "slow", count=1, seconds=15.0)
+            sim.inject_order_fault(venue, "slow", count=1, seconds=6.0)
         intent = rig.cross()
         assert rig.ex.on_intent(intent)
         for venue in ("binance", "mexc"):
             await eventually_async(lambda v=venue: sim.venue(v).book.open_orders(CREDS[v][0]), 5, f"{venue} open")
         reply = rig.ex.on_command(Command("kill"))
-        assert reply is not None and reply.ok
+        assert reply is not None and reply.ok and reply.data["tracked_open"] == 2, reply
         for venue in ("binance", "mexc"):
             await eventually_async(lambda v=venue: not sim.venue(v).book.open_orders(CREDS[v][0]), 5,
                                    f"{venue} cancelled")
+        await eventually_async(lambda: rig.ex.counters()["kill_cancelled"] == 2, 5, "both cancels counted")
         exe = await eventually_async(lambda: rig.execution(intent.opportunity.id), 20, "execution")
         assert all(f.status == "CANCELED" for f in exe.legs if f.role == ROLE_LEG)
         refused = rig.cross()

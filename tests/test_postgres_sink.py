@@ -22,6 +22,7 @@ from shared.config import Sinks, default_config_path, load_config
 from shared.messages import (
     ACTION_OPEN,
     STRATEGY_CROSS,
+    Alert,
     Execution,
     Fill,
     Leg,
@@ -40,6 +41,7 @@ TABLES = {
     "order": "orders",
     "fill": "fills",
     "execution": "arbitrage_executions",
+    "alert": "risk_alerts",
     "metric": "engine_metrics",
 }
 # Each table's key as the record key, so a test compares the keys it sent with the keys stored.
@@ -49,6 +51,7 @@ KEY_SQL = {
     "order": "SELECT client_order_id || ':' || status FROM orders",
     "fill": "SELECT venue || ':' || trade_id FROM fills",
     "execution": "SELECT opportunity_id::text FROM arbitrage_executions",
+    "alert": "SELECT source || ':' || kind || ':' || (extract(epoch from at) * 1000000)::bigint::text FROM risk_alerts",
     "metric": "SELECT service || ':' || (extract(epoch from at) * 1000000)::bigint::text FROM engine_metrics",
 }
 FAST = Sinks(batch_max_rows=200, batch_interval_ms=20)
@@ -238,6 +241,7 @@ async def test_every_kind_lands_with_its_values(pg_dsn: str, conn: asyncpg.Conne
         OrderUpdate("dz77b0", 77, 0, 0, 0, "65000.10", "0.00200", "FILLED", 0.002, 65000.1, 0, "", now, now, now),
         Fill("dz77b0", 77, 0, 0, 0, 65000.1, 0.002, 0.13, "T-1", now),
         Execution(77, 0, 0, 1, 0.002, 0.002, 65000.1, 65040.0, 0.26, -0.18, 130.0, "filled", now, now, now, now, now),
+        Alert("risk", "failure_breaker", "5 failed in 60s", 1_800_000_000_000, 1_799_999_940_000_123_456),
         Stats("executor", 4242, "RUNNING", now, {"fills": 1}, {"open": 0.0}, [], {}),
     ]
     records = [r for e in events if (r := rec.record(e)) is not None]
@@ -266,6 +270,9 @@ async def test_every_kind_lands_with_its_values(pg_dsn: str, conn: asyncpg.Conne
     assert (f["venue"], f["trade_id"], f["qty"], f["fee_usd"]) == (cfg.venues[0].name, "T-1", 0.002, 0.13)
     x = await conn.fetchrow("SELECT * FROM arbitrage_executions")
     assert (x["opportunity_id"], x["outcome"], x["pnl_usd"]) == (77, "filled", -0.18)
+    a = await conn.fetchrow("SELECT * FROM risk_alerts")
+    assert (a["source"], a["kind"], a["until_at"].timestamp()) == ("risk", "failure_breaker", 1_800_000_000.0)
+    assert a["at"].timestamp() == 1_799_999_940.000123  # µs: the key's precision
     m = await conn.fetchrow("SELECT * FROM engine_metrics")
     assert (m["service"], m["pid"], m["counters"]) == ("executor", 4242, '{"fills": 1}')
 

@@ -36,8 +36,10 @@ KEY_SQL = {
     "order": "SELECT client_order_id || ':' || status FROM orders",
     "fill": "SELECT venue || ':' || symbol || ':' || trade_id FROM fills",
     "execution": "SELECT opportunity_id::text FROM arbitrage_executions",
+    "alert": "SELECT source || ':' || kind || ':' || (extract(epoch from at) * 1000000)::bigint::text FROM risk_alerts",
 }
-TABLES = ("arbitrage_opportunities", "risk_decisions", "orders", "fills", "arbitrage_executions", "engine_metrics")
+TABLES = ("arbitrage_opportunities", "risk_decisions", "orders", "fills", "arbitrage_executions", "risk_alerts",
+          "engine_metrics")
 
 
 def stored(server: PgServer, db: str) -> dict[str, list[str]]:

@@ -81,7 +81,8 @@ class Recorder:
             case Execution():
                 return Record("execution", str(event.opportunity_id), self.execution(event))
             case Alert():
-                return Record("alert", f"{event.source}:{event.kind}:{event.ts_ns}", self.alert(event))
+                # µs in the key: the table stores the time as timestamptz (µs), and the key must be its columns
+                return Record("alert", f"{event.source}:{event.kind}:{event.ts_ns // 1000}", self.alert(event))
             case Stats():
                 last = self._last_metric.get(event.service, 0)
                 if event.ts_ns - last < self.metrics_interval_ns:

@@ -79,7 +79,7 @@ class Executor(Service):
         self._by_cid: dict[str, tuple[ExecutionRun, TrackedOrder]] = {}
         self._jobs: set[asyncio.Task[Any]] = set()
         self.n_intents = self.n_orders = self.n_fills = self.n_rejected = self.n_executions = 0
-        self.n_refused = self.n_trades_missing = self.n_reconciled = self.n_reports = 0
+        self.n_refused = self.n_trades_missing = self.n_reconciled = self.n_reports = self.n_kill_cancelled = 0
         self.outcomes: dict[str, int] = {}
         self.pnl_usd = 0.0
         self.run_ledger = Ledger()  # every balance move since this process started: reconciles with the venues
@@ -325,13 +325,12 @@ class Executor(Service):
     # ----- control
     def on_command(self, cmd: Command) -> Reply | None:
         if cmd.cmd == "kill":
+            # Halted now; the cancels (one request per venue and symbol) run after the reply, so an operator's
+            # kill through risk and the HTTP API is confirmed in milliseconds. The outcome is logged and alerted.
             self.halted = True
+            tracked_open = sum(1 for _r, o in self._by_cid.values() if not o.final)
             self._spawn(self._cancel_everything(), "kill")
-            open_now = sum(1 for _r, o in self._by_cid.values() if not o.final)
-            self.publish(Alert("executor", "kill_switch", "kill switch: intake halted, cancelling open orders", 0,
-                               time.time_ns()))
-            log.warning("kill switch: intake halted; cancelling every open order (%d tracked open)", open_now)
-            return Reply(ok=True, data={"halted": True, "open_orders": open_now})
+            return Reply(ok=True, data={"halted": True, "tracked_open": tracked_open, "cancelling": True})
         if cmd.cmd == "resume":
             self.halted = False
             log.warning("kill switch released")
@@ -347,23 +346,39 @@ class Executor(Service):
             })
         return None
 
-    async def _cancel_everything(self) -> None:
-        """Every open order on every venue and symbol, not only the ones we track: after a kill nothing rests."""
-        cancelled = 0
-        for venue, c in self.clients.items():
-            for s in self.registry.listed_symbols(venue):
-                try:
-                    if not await c.open_orders(s):
-                        continue
-                    for a in await c.cancel_all(s):
-                        cancelled += 1
-                        found = self._by_cid.get(a.client_order_id)
-                        if found is not None:
-                            found[0].apply(found[1], a)
-                            found[0].wake(a.client_order_id)
-                except (OSError, TimeoutError, ConnectionError, VenueError, ProtocolError) as exc:
-                    log.error("kill switch: cancelling %s on %s failed (%s)", self.registry.symbol(s), c.name, exc)
-        log.warning("kill switch: %d orders cancelled", cancelled)
+    async def _cancel_everything(self) -> int:
+        """Every open order on every venue and symbol, all venues at once; how many were cancelled."""
+        self.publish(Alert("executor", "kill_switch", "kill switch: intake halted, cancelling open orders", 0,
+                           time.time_ns()))
+        counts = await asyncio.gather(*(self._cancel_venue(v, c) for v, c in self.clients.items()))
+        cancelled = sum(n for n, _failed in counts)
+        failed = [c.name for c, (_n, bad) in zip(self.clients.values(), counts, strict=True) if bad]
+        if failed:
+            log.error("kill switch: %d orders cancelled; cancelling FAILED on %s", cancelled, failed)
+            self.publish(Alert("executor", "kill_switch", f"kill switch: cancelling failed on {failed}", 0,
+                               time.time_ns()))
+        else:
+            log.warning("kill switch: intake halted, %d orders cancelled", cancelled)
+        self.n_kill_cancelled += cancelled
+        return cancelled
+
+    async def _cancel_venue(self, venue: int, c: VenueClient) -> tuple[int, bool]:
+        """Every open order of every symbol the venue lists, not only the ones we track: nothing may rest."""
+        cancelled, failed = 0, False
+        for s in self.registry.listed_symbols(venue):
+            try:
+                if not await c.open_orders(s):
+                    continue
+                for a in await c.cancel_all(s):
+                    cancelled += 1
+                    found = self._by_cid.get(a.client_order_id)
+                    if found is not None:
+                        found[0].apply(found[1], a)
+                        found[0].wake(a.client_order_id)
+            except (OSError, TimeoutError, ConnectionError, VenueError, ProtocolError) as exc:
+                failed = True
+                log.error("kill switch: cancelling %s on %s failed (%s)", self.registry.symbol(s), c.name, exc)
+        return cancelled, failed
 
     # ----- stats
     def counters(self) -> dict[str, int]:
@@ -377,6 +392,7 @@ class Executor(Service):
             "reconciled": self.n_reconciled,
             "trades_missing": self.n_trades_missing,
             "user_reports": self.n_reports,
+            "kill_cancelled": self.n_kill_cancelled,
             "in_flight": len(self._runs),
             "malformed": self.n_malformed,
         }

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 STATE_WRITE_INTERVAL_S = 0.1  # lazy writes (approvals) and the clock's duties run this often
 # The CLI waits 5 s and the HTTP API 3 s for risk's answer: the executor's must come back well before that.
-FORWARD_TIMEOUT_S = 2.0
+FORWARD_TIMEOUT_S = 2.0  # inside the HTTP API's 3 s wait; the executor answers at once and cancels after
 FORWARDED = frozenset({"kill", "resume"})
 
 
@@ -218,31 +218,6 @@ class RiskEngine(Service):
             self._persist_now()
 
     # ----- control
-    def _on_control(self) -> None:
-        """``kill`` and ``resume`` act at once and answer once the executor has (a ROUTER socket may reply
-        late); every other command goes the base class's synchronous way."""
-        sock = self._control_sock
-        assert sock is not None
-        for _ in range(64):
-            try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            envelope, payload = frames[:-1], frames[-1]
-            cmd = self._forwarded_command(payload)
-            if cmd is None:
-                sock.send_multipart([*envelope, self._control_codec.encode(self._handle_control(payload))])
-                continue
-            data = self.operator(cmd)
-            self.spawn(self._forward_and_reply(sock, envelope, cmd.cmd, data))
-
-    def _forwarded_command(self, payload: bytes) -> Command | None:
-        try:
-            cmd = self._control_codec.decode(payload)
-        except Exception:
-            return None  # the base path answers with the decode error
-        return cmd if isinstance(cmd, Command) and cmd.cmd in FORWARDED else None
-
     def operator(self, cmd: Command) -> dict[str, Any]:
         """Apply ``kill`` / ``resume`` to risk itself: halted or cleared, persisted, alerted."""
         if cmd.cmd == "kill":
@@ -256,12 +231,11 @@ class RiskEngine(Service):
         log.warning("resumed by the operator: cleared %s", ", ".join(cleared) or "nothing (was not halted)")
         return {"halted": False, "cleared": cleared}
 
-    async def _forward_and_reply(
-        self, sock: zmq.Socket[bytes], envelope: list[bytes], cmd: str, data: dict[str, Any]
-    ) -> None:
-        data["executor"] = await self._forward(cmd)
-        if not sock.closed:
-            sock.send_multipart([*envelope, self._control_codec.encode(Reply(ok=True, data=data))])
+    async def _operator_command(self, cmd: Command) -> Reply:
+        """Risk acts at once; the reply waits for the executor's own answer (cancelled orders, etc.)."""
+        data = self.operator(cmd)
+        data["executor"] = await self._forward(cmd.cmd)
+        return Reply(ok=True, data=data)
 
     async def _forward(self, cmd: str) -> dict[str, Any] | str:
         """The executor's answer to ``cmd``, or why there is none (risk's own action stands either way)."""
@@ -276,7 +250,9 @@ class RiskEngine(Service):
             return f"executor refused {cmd}: {reply.error}"
         return dict(reply.data)
 
-    def on_command(self, cmd: Command) -> Reply | None:
+    def on_command(self, cmd: Command) -> Reply | Awaitable[Reply] | None:
+        if cmd.cmd in FORWARDED:
+            return self._operator_command(cmd)
         if cmd.cmd == "risk":
             return Reply(ok=True, data=self.book.status(time.time_ns()))
         return None

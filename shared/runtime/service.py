@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import zmq
@@ -78,7 +78,7 @@ class Service:
         """Latency samples (ns) gathered since the last heartbeat, per stage."""
         return {}
 
-    def on_command(self, cmd: Command) -> Reply | None:
+    def on_command(self, cmd: Command) -> Reply | Awaitable[Reply] | None:
         """Service-specific commands; None means unknown."""
         return None
 
@@ -241,10 +241,24 @@ class Service:
                 frames = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            reply = self._handle_control(frames[-1])
-            sock.send_multipart([*frames[:-1], self._control_codec.encode(reply)])
+            envelope, payload = frames[:-1], frames[-1]
+            reply = self._handle_control(payload)
+            if isinstance(reply, Reply):
+                sock.send_multipart([*envelope, self._control_codec.encode(reply)])
+            else:  # a command that must wait for something (risk's kill waits for the executor's answer)
+                self.spawn(self._reply_later(sock, envelope, reply))
 
-    def _handle_control(self, payload: bytes) -> Reply:
+    async def _reply_later(self, sock: zmq.Socket[bytes], envelope: list[bytes], reply: Awaitable[Reply]) -> None:
+        """The control socket is a ROUTER: a reply may go out after later commands were answered."""
+        try:
+            answer = await reply
+        except Exception as exc:  # the command failed: the caller gets the reason, the service keeps running
+            log.exception("%s: command failed", self.name)
+            answer = Reply(ok=False, error=f"command failed: {exc}")
+        if not sock.closed:
+            sock.send_multipart([*envelope, self._control_codec.encode(answer)])
+
+    def _handle_control(self, payload: bytes) -> Reply | Awaitable[Reply]:
         try:
             cmd = self._control_codec.decode(payload)
         except Exception as exc:
