@@ -153,3 +153,26 @@ async def test_a_market_buy_is_checked_against_its_walked_cost(small_sim: Simula
     assert body["status"] == "FILLED" and len(body["fills"]) > 1
     spent = usdt - sim.balances("binance", CREDS["binance"][0])["USDT"]
     assert spent == Decimal(body["cummulativeQuoteQty"]) > best * (qty // 2)
+
+
+async def test_a_trade_that_moves_the_top_pushes_a_book_ticker_at_once(still_sim: Simulator) -> None:
+    """Venues push bookTicker on every change of the best levels, trades included: a client must see the
+    liquidity it took before the next quote (the detector would otherwise trade a level that is gone)."""
+    sim = still_sim
+    t, c = await connect(sim.ws_url("binance") + "?streams=btcusdt@bookTicker")
+    try:
+        await eventually_async(lambda: sim.venue("binance").stream.connections, DEADLINE_S, "connected")
+        _uid, _, asks = levels(sim, "binance")
+        (p0, q0), (p1, _q1) = asks[:2]
+        resp = await place(sim, "binance", price=text(p0), qty=text(q0), client_order_id="top1")  # the whole top
+        assert resp.status == 200, resp.body
+
+        def tickers() -> list[dict[str, str]]:
+            return [json.loads(p)["data"] for binary, p in c.frames if not binary and b"bookTicker" in p]
+
+        pushed = await eventually_async(tickers, DEADLINE_S, "a bookTicker after the trade")
+        assert Decimal(pushed[-1]["a"]) == p1  # the next level is the best ask now
+        top = sim.top_of_book("binance", "BTCUSDT")
+        assert top is not None and Decimal(repr(top.ask)) == p1
+    finally:
+        t.disconnect()

@@ -125,6 +125,7 @@ class VenueBook:
     ) -> None:
         self.specs = list(specs)
         self.depth = list(depth)
+        self.top_listeners: list[Callable[[SimQuote], None]] = []  # a trade moved the top (the stream publishes it)
         self.index = {s.name: i for i, s in enumerate(specs)}
         self.fee = Decimal(repr(taker_fee))
         self.commission_in_base_on_buy = commission_in_base_on_buy
@@ -165,6 +166,19 @@ class VenueBook:
 
     def top(self, symbol: int) -> SimQuote | None:
         return self._top[symbol]
+
+    def _top_changed(self, s: int) -> None:
+        """A trade took liquidity: the top is now the depth book's best, and the venue tells everyone at once (a
+        bookTicker goes out on every change of the best levels, trades included), as the venues do."""
+        last = self._top[s]
+        book = self.depth[s]
+        bids, asks = book.bids.levels(1), book.asks.levels(1)
+        if last is None or not bids or not asks:
+            return
+        q = SimQuote(last.venue, s, book.update_id, bids[0][0], bids[0][1], asks[0][0], asks[0][1])
+        self._top[s] = q
+        for listener in self.top_listeners:
+            listener(q)
 
     # ----- accounts
     def open_account(self, api_key: str) -> None:
@@ -318,6 +332,7 @@ class VenueBook:
                 levels = []
         if levels:
             self.depth[t.symbol].take(t.side, levels)
+            self._top_changed(t.symbol)
         acct = self._accounts[api_key]
         for price, qty in levels:
             self._fill(api_key, order, acct, price, qty, time_ms)

@@ -83,6 +83,7 @@ class SpotVenue:
             venue, dialect, self.book, self.depth, creds, sv.latency_ms, hooks, jitter_ms=sv.latency_jitter_ms,
             rng=random.Random(f"latency:{cfg.sim.seed}:{venue.name}"), limits=limits,
         )
+        self.book.top_listeners.append(self.stream.publish)
         self.user_streams: UserStreams | None = None
         if isinstance(self.stream, BinanceSpotStreamServer):  # Binance's WS API carries the account's events
             self.user_streams = UserStreams(creds)
