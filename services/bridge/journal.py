@@ -30,6 +30,7 @@ import msgspec
 
 from services.bridge.records import KINDS, Record
 from shared.config import Sinks
+from shared.durable import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +88,6 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Make a new file's directory entry durable too (otherwise a crash may forget the file exists)."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _utc_day(ns: int) -> int:
     return ns // 86_400_000_000_000
 
@@ -144,7 +136,7 @@ class JournalWriter:
         self._day = _utc_day(now_ns)
         self.files_opened += 1
         if self.fsync_policy != "never":
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
 
     def _fsync(self) -> None:
         assert self._file is not None

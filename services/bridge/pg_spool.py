@@ -8,11 +8,11 @@ the next start (or loaded by hand with ``draizer journal import``). All methods 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from services.bridge.journal import FsyncPolicy, JournalWriter, ReadStats, journal_files, read_journal
 from services.bridge.records import Record
+from shared.durable import fsync_dir
 
 PREFIX = "spool"
 # Small files: backfill reads one whole file at a time, and a partly backfilled file is replayed whole.
@@ -47,11 +47,7 @@ class Spool:
     def delete(self, path: Path) -> None:
         path.unlink(missing_ok=True)
         if self.writer.fsync_policy != "never":
-            fd = os.open(self.directory, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_dir(self.directory)
 
     def close(self) -> None:
         self.writer.close()

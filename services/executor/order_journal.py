@@ -41,6 +41,7 @@ from typing import Any, Literal, NamedTuple
 import msgspec
 
 from services.executor.order_state import TrackedOrder
+from shared.durable import fsync_dir
 
 FsyncPolicy = Literal["always", "batch", "never"]
 
@@ -81,15 +82,6 @@ def _next_path(directory: Path, now_ns: int) -> Path:
         elif m.group(1) == day:
             seq = max(seq, int(m.group(2)) + 1)
     return directory / f"{PREFIX}-{day}-{seq:06d}{SUFFIX}"
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a created, renamed or removed entry durable (otherwise a crash may forget the file exists)."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -205,7 +197,7 @@ class OrderJournal:
         self._day = now_ns // DAY_NS
         self.files_opened += 1
         if self.fsync_policy != "never":
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
 
     def _fsync(self) -> None:
         assert self._fd is not None
@@ -244,12 +236,12 @@ class OrderJournal:
             os.close(fd)
         path = _next_path(directory, time.time_ns())
         os.replace(tmp, path)
-        _fsync_dir(directory)
+        fsync_dir(directory)
         for old in journal_files(directory):
             if old.name < path.name:
                 with contextlib.suppress(FileNotFoundError):
                     old.unlink()
-        _fsync_dir(directory)
+        fsync_dir(directory)
         return path
 
 

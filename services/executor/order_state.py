@@ -42,14 +42,9 @@ from dataclasses import dataclass, field
 from decimal import Context, Decimal, Inexact, InvalidOperation
 from typing import Any, NamedTuple
 
-PENDING = "PENDING"
-NEW = "NEW"
-PARTIALLY_FILLED = "PARTIALLY_FILLED"
-FILLED = "FILLED"
-CANCELED = "CANCELED"
-REJECTED = "REJECTED"
-EXPIRED = "EXPIRED"
-UNKNOWN = "UNKNOWN"
+from shared.venues.common import CANCELED, EXPIRED, FILLED, NEW, PARTIALLY_FILLED, REJECTED, UNKNOWN
+
+PENDING = "PENDING"  # ours alone: journaled, not yet answered by the venue
 
 FINAL = frozenset({FILLED, CANCELED, REJECTED, EXPIRED})
 OPEN = frozenset({NEW, PARTIALLY_FILLED})

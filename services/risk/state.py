@@ -21,6 +21,7 @@ from pathlib import Path
 import msgspec
 from msgspec import Struct
 
+from shared.durable import fsync_dir
 from shared.errors import DraizerError
 
 FILE_VERSION = 1
@@ -212,11 +213,7 @@ class StateStore:
             finally:
                 os.close(fd)
             os.replace(self._tmp, self.path)
-            dir_fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dir_fd)  # the rename is durable only once the directory entry is on disk
-            finally:
-                os.close(dir_fd)
+            fsync_dir(self.path.parent)  # the rename is durable only once the directory entry is on disk
             self._written = generation
             self.writes += 1
             return True

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
+from types import ModuleType
 
 import msgspec
 from msgspec import Struct
@@ -399,3 +400,13 @@ class SpotOrderFormat:
             a.status != REJECTED, a.venue_status or "NEW", a.order_id, a.client_order_id, filled, avg,
             float(fee_total), fills, 0, "", not a.venue_status,
         )
+
+
+def weights_from(constants: ModuleType) -> RequestWeights:
+    """A venue's ``WEIGHT_*`` constants (its ``constants.py``) as the weight table."""
+    c = constants
+    return RequestWeights(
+        c.WEIGHT_NEW_ORDER, c.WEIGHT_QUERY_ORDER, c.WEIGHT_CANCEL_ORDER, c.WEIGHT_OPEN_ORDERS_SYMBOL,
+        c.WEIGHT_OPEN_ORDERS_ALL, c.WEIGHT_CANCEL_ALL, c.WEIGHT_ACCOUNT, c.WEIGHT_MY_TRADES,
+        c.WEIGHT_MY_TRADES_BY_ORDER, c.WEIGHT_EXCHANGE_INFO, c.WEIGHT_TIME,
+    )

@@ -20,11 +20,10 @@ from shared.venues.common import (
     ORDER_MARKET,
     ZERO,
     RateHeaders,
-    RequestWeights,
     SymbolRules,
     query_string,
 )
-from shared.venues.spot_rest import SpotOrderFormat, dec, decimals, header_int, plain_decimal, retry_after
+from shared.venues.spot_rest import SpotOrderFormat, dec, decimals, header_int, plain_decimal, retry_after, weights_from
 
 STATUSES = {
     c.NEW: "NEW",
@@ -67,11 +66,7 @@ class BinanceOrderFormat(SpotOrderFormat):
     status_unknown_codes = c.STATUS_UNKNOWN_CODES
     timestamp_codes = frozenset({c.ERR_TIMESTAMP})
     statuses = STATUSES
-    weights = RequestWeights(
-        c.WEIGHT_NEW_ORDER, c.WEIGHT_QUERY_ORDER, c.WEIGHT_CANCEL_ORDER, c.WEIGHT_OPEN_ORDERS_SYMBOL,
-        c.WEIGHT_OPEN_ORDERS_ALL, c.WEIGHT_CANCEL_ALL, c.WEIGHT_ACCOUNT, c.WEIGHT_MY_TRADES,
-        c.WEIGHT_MY_TRADES_BY_ORDER, c.WEIGHT_EXCHANGE_INFO, c.WEIGHT_TIME,
-    )
+    weights = weights_from(c)
     sign = staticmethod(signed_request)
 
     def new_order_params(self, symbol: str, side: str, price: str | None, qty: str, client_order_id: str,

@@ -15,10 +15,10 @@ import msgspec
 from msgspec import Struct
 
 from shared.errors import ProtocolError
-from shared.venues.common import ORDER_LIMIT_IOC, ORDER_MARKET, RequestWeights, SymbolRules, query_string
+from shared.venues.common import ORDER_LIMIT_IOC, ORDER_MARKET, SymbolRules, query_string
 from shared.venues.mexc import constants as c
 from shared.venues.mexc.auth import signed_request
-from shared.venues.spot_rest import SpotOrderFormat, dec, decimals, plain_decimal
+from shared.venues.spot_rest import SpotOrderFormat, dec, decimals, plain_decimal, weights_from
 
 STATUSES = {
     c.NEW: "NEW",
@@ -51,11 +51,7 @@ class MexcOrderFormat(SpotOrderFormat):
     status_unknown_codes = c.STATUS_UNKNOWN_CODES
     timestamp_codes = frozenset({c.ERR_TIMESTAMP})
     statuses = STATUSES
-    weights = RequestWeights(
-        c.WEIGHT_NEW_ORDER, c.WEIGHT_QUERY_ORDER, c.WEIGHT_CANCEL_ORDER, c.WEIGHT_OPEN_ORDERS_SYMBOL,
-        c.WEIGHT_OPEN_ORDERS_ALL, c.WEIGHT_CANCEL_ALL, c.WEIGHT_ACCOUNT, c.WEIGHT_MY_TRADES,
-        c.WEIGHT_MY_TRADES_BY_ORDER, c.WEIGHT_EXCHANGE_INFO, c.WEIGHT_TIME,
-    )
+    weights = weights_from(c)
     sign = staticmethod(signed_request)
 
     def new_order_params(self, symbol: str, side: str, price: str | None, qty: str, client_order_id: str,
