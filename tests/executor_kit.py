@@ -22,6 +22,7 @@ from shared.messages import (
     SIDE_BUY,
     SIDE_SELL,
     STRATEGY_CROSS,
+    STRATEGY_TRIANGULAR,
     Execution,
     Leg,
     Opportunity,
@@ -153,3 +154,28 @@ async def executor_on(sim: Simulator, run_dir: Path, **execution: Any) -> AsyncI
 def sim_orders(sim: Simulator, venue: str) -> dict[str, Any]:
     """Every order the venue accepted for our account, by client order id."""
     return dict(sim.venue(venue).book._orders.get(CREDS[venue][0], {}))
+
+
+def triangle(rig: Intents, venue: str = "binance", eth: str = "0.05", through_bps: float = 10.0) -> OrderIntent:
+    """USDT → ETH → BTC → USDT on one venue: buy ETHUSDT, sell ETHBTC, sell the BTC that brings on BTCUSDT."""
+    reg, sim = rig.reg, rig.sim
+    v = reg.venue_id[venue]
+    k = Decimal(repr(through_bps)) / Decimal(10_000)
+
+    def limit(symbol: str, side: int) -> Decimal:
+        top = sim.top_of_book(venue, symbol)
+        assert top is not None
+        tick = reg.tick[v][reg.symbol_id[symbol]]
+        if side == SIDE_BUY:
+            return (Decimal(repr(top.ask)) * (1 + k) / tick).to_integral_value(ROUND_CEILING) * tick
+        return (Decimal(repr(top.bid)) * (1 - k) / tick).to_integral_value(ROUND_FLOOR) * tick
+
+    eth_btc = limit("ETHBTC", SIDE_SELL)
+    btc_step = reg.step[v][reg.symbol_id["BTCUSDT"]]
+    btc = (Decimal(eth) * eth_btc / btc_step).to_integral_value(ROUND_FLOOR) * btc_step
+    now = time.monotonic_ns()
+    plan = (("ETHUSDT", SIDE_BUY, Decimal(eth)), ("ETHBTC", SIDE_SELL, Decimal(eth)), ("BTCUSDT", SIDE_SELL, btc))
+    legs = tuple(Leg(v, reg.symbol_id[s], side, float(limit(s, side)), float(q), 1.0, now) for s, side, q in plan)
+    opp = Opportunity(random.getrandbits(48), STRATEGY_TRIANGULAR, ACTION_OPEN, legs[0].symbol, legs,
+                      legs[0].price * legs[0].qty, 0.0, 0.0, now, now, now)
+    return OrderIntent(opportunity=opp, decided_ns=now)

@@ -23,7 +23,7 @@ from shared.messages import (
     Execution,
 )
 from tests.conftest import eventually_async
-from tests.executor_kit import Rig, executor_on, sim_orders, still_sim
+from tests.executor_kit import Rig, executor_on, sim_orders, still_sim, triangle
 from tests.sim_kit import CREDS
 
 DEADLINE_MS = 4000
@@ -180,3 +180,21 @@ async def test_an_intent_grown_stale_in_the_queue_is_not_sent(run_dir: Path) -> 
         exe = rig.execution(stale.opportunity.id)
         assert exe is not None and exe.outcome == OUTCOME_ABORTED and "old at send" in exe.note
         assert {v: len(sim_orders(sim, v)) for v in ("binance", "mexc")} == orders_before
+
+
+async def test_a_triangle_with_one_leg_rejected_unwinds_the_other_two(run_dir: Path) -> None:
+    async with still_sim(run_dir) as sim, executor_on(sim, run_dir) as rig:
+        sim.inject_order_fault("binance", "reject", count=1, symbol="ETHBTC")
+        before = sim.balances("binance", CREDS["binance"][0])
+        exe = await rig.run(triangle(rig))
+        assert exe.outcome == OUTCOME_UNWOUND
+        assert [f.status for f in exe.legs if f.role == ROLE_LEG] == ["FILLED", "REJECTED", "FILLED"]
+        for leg in (0, 2):  # every leg back to the rejected one's fraction (zero), each by its own unwind
+            orders = [f for f in exe.legs if f.leg == leg]
+            signed = sum((Decimal(f.filled_qty) * (1 if f.side == orders[0].side else -1) for f in orders),
+                         Decimal(0))
+            assert signed == 0, orders
+        after = sim.balances("binance", CREDS["binance"][0])
+        for d in exe.deltas:
+            assert after[d.asset] - before[d.asset] == Decimal(d.delta)
+        assert_sent_once(rig, exe)
