@@ -56,9 +56,13 @@ def venue_keys() -> Iterator[None]:
                 os.environ[k] = v
 
 
-def rig_config(run_dir: Path, sim: Simulator | None = None, **execution: Any) -> dict[str, Any]:
+def rig_config(run_dir: Path, sim: Simulator | None = None, limits: dict[str, dict[str, Any]] | None = None,
+               **execution: Any) -> dict[str, Any]:
     data = make_config_dict(run_dir)
     data["execution"] = {"order_timeout_ms": 1000, "unwind_deadline_ms": 4000, **execution}
+    for v in data["venues"]:
+        if limits and v["name"] in limits:
+            v["limits"] = limits[v["name"]]
     for sv in data["sim"]["venues"]:
         sv["ws_port"] = sv["rest_port"] = 0
     if sim is not None:
@@ -137,8 +141,9 @@ async def still_sim(run_dir: Path) -> AsyncIterator[Simulator]:
 
 
 @contextlib.asynccontextmanager
-async def executor_on(sim: Simulator, run_dir: Path, **execution: Any) -> AsyncIterator[Rig]:
-    cfg = to_config(rig_config(run_dir, sim, **execution))
+async def executor_on(sim: Simulator, run_dir: Path, limits: dict[str, dict[str, Any]] | None = None,
+                      **execution: Any) -> AsyncIterator[Rig]:
+    cfg = to_config(rig_config(run_dir, sim, limits, **execution))
     with venue_keys():
         ex = Executor(ProcessContext(cfg, run_dir))
         ex.link_in_process({"RiskEngine": object()})  # intents come through on_intent, as in the fused placement

@@ -198,3 +198,17 @@ async def test_a_triangle_with_one_leg_rejected_unwinds_the_other_two(run_dir: P
         for d in exe.deltas:
             assert after[d.asset] - before[d.asset] == Decimal(d.delta)
         assert_sent_once(rig, exe)
+
+
+async def test_an_unwind_may_use_the_rate_reserve_new_legs_leave_free(run_dir: Path) -> None:
+    """New legs get budget_share of the venue's order limit; the rest is kept for orders that reduce risk.
+    With one new order allowed on binance per 10 s, the leg takes it and the unwind still goes out."""
+    limits = {"binance": {"orders_per_10s": 2, "budget_share": 0.5}}
+    async with still_sim(run_dir) as sim, executor_on(sim, run_dir, limits) as rig:
+        sim.inject_order_fault("mexc", "reject", count=1)
+        exe = await rig.run(rig.cross())
+        assert exe.outcome == OUTCOME_UNWOUND, exe
+        assert_no_orphan(rig, exe)
+        refused = await rig.run(rig.cross())  # a new leg now finds the share used: refused before sending
+        binance_leg = next(f for f in refused.legs if rig.reg.venue(f.venue) == "binance")
+        assert binance_leg.status == "REJECTED"

@@ -58,6 +58,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+WS_PATHS = {"binance": "/stream", "mexc": "/ws", "binance_usdm": "/market/stream", "mexc_contract": "/edge"}
+
+
 def make_config(run_dir: Path, placement: str, rate: float, dislocation: float) -> dict[str, Any]:
     data: dict[str, Any] = msgspec.toml.decode(default_config_path().read_bytes())
     for sv in data["sim"]["venues"]:
@@ -65,8 +68,10 @@ def make_config(run_dir: Path, placement: str, rate: float, dislocation: float) 
     by_venue = {sv["venue"]: sv for sv in data["sim"]["venues"]}
     for v in data["venues"]:
         sv = by_venue[v["name"]]
-        v["ws_url"] = f"ws://127.0.0.1:{sv['ws_port']}{'/stream' if v['kind'] == 'binance' else '/ws'}"
+        v["ws_url"] = f"ws://127.0.0.1:{sv['ws_port']}{WS_PATHS[v['kind']]}"
         v["rest_url"] = f"http://127.0.0.1:{sv['rest_port']}"
+        if v.get("ws_api_url"):
+            v["ws_api_url"] = f"ws://127.0.0.1:{sv['ws_port']}/ws-api/v3"
     data["instance"] = f"bench{os.getpid()}"
     data["runtime"].update(run_dir=str(run_dir), placement=placement, heartbeat_interval_s=0.25)
     data["sinks"]["prometheus_port"] = 0
@@ -74,8 +79,10 @@ def make_config(run_dir: Path, placement: str, rate: float, dislocation: float) 
     if os.environ.get("DRAIZER_BENCH_UNPINNED"):
         for svc in data["services"].values():
             svc["cpu"] = -1
-    # Let many executions through so the latency distribution has thousands of samples.
-    data["risk"].update(max_concurrent=16, max_opportunity_age_ms=1000.0)
+    # Let executions through so the latency distribution has samples: no breakers, a long age limit. The venues'
+    # own order-rate limits stay (Binance: 50 orders / 10 s), so a run gets a few executions per second.
+    data["risk"].update(max_concurrent=16, max_opportunity_age_ms=1000.0, failure_breaker_count=1_000_000,
+                        loss_breaker_usd=1e12, max_daily_loss_usd=1e12)
     return data
 
 

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 POLL_START_S = 0.05
 POLL_MAX_S = 0.5
-MAX_CORRECTION_ROUNDS = 5
+MAX_CORRECTION_ROUNDS = 12  # each round widens the limit by unwind_slippage_bps; the deadline bounds them all
 TRADE_LIST_ATTEMPTS = 5
 
 
@@ -178,6 +178,7 @@ class ExecutionRun:
         deadline = self.sent_ns + s.unwind_deadline_ms * 1_000_000
         role = ROLE_HEDGE if s.unwind_mode == HEDGE else ROLE_UNWIND
         corrected = False
+        wait = POLL_START_S
         for round_no in range(MAX_CORRECTION_ROUNDS):
             fixes = corrections(self.positions(), s.unwind_mode, s.unwind_slippage_bps * (round_no + 1))
             if not fixes:
@@ -193,6 +194,11 @@ class ExecutionRun:
                 self._wake.setdefault(o.client_order_id, asyncio.Event())
             await asyncio.gather(*(self._first_answer(o, f) for o, f in zip(new, futures, strict=True)))
             await asyncio.gather(*(self._settle(o) for o in new))
+            if all(o.executed == 0 for o in new):
+                # Nothing placed or filled (a 429, our budget, a book that moved): wait before the next round
+                # instead of burning the rounds at once; the deadline still bounds the whole rescue.
+                await asyncio.sleep(min(wait, max(0.0, (deadline - time.monotonic_ns()) / 1e9)))
+                wait = min(wait * 2, POLL_MAX_S)
         left = corrections(self.positions(), s.unwind_mode, s.unwind_slippage_bps)
         return corrected, bool(left)
 

@@ -227,7 +227,9 @@ class Executor(Service):
         futures = []
         for o in orders:
             c = self.clients[o.venue]
-            futures.append(c.send_order(o.symbol, o.side, o.qty, o.price, o.client_order_id, o.order_type))
+            # Unwinds and hedges reduce risk: they may use the rate reserve new legs leave free (budget_share).
+            futures.append(c.send_order(o.symbol, o.side, o.qty, o.price, o.client_order_id, o.order_type,
+                                        rescue=o.role != ROLE_LEG))
         self.n_orders += len(orders)
         return futures
 

@@ -177,13 +177,14 @@ class VenueClient:
     # ----- orders
     def send_order(
         self, symbol: int, side: int, qty: str, price: str | None, client_order_id: str,
-        order_type: str = ORDER_LIMIT_IOC,
+        order_type: str = ORDER_LIMIT_IOC, *, rescue: bool = False,
     ) -> asyncio.Future[OrderAnswer]:
         """Sign and write the order now (synchronously, in this call); the future resolves to the venue's
-        answer. Not sent at all (an already-done ``throttled`` answer) when the budget cannot carry it."""
+        answer. Not sent at all (an already-done ``throttled`` answer) when the budget cannot carry it.
+        ``rescue``: an order that reduces risk (an unwind or hedge) may use the reserve above our share."""
         loop = asyncio.get_running_loop()
         weight = self.fmt.weights.new_order
-        if self.closing or not self.budget.can_send(1, weight):
+        if self.closing or not self.budget.can_send(1, weight, rescue=rescue):
             why = "client closing" if self.closing else self._refusal()
             done: asyncio.Future[OrderAnswer] = loop.create_future()
             done.set_result(answer_without_order(ANSWER_THROTTLED, client_order_id, 0, why))
