@@ -68,7 +68,10 @@ class Executor(Service):
         self.settings = ctx.cfg.execution
         self.clients: dict[int, VenueClient] = {}
         self.streams: list[UserStream] = []
-        self.journal: OrderJournal | Any = None
+        configured = self.settings.journal_dir
+        self.journal_dir = Path(configured) if configured else Path(ctx.run_dir) / "state" / "orders"
+        # Files are created on the first record, named after every existing one: loading at start sees the past.
+        self.journal = OrderJournal(self.journal_dir, self.settings.journal_fsync)
         self.balances: dict[int, dict[str, Decimal]] = {}
         self.halted = False
         self.ready = False
@@ -90,13 +93,10 @@ class Executor(Service):
 
     # ----- start and stop
     async def on_start(self) -> None:
-        run_dir = Path(self.ctx.run_dir)
-        journal_dir = Path(self.settings.journal_dir) if self.settings.journal_dir else run_dir / "state" / "orders"
-        journal_dir.mkdir(parents=True, exist_ok=True)
-        state = OrderJournal.load(journal_dir)
+        self.journal_dir.mkdir(parents=True, exist_ok=True)
+        state = OrderJournal.load(self.journal_dir)
         if state.torn_lines:
             log.warning("order journal: %d torn or unreadable lines skipped", state.torn_lines)
-        self.journal = OrderJournal(journal_dir, self.settings.journal_fsync)
         for i, v in enumerate(self.cfg.venues):
             if v.kind in SPOT_KINDS:
                 self.clients[i] = VenueClient(v, self.registry, timeout_s=self.settings.order_timeout_ms / 1000)
@@ -105,10 +105,10 @@ class Executor(Service):
             info = await c.account()
             self.balances[i] = {a: free for a, (free, _locked) in info.balances.items()}
             if c.venue.ws_api_url:
-                stream = UserStream(c, c.venue.ws_api_url, self.on_report)
+                stream = UserStream(c, c.venue.ws_api_url, self.on_report, on_gap=self._on_user_stream_gap)
                 self.streams.append(stream)
                 await stream.start()
-        self.n_reconciled = await reconcile(self, state, journal_dir)
+        self.n_reconciled = await reconcile(self, state, self.journal_dir)
         self.ready = True
         for i in self.clients:
             self.publish_venue(i)
@@ -132,8 +132,7 @@ class Executor(Service):
             await s.close()
         for c in self.clients.values():
             await c.close()
-        if self.journal is not None:
-            self.journal.close()
+        self.journal.close()
 
     def _spawn(self, coro: Any, name: str = "") -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro, name=name or None)
@@ -275,6 +274,12 @@ class Executor(Service):
         if changed:
             self.journal.update(o)
             run.wake(o.client_order_id)
+
+    def _on_user_stream_gap(self) -> None:
+        """The user stream was away: reports may be lost, so every open order is queried now, not at its next poll."""
+        for run, o in list(self._by_cid.values()):
+            if not o.final:
+                run.wake(o.client_order_id)
 
     # ----- books
     def book(self, exe: Execution, books: Books) -> None:
