@@ -212,3 +212,21 @@ async def test_an_unwind_may_use_the_rate_reserve_new_legs_leave_free(run_dir: P
         refused = await rig.run(rig.cross())  # a new leg now finds the share used: refused before sending
         binance_leg = next(f for f in refused.legs if rig.reg.venue(f.venue) == "binance")
         assert binance_leg.status == "REJECTED"
+
+
+async def test_an_unwind_resting_on_the_venue_is_tracked_like_a_leg(run_dir: Path) -> None:
+    """Corrections are orders of the execution too: the user stream's reports and the kill switch reach them, and
+    the operator sees them open."""
+    async with still_sim(run_dir) as sim, executor_on(sim, run_dir) as rig:
+        sim.inject_order_fault("mexc", "reject", count=1)
+        sim.inject_order_fault("binance", "slow", count=1, side="SELL", seconds=3.0)  # the unwind rests
+        intent = rig.cross()
+        assert rig.ex.on_intent(intent)
+        await eventually_async(lambda: sim.venue("binance").book.open_orders(CREDS["binance"][0]), 10,
+                               "the unwind resting")
+        reply = rig.ex.on_command(Command("orders"))
+        assert reply is not None
+        resting = [o.ticket.client_order_id for o in sim.venue("binance").book.open_orders(CREDS["binance"][0])]
+        assert resting and set(resting) <= set(reply.data["open"]), (resting, reply.data)
+        exe = await eventually_async(lambda: rig.execution(intent.opportunity.id), 20, "execution")
+        assert exe.outcome == OUTCOME_UNWOUND

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from services.executor.ledger import Ledger
-from services.executor.order_state import TrackedOrder
+from services.executor.order_state import TrackedOrder, Trade
 from shared.messages import (
     OUTCOME_FILLED,
     OUTCOME_HEDGED,
@@ -25,7 +25,6 @@ from shared.messages import (
     OUTCOME_UNWOUND,
     ROLE_HEDGE,
     ROLE_LEG,
-    ROLE_UNWIND,
     SIDE_BUY,
     AssetDelta,
     Execution,
@@ -79,10 +78,12 @@ class Books:
             if asset not in settle
         )
 
+    def fee_usd(self, t: Trade) -> float:
+        """A commission in USD, at this execution's value of the asset it was charged in."""
+        return float(t.commission) * (self.marks.get(t.commission_asset) or 0.0)
+
     def fees_usd(self, orders: Sequence[TrackedOrder]) -> float:
-        return sum(
-            float(t.commission) * (self.marks.get(t.commission_asset) or 0.0) for o in orders for t in o.trades.values()
-        )
+        return sum(self.fee_usd(t) for o in orders for t in o.trades.values())
 
     def _settlement_assets(self, opp: Opportunity) -> frozenset[str]:
         """The asset profit is taken in: a cross pair's quote, a triangle's start currency."""
@@ -133,7 +134,7 @@ def build_execution(
     first_buy = buys[0] if buys else None
     first_sell = sells[0] if sells else None
     fills = tuple(
-        leg_fill(o, sum(float(t.commission) * (books.marks.get(t.commission_asset) or 0.0) for t in o.trades.values()))
+        leg_fill(o, sum(books.fee_usd(t) for t in o.trades.values()))
         for o in orders
     )
     deltas = tuple(AssetDelta(v, a, str(d)) for (v, a), d in sorted(books.ledger.deltas().items()))
@@ -171,5 +172,3 @@ def _avg(o: TrackedOrder | None) -> float:
         return 0.0
     return float(o.cum_quote / o.executed)
 
-
-CORRECTION_ROLES = (ROLE_UNWIND, ROLE_HEDGE)

@@ -28,7 +28,6 @@ from shared.messages import (
     ROLE_HEDGE,
     ROLE_LEG,
     ROLE_UNWIND,
-    SIDE_BUY,
     Alert,
     Execution,
     Fill,
@@ -88,7 +87,7 @@ class ExecutionRun:
         if a.kind == "ok":
             changed = o.advance(a.status, a.executed_qty, a.cum_quote, a.order_id)
             for t in a.fills or ():
-                changed = o.add_trade(Trade(t.trade_id, t.price, t.qty, t.commission, t.commission_asset)) or changed
+                changed = o.add_trade(t) or changed
         elif a.kind in ("rejected", "throttled") and first:
             # A refused or rate-limited new order was never placed: it cannot fill later.
             o.fail(a.error_code, a.error_msg)
@@ -147,7 +146,7 @@ class ExecutionRun:
                 trades = []
             changed = False
             for t in trades:
-                changed = o.add_trade(Trade(t.trade_id, t.price, t.qty, t.commission, t.commission_asset)) or changed
+                changed = o.add_trade(t) or changed
             if changed:
                 self.ex.journal.update(o)
             if not o.trades_complete():
@@ -192,6 +191,7 @@ class ExecutionRun:
             self.orders.extend(new)
             for o in new:
                 self._wake.setdefault(o.client_order_id, asyncio.Event())
+                self.ex.track(self, o)  # user-stream reports and the kill switch's cancels reach it too
             await asyncio.gather(*(self._first_answer(o, f) for o, f in zip(new, futures, strict=True)))
             await asyncio.gather(*(self._settle(o) for o in new))
             if all(o.executed == 0 for o in new):
@@ -221,7 +221,7 @@ class ExecutionRun:
             for t in o.trades.values():
                 ex.publish(self._fill(o, t, books, now))
         exe = build_execution(self.intent, self.orders, books, outcome, self.note, self.sent_ns, now)
-        ex.book(exe, books)
+        ex.book(exe, books, sum(len(o.trades) for o in self.orders))
         return exe
 
     def _order_update(self, o: TrackedOrder, now: int) -> OrderUpdate:
@@ -253,11 +253,8 @@ class ExecutionRun:
             side=o.side,
             price=float(t.price),
             qty=float(t.qty),
-            fee_usd=float(t.commission) * (books.marks.get(t.commission_asset) or 0.0),
+            fee_usd=books.fee_usd(t),
             trade_id=t.trade_id,
             ts_ns=now,
         )
 
-
-def leg_side_name(side: int) -> str:
-    return "BUY" if side == SIDE_BUY else "SELL"

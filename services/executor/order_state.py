@@ -40,9 +40,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, Inexact, InvalidOperation
-from typing import Any, NamedTuple
+from typing import Any
 
-from shared.venues.common import CANCELED, EXPIRED, FILLED, NEW, PARTIALLY_FILLED, REJECTED, UNKNOWN
+from shared.venues.common import CANCELED, EXPIRED, FILLED, NEW, PARTIALLY_FILLED, REJECTED, UNKNOWN, TradeFill
 
 PENDING = "PENDING"  # ours alone: journaled, not yet answered by the venue
 
@@ -66,22 +66,17 @@ ZERO = Decimal(0)
 _EXACT = Context(prec=80, traps=[Inexact, InvalidOperation])
 
 
-class Trade(NamedTuple):
-    """One fill as the venue reported it: exact decimals, commission in the asset the venue charged."""
+# One fill as the venue reported it (exact decimals, commission in the asset charged): the venue layer's type.
+Trade = TradeFill
 
-    trade_id: str
-    price: Decimal
-    qty: Decimal
-    commission: Decimal
-    commission_asset: str
 
-    def to_record(self) -> list[str]:
-        return [self.trade_id, str(self.price), str(self.qty), str(self.commission), self.commission_asset]
+def trade_record(t: Trade) -> list[str]:
+    return [t.trade_id, str(t.price), str(t.qty), str(t.commission), t.commission_asset]
 
-    @classmethod
-    def from_record(cls, r: list[str]) -> Trade:
-        trade_id, price, qty, commission, asset = r
-        return cls(str(trade_id), Decimal(price), Decimal(qty), Decimal(commission), str(asset))
+
+def trade_from_record(r: list[str]) -> Trade:
+    trade_id, price, qty, commission, asset = r
+    return Trade(str(trade_id), Decimal(price), Decimal(qty), Decimal(commission), str(asset))
 
 
 def venue_status(status: str) -> str:
@@ -192,7 +187,7 @@ class TrackedOrder:
             "order_id": self.order_id,
             "executed": str(self.executed),
             "cum_quote": str(self.cum_quote),
-            "trades": [t.to_record() for t in self.trades.values()],
+            "trades": [trade_record(t) for t in self.trades.values()],
             "error_code": self.error_code,
             "error_msg": self.error_msg,
         }
@@ -205,7 +200,7 @@ class TrackedOrder:
         if status not in STATUSES:
             raise ValueError(f"unknown order status {status!r}")
         price = d["price"]
-        trades = [Trade.from_record(r) for r in d["trades"]]
+        trades = [trade_from_record(r) for r in d["trades"]]
         return cls(
             client_order_id=str(d["client_order_id"]),
             opportunity_id=int(d["opportunity_id"]),

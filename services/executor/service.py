@@ -81,7 +81,7 @@ class Executor(Service):
         self._runs: dict[int, ExecutionRun] = {}
         self._by_cid: dict[str, tuple[ExecutionRun, TrackedOrder]] = {}
         self._jobs: set[asyncio.Task[Any]] = set()
-        self.n_intents = self.n_orders = self.n_fills = self.n_rejected = self.n_executions = 0
+        self.n_intents = self.n_orders = self.n_fills = self.n_rejected = 0
         self.n_refused = self.n_trades_missing = self.n_reconciled = self.n_reports = self.n_kill_cancelled = 0
         self.outcomes: dict[str, int] = {}
         self.pnl_usd = 0.0
@@ -270,7 +270,7 @@ class Executor(Service):
         changed = o.advance(r.status, r.cum_qty, r.cum_quote, str(r.order_id))
         if r.trade_id:
             changed = o.add_trade(Trade(r.trade_id, r.last_price, r.last_qty, r.commission,
-                                        r.commission_asset or "")) or changed
+                                        r.commission_asset or "")) or changed  # a report's fill, as a trade
         if changed:
             self.journal.update(o)
             run.wake(o.client_order_id)
@@ -282,16 +282,14 @@ class Executor(Service):
                 run.wake(o.client_order_id)
 
     # ----- books
-    def book(self, exe: Execution, books: Books) -> None:
+    def book(self, exe: Execution, books: Books, n_trades: int) -> None:
         for (venue, asset), delta in books.ledger.deltas().items():
             bal = self.balances.setdefault(venue, {})
             bal[asset] = bal.get(asset, Decimal(0)) + delta
         self.run_ledger.merge(books.ledger)
         self.journal.done(exe.opportunity_id, exe.outcome)
         self.journal.commit()  # a lost `done` would settle (and book) this execution again after a restart
-        self.n_executions += 1
-        self.n_fills += sum(len(o.trades) for o in self._runs[exe.opportunity_id].orders) \
-            if exe.opportunity_id in self._runs else 0
+        self.n_fills += n_trades
         self.outcomes[exe.outcome] = self.outcomes.get(exe.outcome, 0) + 1
         self.pnl_usd += exe.pnl_usd
         self.publish(exe)
@@ -394,7 +392,7 @@ class Executor(Service):
             "orders": self.n_orders,
             "fills": self.n_fills,
             "orders_rejected": self.n_rejected,
-            "executions": self.n_executions,
+            "executions": sum(self.outcomes.values()),
             "refused": self.n_refused,
             "reconciled": self.n_reconciled,
             "trades_missing": self.n_trades_missing,
