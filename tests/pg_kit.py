@@ -27,6 +27,17 @@ import pytest
 
 from tests.conftest import free_port
 
+# The history tables the migrations create, by the record kind written to each (what the tests expect).
+TABLES = {
+    "opportunity": "arbitrage_opportunities",
+    "decision": "risk_decisions",
+    "order": "orders",
+    "fill": "fills",
+    "execution": "arbitrage_executions",
+    "alert": "risk_alerts",
+    "metric": "engine_metrics",
+}
+
 INSTALL_HINT = "install PostgreSQL with `bash scripts/system-deps.sh` (part of `bash scripts/test.sh`)"
 SUPERUSER = "postgres"
 

@@ -19,21 +19,12 @@ import pytest
 from services.bridge.journal import expand_paths, read_journal
 from shared.shm import shm_path
 from tests.conftest import free_port, make_config_dict, write_config
-from tests.pg_kit import PgServer
+from tests.pg_kit import TABLES, PgServer
 
 REPO = Path(__file__).resolve().parents[1]
 DSN_VAR = "DRAIZER_POSTGRES_DSN"
 # Long enough that every kind of record appears even on a busy two-core box (start-up alone can take 10 s).
 DURATION_S = "20"
-TABLES = {
-    "opportunity": "arbitrage_opportunities",
-    "decision": "risk_decisions",
-    "order": "orders",
-    "fill": "fills",
-    "execution": "arbitrage_executions",
-    "alert": "risk_alerts",
-    "metric": "engine_metrics",
-}
 
 
 def draizer(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:

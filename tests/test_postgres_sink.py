@@ -33,17 +33,8 @@ from shared.messages import (
 )
 from shared.registry import Registry
 from tests.conftest import eventually_async
-from tests.pg_kit import PgServer
+from tests.pg_kit import TABLES, PgServer
 
-TABLES = {
-    "opportunity": "arbitrage_opportunities",
-    "decision": "risk_decisions",
-    "order": "orders",
-    "fill": "fills",
-    "execution": "arbitrage_executions",
-    "alert": "risk_alerts",
-    "metric": "engine_metrics",
-}
 # Each table's key as the record key, so a test compares the keys it sent with the keys stored.
 KEY_SQL = {
     "opportunity": "SELECT id::text FROM arbitrage_opportunities",
