@@ -221,3 +221,12 @@ async def test_starting_balances_hook_stays_put_while_balances_move(still_sim: S
     assert json.loads((await http(sim, "binance", "GET", "/sim/balances", header)).body) != start
     stranger = await http(sim, "binance", "GET", "/sim/starting_balances", [("X-MBX-APIKEY", "who")])
     assert error_of(stranger)[1] == -2015
+
+
+async def test_marks_hook_serves_the_simulators_marks(still_sim: Simulator) -> None:
+    """`GET /sim/marks`: what a paper run's settlement values balances at, the same as `Simulator.marks`."""
+    for venue in ("binance", "mexc"):
+        resp = await http(still_sim, venue, "GET", "/sim/marks")
+        assert resp.status == 200, resp.body
+        served = {a: Decimal(m) for a, m in json.loads(resp.body).items()}
+        assert served == still_sim.marks(venue) and served["USDT"] == 1 and served["BTC"] > 0

@@ -70,28 +70,11 @@ def venue_balances(cfg: Config, env: dict[str, str]) -> dict[str, tuple[dict[str
 
 
 def marks(cfg: Config) -> dict[str, float]:
-    """USD per asset: the mean over the spot venues of each venue's book mid (USD assets 1; BTC-quoted bases
-    through BTC). One mark per asset, so a cross pair's offsetting positions on two venues cancel."""
-    usd = set(cfg.strategies.usd_assets)
-    out: dict[str, dict[str, float]] = {}
-    for v in cfg.venues:
-        if v.kind not in SPOT_KINDS:
-            continue
-        m: dict[str, float] = dict.fromkeys(usd, 1.0)
-        mids: dict[str, tuple[str, str, float]] = {}
-        for s in cfg.symbols:
-            if v.symbols and s.name not in v.symbols:
-                continue
-            depth = _get(f"{v.rest_url}/api/v3/depth?symbol={s.name}&limit=1", {})
-            if depth.get("bids") and depth.get("asks"):
-                mids[s.name] = (s.base, s.quote, (float(depth["bids"][0][0]) + float(depth["asks"][0][0])) / 2)
-        for _ in range(3):  # BTC-quoted pairs need BTC first
-            for base, quote, mid in mids.values():
-                if quote in m and base not in m:
-                    m[base] = mid * m[quote]
-        out[v.name] = m
-    assets = set().union(*out.values()) if out else set()
-    return {a: sum(m[a] for m in out.values() if a in m) / sum(1 for m in out.values() if a in m) for a in assets}
+    """USD per asset: the mean over the spot venues of each venue's own marks (the simulator's ``/sim/marks``).
+    One mark per asset, so a cross pair's offsetting positions on two venues cancel."""
+    per_venue = [_get(f"{v.rest_url}/sim/marks", {}) for v in cfg.venues if v.kind in SPOT_KINDS]
+    assets = {a for m in per_venue for a in m}
+    return {a: sum(float(m[a]) for m in per_venue if a in m) / sum(1 for m in per_venue if a in m) for a in assets}
 
 
 def settle(cfg: Config, env: dict[str, str], say: Callable[[str], None] = print) -> bool:

@@ -117,7 +117,10 @@ class Simulator:
         def inject(kind: str, symbol: str | None, seconds: float | None) -> None:
             self.inject(venue, kind, symbol=symbol, seconds=seconds)
 
-        return SimHooks(stats, inject)
+        def marks() -> dict[str, Decimal]:
+            return self.marks(venue)
+
+        return SimHooks(stats, inject, marks)  # only a spot venue's REST serves /sim/marks
 
     async def start(self) -> None:
         host = self.cfg.sim.host

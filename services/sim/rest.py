@@ -12,7 +12,8 @@ default 100, at most 5000) with ``lastUpdateId`` in the same id space as the str
 the venue's rate limits first (``rate_limits``; Binance's usage headers go on every answer). Account
 endpoints (account, myTrades, cancels, open orders) live in ``rest_account``; order faults in
 ``order_faults``. Test hooks (not venue API): ``GET /sim/balances`` (API key header required),
-``GET /sim/starting_balances`` (the same at the account's start), ``POST /sim/order_fault``,
+``GET /sim/starting_balances`` (the same at the account's start), ``GET /sim/marks`` (USD per asset now),
+``POST /sim/order_fault``,
 ``GET /sim/order_faults``, plus those of ``rest_common``.
 """
 
@@ -104,6 +105,7 @@ class VenueRest(RestServer):
         self.account_api.routes(app)
         app.router.add_get("/sim/balances", self._balances)
         app.router.add_get("/sim/starting_balances", self._balances)
+        app.router.add_get("/sim/marks", self._marks)
         app.router.add_post("/sim/order_fault", self._order_fault)
         app.router.add_get("/sim/order_faults", self._order_faults)
 
@@ -326,6 +328,11 @@ class VenueRest(RestServer):
         else:
             balances = self.book.balances(api_key)
         return self.json({asset: plain(amount) for asset, amount in sorted(balances.items())})
+
+    async def _marks(self, request: web.Request) -> web.Response:
+        """USD per asset now, as ``Simulator.marks`` values them (for settling a paper run at mark prices)."""
+        marks = self.hooks.marks() if self.hooks.marks is not None else {}
+        return self.json({asset: plain(mark) for asset, mark in sorted(marks.items())})
 
     def inject_order_fault(self, fault: OrderFault) -> None:
         """Arm ``fault``; FaultError if the sim cannot carry it out."""

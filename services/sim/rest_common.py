@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 import msgspec
@@ -24,6 +25,7 @@ def now_ms() -> int:
 class SimHooks(NamedTuple):
     stats: Callable[[], dict[str, Any]]
     inject: Callable[[str, str | None, float | None], None]  # kind, symbol, seconds; raises FaultError
+    marks: Callable[[], dict[str, Decimal]] | None = None  # spot venues: USD per asset now (Simulator.marks)
 
 
 def json_response(body: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
