@@ -190,11 +190,17 @@ class Services(_Frozen):
     risk: ServiceSettings = ServiceSettings()
     executor: ServiceSettings = ServiceSettings()
     bridge: ServiceSettings = ServiceSettings()
+    engine: ServiceSettings = ServiceSettings()  # the one hot-path process of the fused and single placements
 
 
 class Runtime(_Frozen):
     heartbeat_interval_s: PositiveFloat = 0.5
-    placement: Literal["processes", "fused"] = "processes"
+    # processes: one process per service (isolation); fused: detector + risk + executor in one process;
+    # single: the feeds too, one process and one loop, the order written in the call that parsed the frame.
+    placement: Literal["processes", "fused", "single"] = "processes"
+    # Spin on the event loop's poll instead of sleeping in it (no kernel wake-up per frame). Only for a process
+    # that owns a core of its own: it keeps that core at 100 %.
+    busy_poll: bool = False
     run_dir: str = ""  # "" means $DRAIZER_RUN_DIR, else <cwd>/.run
 
 

@@ -90,7 +90,7 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="draizer run", description=__doc__)
     p.add_argument("--config", type=Path, default=default_config_path())
     p.add_argument("--duration", type=float, default=0.0, help="seconds; 0 runs until Ctrl-C")
-    p.add_argument("--placement", choices=("processes", "fused"), default=None)
+    p.add_argument("--placement", choices=("processes", "fused", "single"), default=None)
     p.add_argument("--run-dir", type=Path, default=None)
     p.add_argument("--quiet", action="store_true", help="no status line (for scripts)")
     p.add_argument("--no-settle", action="store_true",
@@ -162,7 +162,7 @@ def env_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="draizer env", description="exports for supervisorctl by hand")
     p.add_argument("--config", type=Path, default=default_config_path())
     p.add_argument("--run-dir", type=Path, default=None)
-    p.add_argument("--placement", choices=("processes", "fused"), default=None)
+    p.add_argument("--placement", choices=("processes", "fused", "single"), default=None)
     args = p.parse_args(argv)
     cfg = load_config(args.config)
     run_dir = (args.run_dir or resolve_run_dir(cfg)).resolve()

@@ -9,7 +9,7 @@ from shared.config import Config, load_config
 from shared.runtime.host import ProcessContext, ServiceFactory, run_process
 from shared.runtime.service import Service
 
-KINDS = ("sim", "feed", "detector", "risk", "executor", "engine", "bridge")
+KINDS = ("sim", "feed", "detector", "risk", "executor", "engine", "single", "bridge")
 
 
 def _detector(ctx: ProcessContext) -> Service:
@@ -58,8 +58,11 @@ def factories_for(kind: str, cfg: Config, venue_index: int = 0) -> tuple[list[Se
         return [_risk], cpus.risk.cpu
     if kind == "executor":
         return [_executor], cpus.executor.cpu
+    engine_cpu = cpus.engine.cpu if cpus.engine.cpu >= 0 else cpus.detector.cpu
     if kind == "engine":  # fused placement: one process, direct calls on the hot path
-        return [_detector, _risk, _executor], cpus.detector.cpu
+        return [_detector, _risk, _executor], engine_cpu
+    if kind == "single":  # the feeds too: the order is written in the call that parsed the frame
+        return [*(_feed(v.name) for v in cfg.venues), _detector, _risk, _executor], engine_cpu
     if kind == "bridge":
         return [_bridge], cpus.bridge.cpu
     raise SystemExit(f"unknown service kind {kind!r}; expected one of {', '.join(KINDS)}")
@@ -75,6 +78,9 @@ def main(argv: list[str]) -> int:
         p.error("--config or DRAIZER_CONFIG is required")
     cfg = load_config(args.config)
     if args.kind == "sim":
+        if not cfg.sim.enabled:  # live venues, or an external load source (the bench): nothing to simulate
+            print("draizer service sim: sim.enabled is false in this config; nothing to run", flush=True)
+            return 0
         from services.sim.__main__ import run as run_sim
 
         return run_sim(cfg)

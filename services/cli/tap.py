@@ -62,5 +62,7 @@ class EventTap:
                 self.stats[name] = ev
 
     def close(self) -> None:
-        self.sub.close()
-        self.ctx.term()
+        """Idempotent: a test closes it when done and again, as a finalizer, when it failed half-way."""
+        if not self.sub.closed:
+            self.sub.close()
+            self.ctx.term()

@@ -129,6 +129,7 @@ class Detector(Service):
         self.n_dropped = 0
         self._detect_samples: list[int] = []
         self._sub: zmq.Socket[bytes] | None = None
+        self._feeds_in_process = False  # single placement: batches arrive through on_batch, not a socket
 
     def _set_cycles(self, table: CycleTable) -> None:
         self.cycles = table
@@ -149,6 +150,8 @@ class Detector(Service):
             push = self.socket(zmq.PUSH)
             push.connect(self.ctx.endpoints.opportunities)
             self.opportunities = SocketOutlet("opportunities", push, opportunity_codec())
+        if self._feeds_in_process:
+            return
         sub = self.socket(zmq.SUB)
         sub.setsockopt(zmq.SUBSCRIBE, b"")
         for venue in self.registry.venue_names:
@@ -168,9 +171,11 @@ class Detector(Service):
 
     async def on_stop(self) -> None:
         self._stopping = True  # no new work while stopping ...
-        self._on_market_data()  # ... but what the feeds sent before they stopped is still counted
+        if self._sub is not None:
+            self._on_market_data()  # ... but what the feeds sent before they stopped is still counted
 
     def link_in_process(self, peers: dict[str, object]) -> None:
+        self._feeds_in_process = "Feed" in peers
         risk = peers.get("RiskEngine")
         if risk is not None:
             handler: Callable[[Opportunity], bool] = risk.on_opportunity  # type: ignore[attr-defined]

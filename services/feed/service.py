@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import zmq
@@ -65,6 +66,9 @@ class Feed(Service):
         self._codec: Codec[MarketData] = market_data_codec()
         self._topic = quotes_topic(self.venue_id)
         self._pub: zmq.Socket[bytes] | None = None
+        # Single placement: the detector's handler, called in the stack frame that parsed the frame.
+        self._deliver: Callable[[MarketBatch], object] | None = None
+        self.n_deliver_errors = 0
         self._subscribed = asyncio.Event()
         self._connections = 0
         self.n_batches = 0
@@ -74,7 +78,18 @@ class Feed(Service):
         self.n_control_sent = 0
         self._publish_samples: list[int] = []
 
+    def link_in_process(self, peers: dict[str, object]) -> None:
+        """Single placement: the detector runs in this process, so a batch is a direct call, not a message."""
+        detector = peers.get("Detector")
+        if detector is not None:
+            self._deliver = detector.on_batch  # type: ignore[attr-defined]
+            self.wait_for_subscriber = False
+
     async def on_start(self) -> None:
+        if self._deliver is not None:
+            await self.snapshots.start()
+            self.spawn(self._run_shards())
+            return
         # XPUB, so the feed sees its subscribers: it takes venue data only once the detector listens, which
         # makes "nothing lost between feed and detector" an exact, checkable count.
         pub = self.socket(zmq.XPUB)
@@ -134,9 +149,14 @@ class Feed(Service):
 
     def flush(self) -> None:
         items = self.handler.take()
-        if not items or self._pub is None:
+        if not items:
             return
         now = time.monotonic_ns()
+        if self._deliver is not None:
+            self._deliver_batch(MarketBatch(now, items))
+            return
+        if self._pub is None:
+            return
         try:
             self._pub.send_multipart((self._topic, self._codec.encode(MarketBatch(now, items))), zmq.NOBLOCK)
         except zmq.Again:
@@ -146,6 +166,23 @@ class Feed(Service):
         self.n_batches += 1
         if len(self._publish_samples) < 4096:
             self._publish_samples.append(now - items[0].tick_ns)
+
+    def _deliver_batch(self, batch: MarketBatch) -> None:
+        """The whole hot path (detect, decide, send) runs inside this call. A failure there is the engine's, not
+        the venue's: it is counted and logged, and the connection that delivered the frame keeps running."""
+        assert self._deliver is not None
+        try:
+            self._deliver(batch)
+        except Exception:
+            self.n_deliver_errors += 1
+            if self.n_deliver_errors == 1 or self.n_deliver_errors % 1000 == 0:
+                log.exception("%s: the in-process detector failed on a batch (%d so far)", self.name,
+                              self.n_deliver_errors)
+        items = batch.items
+        self.n_items += len(items)
+        self.n_batches += 1
+        if len(self._publish_samples) < 4096:
+            self._publish_samples.append(batch.pub_ns - items[0].tick_ns)
 
     # ----- stats
     def stale_channels(self) -> list[str]:
@@ -158,6 +195,7 @@ class Feed(Service):
             items=self.n_items,
             batches=self.n_batches,
             publish_dropped=self.n_publish_dropped,
+            deliver_errors=self.n_deliver_errors,
             connects=sum(s.connects for s in shards),
             rolls=sum(s.rolls for s in shards),
             stalls=sum(s.stalls for s in shards),
