@@ -76,6 +76,33 @@ def build(
 
 
 @njit(cache=True, nogil=True)
+def best_price(
+    v: int,
+    s: int,
+    side: int,
+    top_px: np.ndarray,
+    top_qty: np.ndarray,
+    ts: np.ndarray,
+    depth_px: np.ndarray,
+    depth_qty: np.ndarray,
+    depth_ts: np.ndarray,
+    now_ns: int,
+    max_age_ns: float,
+) -> float:
+    """The price ``build`` would put first, without building the ladder (0.0: no usable book). Kernels that
+    reject most candidates on the best levels alone test these first and build ladders only for survivors."""
+    qts = ts[v, s]
+    dts = depth_ts[v, s]
+    top_ok = qts > 0 and now_ns - qts <= max_age_ns and top_px[v, s] > 0.0 and top_qty[v, s] > 0.0
+    depth_ok = dts > 0 and now_ns - dts <= max_age_ns and depth_qty[v, s, side, 0] > 0.0
+    if depth_ok and (not top_ok or dts >= qts):
+        return depth_px[v, s, side, 0]
+    if top_ok:
+        return top_px[v, s]
+    return 0.0
+
+
+@njit(cache=True, nogil=True)
 def take(px: np.ndarray, qty: np.ndarray, n: int, want: float) -> tuple[float, float, float]:
     """Walk ``want`` base units through the levels: (quote amount, worst price reached, base filled)."""
     left = want

@@ -25,11 +25,10 @@ import msgspec
 import numpy as np
 import zmq
 
-from services.detector import cross, funding, triangular
 from services.detector.cycles import CycleTable, cycle_table
+from services.detector.entry import ENABLE_CROSS, ENABLE_FUNDING, ENABLE_TRIANGULAR, DetectorArrays, evaluate
 from services.detector.found import Found, LegMaker
 from services.detector.params import StrategyParams
-from services.detector.valuation import update_asset_usd
 from shared.codec import Codec, market_data_codec, opportunity_codec
 from shared.config import load_config
 from shared.errors import ConfigError
@@ -57,25 +56,19 @@ class Detector(Service):
     def __init__(self, ctx: ProcessContext) -> None:
         super().__init__("detector", ctx)
         reg = ctx.registry
-        shape = (reg.n_venues, reg.n_symbols)
-        self.bid = np.zeros(shape, dtype=np.float64)
-        self.bid_qty = np.zeros(shape, dtype=np.float64)
-        self.ask = np.zeros(shape, dtype=np.float64)
-        self.ask_qty = np.zeros(shape, dtype=np.float64)
-        self.ts = np.zeros(shape, dtype=np.int64)
         levels = max(v.feed.depth_levels for v in ctx.cfg.venues)
-        self.depth_px = np.zeros((*shape, 2, levels), dtype=np.float64)  # [venue, symbol, bid|ask, level]
-        self.depth_qty = np.zeros((*shape, 2, levels), dtype=np.float64)
-        self.depth_ts = np.zeros(shape, dtype=np.int64)
-        self.funding_rate = np.zeros(shape, dtype=np.float64)
-        self.funding_next_ms = np.zeros(shape, dtype=np.int64)
-        self.mark = np.zeros(shape, dtype=np.float64)
-        self.funding_ts = np.zeros(shape, dtype=np.int64)
+        # Every kernel array lives in a few arenas (entry.py): one Numba call per drain unboxes 5 arrays, where
+        # four kernel calls unboxed ~100. The attributes below are numpy views of the same memory.
+        self.arrays = a = DetectorArrays(reg, levels)
+        self.bid, self.bid_qty, self.ask, self.ask_qty, self.ts = a.bid, a.bid_qty, a.ask, a.ask_qty, a.ts
+        self.depth_px, self.depth_qty, self.depth_ts = a.depth_px, a.depth_qty, a.depth_ts
+        self.funding_rate, self.funding_next_ms, self.mark, self.funding_ts = (
+            a.funding_rate, a.funding_next_ms, a.mark, a.funding_ts)
         self.venue_now_ms = 0  # the venues' clock: the latest funding event time seen
-        self.asset_usd = np.where(reg.is_usd_asset, 1.0, 0.0)
+        self.asset_usd = a.asset_usd
         self.tick = np.zeros(reg.n_symbols, dtype=np.int64)  # last update's stamps, per symbol
         self.pub = np.zeros(reg.n_symbols, dtype=np.int64)
-        self.touched = np.zeros(reg.n_symbols, dtype=np.int64)
+        self.touched = a.touched
         self.is_touched = np.zeros(reg.n_symbols, dtype=np.bool_)
         # Flat memoryviews over the same memory for the per-quote writes in _ingest: a memoryview item write
         # costs ~20 ns where a 2-D numpy item write costs ~100 ns, and ingest is the detector's per-quote cost.
@@ -89,25 +82,14 @@ class Detector(Service):
         self._pub_mv = memoryview(self.pub)
         self._touched_mv = memoryview(self.touched)
         self._is_touched_mv = memoryview(self.is_touched)
-        # Scratch for the kernels: book ladders (depth levels plus the top) and output rows.
-        ladder = levels + 1
-        self._cross_lad = (
-            np.zeros((reg.n_venues, 2, ladder)), np.zeros((reg.n_venues, 2, ladder)),
-            np.zeros((reg.n_venues, 2), dtype=np.int64), np.zeros((reg.n_venues, 2), dtype=np.int64),
-        )
-        self._tri_lad = (
-            np.zeros((3, ladder)), np.zeros((3, ladder)), np.zeros(3, dtype=np.int64), np.zeros(3, dtype=np.int64)
-        )
-        self._fund_lad = (np.zeros(ladder), np.zeros(ladder))
-        self.cross_out = np.zeros((reg.n_symbols, cross.OUT_COLUMNS))
-        self.funding_out = np.zeros((reg.n_symbols, funding.OUT_COLUMNS))
+        self.cross_out = a.cross_out
+        self.funding_out = a.funding_out
         # Funding signal state per symbol (see funding.py).
-        self.open_spot = np.full(reg.n_symbols, -1, dtype=np.int64)
-        self.open_perp = np.full(reg.n_symbols, -1, dtype=np.int64)
-        self.open_qty = np.zeros(reg.n_symbols)
-        self.open_settle_ms = np.zeros(reg.n_symbols, dtype=np.int64)
-        self.last_funding_eval = np.zeros(reg.n_symbols, dtype=np.int64)
+        self.open_spot, self.open_perp, self.open_qty = a.open_spot, a.open_perp, a.open_qty
+        self.open_settle_ms, self.last_funding_eval = a.open_settle_ms, a.last_funding_eval
         self.params = StrategyParams(ctx.cfg.strategies, ctx.cfg.capital)
+        self._enabled = 0
+        self._apply_params()
         self.legs = LegMaker(reg, self.asset_usd)
         self.cycles: CycleTable = cycle_table(ctx.cfg, reg)
         self._set_cycles(self.cycles)
@@ -133,10 +115,23 @@ class Detector(Service):
 
     def _set_cycles(self, table: CycleTable) -> None:
         self.cycles = table
-        n = max(1, len(table.cycles))
-        self._cycle_mark = np.zeros(n, dtype=np.int64)
+        a = self.arrays
+        a.set_cycles(table)
+        self._entry_buffers = (a.f.buffer, a.i.buffer, a.ci.buffer, a.cf.buffer, a.layout)
         self._epoch = 0
-        self.tri_out = np.zeros((n, triangular.OUT_COLUMNS))
+        self.tri_out = self.arrays.tri_out
+
+    def _apply_params(self) -> None:
+        """Copy the strategies' parameter arrays into the arena the entry reads (after every change)."""
+        a, p = self.arrays, self.params
+        a.p_cross[:] = p.cross
+        a.p_tri[:] = p.triangular
+        a.p_fund[:] = p.funding
+        self._enabled = (
+            (ENABLE_CROSS if p.enabled("cross_exchange") else 0)
+            | (ENABLE_TRIANGULAR if p.enabled("triangular") else 0)
+            | (ENABLE_FUNDING if p.enabled("funding_rate") else 0)
+        )
 
     @property
     def enabled(self) -> bool:
@@ -245,49 +240,27 @@ class Detector(Service):
         if n_touched == 0:
             return
         self._n_touched = 0
-        touched = self.touched
-        self.is_touched[touched[:n_touched]] = False
+        touched, is_touched = self._touched_mv, self._is_touched_mv
+        for k in range(n_touched):  # a loop over memoryviews: numpy fancy indexing costs ~1 µs more here
+            is_touched[touched[k]] = False
         if self._stopping and not force:
             return
-        reg = self.registry
-        now = self.clock()
         self.n_evaluations += n_touched
-        update_asset_usd(touched, n_touched, reg.spot_venues, self.bid, self.ask, self.ts, reg.base_asset,
-                         reg.quote_asset, reg.is_usd_asset, self.asset_usd)
-        params = self.params
-        if force or params.enabled("cross_exchange"):
-            rows = cross.detect_cross(
-                touched, n_touched, reg.spot_venues, self.bid, self.bid_qty, self.ask, self.ask_qty, self.ts,
-                self.depth_px, self.depth_qty, self.depth_ts, reg.taker_fee, reg.step_array,
-                reg.min_notional_array, reg.quote_asset, self.asset_usd, params.cross, now, *self._cross_lad,
-                self.cross_out,
-            )
-            if rows and not force:
-                self._emit(rows, self.cross_out, self.legs.cross)
-        if force or params.enabled("triangular"):
-            self._epoch += 1
-            t = self.cycles
-            rows = triangular.detect_triangular(
-                touched, n_touched, reg.spot_venues, t.index_start, t.index_cycles, self._cycle_mark, self._epoch,
-                t.venue, t.symbols, t.sides, t.start, self.bid, self.bid_qty, self.ask, self.ask_qty, self.ts,
-                self.depth_px, self.depth_qty, self.depth_ts, reg.taker_fee, reg.step_array,
-                reg.min_notional_array, self.asset_usd, params.triangular, now, *self._tri_lad, self.tri_out,
-            )
-            if rows and not force:
-                self._emit(rows, self.tri_out, lambda row: self.legs.triangular(row, self.cycles))
-        if force or params.enabled("funding_rate"):
-            rows = funding.detect_funding(
-                touched, n_touched, reg.spot_venues, reg.perp_venues, reg.listed, self.bid, self.bid_qty,
-                self.ask, self.ask_qty, self.ts, self.depth_px, self.depth_qty, self.depth_ts, self.funding_rate,
-                self.funding_next_ms, self.mark, self.funding_ts, reg.taker_fee, reg.step_array,
-                reg.min_notional_array, reg.quote_asset, self.asset_usd, params.funding, now, self.venue_now_ms,
-                self.open_spot, self.open_perp, self.open_qty, self.open_settle_ms, self.last_funding_eval,
-                *self._fund_lad, self.funding_out,
-            )
-            if rows and not force:
-                self._emit(rows, self.funding_out, self.legs.funding)
-            if force:  # the warm-up must leave no funding state behind
-                self.last_funding_eval[:] = 0
+        self._epoch += 1
+        f, i, ci, cf, lay = self._entry_buffers
+        n_cross, n_tri, n_fund = evaluate(
+            f, i, ci, cf, lay, n_touched, self.clock(), self.venue_now_ms, self._epoch,
+            ENABLE_CROSS | ENABLE_TRIANGULAR | ENABLE_FUNDING if force else self._enabled,
+        )
+        if force:  # the warm-up compiles every path and must leave nothing behind
+            self.last_funding_eval[:] = 0
+            return
+        if n_cross:
+            self._emit(n_cross, self.cross_out, self.legs.cross)
+        if n_tri:
+            self._emit(n_tri, self.tri_out, lambda row: self.legs.triangular(row, self.cycles))
+        if n_fund:
+            self._emit(n_fund, self.funding_out, self.legs.funding)
 
     def _on_book(self, b: Book) -> None:
         """Depth for sizing: the best ``depth_levels`` per side; absent levels are zero."""
@@ -376,6 +349,7 @@ class Detector(Service):
         if not isinstance(params, dict):
             raise ConfigError("strategy: 'params' must be a table of parameter values")
         structural = self.params.update(name, enabled, params)
+        self._apply_params()
         if structural:
             self._rebuild_cycles()
         log.info("strategy %s changed: enabled=%s params=%s", name, enabled, params)
@@ -396,6 +370,7 @@ class Detector(Service):
         cycles_changed = (new.strategies.triangular.cycles, new.strategies.triangular.discover) != (
             self.cfg.strategies.triangular.cycles, self.cfg.strategies.triangular.discover)
         self.params.apply(new.strategies, new.capital)
+        self._apply_params()
         self.cfg = msgspec.structs.replace(self.cfg, strategies=new.strategies, capital=new.capital)
         if cycles_changed:
             self._rebuild_cycles()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from services.detector.ladder import ASKS, BIDS, QTY_EPS, build, floor_step, qty_for_quote, take
+from services.detector.ladder import ASKS, BIDS, QTY_EPS, best_price, build, floor_step, qty_for_quote, take
 
 LEG_BUY = 0  # spend the quote currency, receive the base
 LEG_SELL = 1  # spend the base, receive the quote
@@ -134,6 +134,22 @@ def evaluate_cycle(
     if start_usd <= 0.0:
         return False
     max_age = params[P_MAX_AGE_NS]
+    fee = taker_fee[v]
+    min_bps = params[P_MIN_PROFIT_BPS]
+    # Cheap test on the best levels first, before any ladder is built: most cycles are not profitable and end
+    # here. It is exact: a ladder's first level is the price best_price returns.
+    r = 1.0
+    for k in range(3):
+        s = cyc_sym[c, k]
+        if cyc_side[c, k] == LEG_BUY:
+            px = best_price(v, s, ASKS, ask, ask_qty, ts, depth_px, depth_qty, depth_ts, now_ns, max_age)
+        else:
+            px = best_price(v, s, BIDS, bid, bid_qty, ts, depth_px, depth_qty, depth_ts, now_ns, max_age)
+        if px <= 0.0:
+            return False
+        r *= _rate(cyc_side[c, k], px, fee)
+    if (r - 1.0) * 1e4 < min_bps:
+        return False
     for k in range(3):
         s = cyc_sym[c, k]
         if cyc_side[c, k] == LEG_BUY:
@@ -146,14 +162,6 @@ def evaluate_cycle(
             return False
         lad_n[k] = nk
         lad_ts[k] = stamp
-    fee = taker_fee[v]
-    min_bps = params[P_MIN_PROFIT_BPS]
-    # Cheap test on the best levels first: most cycles are not profitable and end here.
-    r = 1.0
-    for k in range(3):
-        r *= _rate(cyc_side[c, k], lad_px[k, 0], fee)
-    if (r - 1.0) * 1e4 < min_bps:
-        return False
     cap_usd = min(params[P_MAX_POSITION_USD], params[P_CAPITAL_USD])
     amount = walk_cycle(cyc_side[c], lad_px, lad_qty, lad_n, fee, min_bps, cap_usd / start_usd)
     spent = 0.0
