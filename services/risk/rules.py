@@ -18,7 +18,7 @@ import time
 from decimal import Decimal, InvalidOperation
 
 from services.risk.breakers import Breakers
-from services.risk.state import MS_PER_DAY, Reservation, RiskState, utc_day
+from services.risk.state import MS_PER_DAY, NS_PER_DAY, Reservation, RiskState, utc_day
 from services.risk.venues import VenueBook
 from shared.config import Risk
 from shared.messages import (
@@ -94,6 +94,10 @@ class RiskBook:
         self._quote = tuple(s.quote for s in registry.symbols)
         self._buy_cost = tuple(1.0 + v.taker_fee for v in registry.venues)  # quote spent per unit of notional
         self._max_age_ns = limits.max_opportunity_age_ms * 1_000_000
+        self._max_notional = limits.max_notional_usd
+        self._loss_floor = -limits.max_daily_loss_usd
+        self._max_concurrent = limits.max_concurrent
+        self._headroom = limits.balance_headroom
         self.decisions: dict[str, int] = dict.fromkeys(REASONS, 0)
         self.n_in_flight_expired = 0
         self.n_foreign_executions = 0
@@ -114,73 +118,77 @@ class RiskBook:
         """Check, and on approval reserve the slot, the symbols, the balances and the orders."""
         reason, needs, orders = self._evaluate(opp, now_ns, wall_ns)
         self.decisions[reason] += 1
-        if reason == APPROVED:
-            reservation = Reservation(
-                wall_ms=wall_ns // 1_000_000,
-                slots=tuple((leg.venue, leg.symbol) for leg in opp.legs),
-                amounts=tuple((v, asset, amount) for (v, asset), amount in needs.items()),
-                orders=tuple(orders.items()),
-            )
+        if reason is APPROVED:
+            slots = [(leg.venue, leg.symbol) for leg in opp.legs]
+            amounts = [(key[0], key[1], amount) for key, amount in needs.items()]
+            reservation = Reservation(wall_ns // 1_000_000, tuple(slots), tuple(amounts), tuple(orders.items()))
             self.state.in_flight[opp.id] = reservation
-            self._hold(reservation)
+            busy = self._busy
+            for slot in slots:
+                busy[slot] = busy.get(slot, 0) + 1
+            venues = self.venues
+            venues.reserve(reservation.amounts)
             for venue, n in orders.items():
-                self.venues.count_orders(venue, n, now_ns)
+                venues.count_orders(venue, n, now_ns)
             self.dirty = True
         return reason
 
     def _evaluate(self, opp: Opportunity, now_ns: int, wall_ns: int) -> tuple[str, _Needs, _Orders]:
+        # The rules in REASONS order; the first that refuses names the decision. Written for speed (this runs
+        # inline on every opportunity): limits read once into attributes, no helper calls on the common path.
         st = self.state
-        lim = self.limits
-        none = _NONE
         if st.kill or self.session_kill:
-            return KILL_SWITCH, *none
+            return KILL_SWITCH, *_NONE
         wall_ms = wall_ns // 1_000_000
         br = st.breakers
         if br.loss_until_ms > wall_ms:
-            return BREAKER_LOSS, *none
+            return BREAKER_LOSS, *_NONE
         if br.orphan or br.failure_until_ms > wall_ms:
-            return BREAKER_FAILURE, *none
+            return BREAKER_FAILURE, *_NONE
         if (opp.strategy, opp.action) not in EXECUTABLE:
-            return NOT_EXECUTABLE, *none
+            return NOT_EXECUTABLE, *_NONE
         if now_ns - opp.detected_ns > self._max_age_ns:
-            return TOO_OLD, *none
-        if opp.notional_usd > lim.max_notional_usd:
-            return MAX_NOTIONAL, *none
-        if utc_day(wall_ns) != st.day:
+            return TOO_OLD, *_NONE
+        if opp.notional_usd > self._max_notional:
+            return MAX_NOTIONAL, *_NONE
+        if wall_ns // NS_PER_DAY != st.day:
             self.roll_day(wall_ns)
-        if st.daily_pnl_usd <= -lim.max_daily_loss_usd:
-            return MAX_DAILY_LOSS, *none
-        if len(st.in_flight) >= lim.max_concurrent:
-            return MAX_CONCURRENT, *none
+        if st.daily_pnl_usd <= self._loss_floor:
+            return MAX_DAILY_LOSS, *_NONE
+        if len(st.in_flight) >= self._max_concurrent:
+            return MAX_CONCURRENT, *_NONE
+        legs = opp.legs
         busy = self._busy
-        for leg in opp.legs:
+        for leg in legs:
             if (leg.venue, leg.symbol) in busy:
-                return SYMBOL_IN_FLIGHT, *none
+                return SYMBOL_IN_FLIGHT, *_NONE
         venues = self.venues
         states = venues.states
-        for leg in opp.legs:
+        for leg in legs:
             if leg.venue not in states:
-                return BALANCE_UNKNOWN, *none
-        for leg in opp.legs:
-            if venues.blocked(leg.venue, wall_ms):
-                return VENUE_BLOCKED, *none
+                return BALANCE_UNKNOWN, *_NONE
+        for leg in legs:
+            vs = states[leg.venue]
+            if not vs.reachable or vs.blocked_until_ms > wall_ms:
+                return VENUE_BLOCKED, *_NONE
         orders: _Orders = {}
         needs: _Needs = {}
-        for leg in opp.legs:
+        base, quote, buy_cost = self._base, self._quote, self._buy_cost
+        for leg in legs:
             v = leg.venue
             orders[v] = orders.get(v, 0) + 1
             if leg.side == SIDE_BUY:
-                key = (v, self._quote[leg.symbol])
-                amount = leg.qty * leg.price * self._buy_cost[v]
+                key = (v, quote[leg.symbol])
+                amount = leg.qty * leg.price * buy_cost[v]
             else:
-                key = (v, self._base[leg.symbol])
+                key = (v, base[leg.symbol])
                 amount = leg.qty
             needs[key] = needs.get(key, 0.0) + amount
         for v, n in orders.items():
             if not venues.rate_fits(v, n, now_ns):
-                return RATE_BUDGET, *none
-        if not venues.balance_fits(needs, lim.balance_headroom):
-            return INSUFFICIENT_BALANCE, *none
+                return RATE_BUDGET, *_NONE
+        if not venues.balance_fits(needs, self._headroom):
+            return INSUFFICIENT_BALANCE, *_NONE
         return APPROVED, needs, orders
 
     # ----- reservations

@@ -13,6 +13,7 @@ from shared.messages import VenueState
 
 WINDOW_10S_NS = 10_000_000_000
 WINDOW_1M_NS = 60_000_000_000
+PRUNE_AT = 4096  # approvals kept per venue before the 10 s window is pruned regardless
 
 
 class VenueBook:
@@ -42,7 +43,12 @@ class VenueBook:
         self.free[vs.venue] = free
 
     def count_orders(self, venue: int, n: int, now_ns: int) -> None:
-        self._recent.setdefault(venue, deque()).append((now_ns, n))
+        recent = self._recent.get(venue)
+        if recent is None:
+            recent = self._recent[venue] = deque()
+        elif len(recent) >= PRUNE_AT:  # rate_fits prunes only when a limit is near: bound the memory here
+            self.own_orders_10s(venue, now_ns)
+        recent.append((now_ns, n))
         self._recent_total[venue] = self._recent_total.get(venue, 0) + n
         self.day_orders[venue] = self.day_orders.get(venue, 0) + n
 
@@ -87,15 +93,24 @@ class VenueBook:
 
         Used = the larger of the venue's own count (VenueState, from its headers) and risk's count of what
         it approved: each lags the other. A VenueState count whose window has fully passed no longer
-        applies (a quiet executor must not block a venue forever on an old number). A limit of 0: none."""
+        applies (a quiet executor must not block a venue forever on an old number). A limit of 0: none.
+        Risk's own 10 s count is pruned only when its unpruned total (an upper bound) would not fit: on the
+        common path the check is two additions."""
         vs = self.states[venue]
         age = now_ns - self.received_ns[venue]
-        if vs.orders_limit_10s:
+        limit = vs.orders_limit_10s
+        if limit:
             used = vs.orders_10s if age < WINDOW_10S_NS else 0
-            if max(used, self.own_orders_10s(venue, now_ns)) + orders > vs.orders_limit_10s:
+            own = self._recent_total.get(venue, 0)
+            if own + orders > limit:
+                own = self.own_orders_10s(venue, now_ns)
+            if (used if used > own else own) + orders > limit:
                 return False
-        if vs.orders_limit_1d and max(vs.orders_1d, self.day_orders.get(venue, 0)) + orders > vs.orders_limit_1d:
-            return False
+        limit = vs.orders_limit_1d
+        if limit:
+            own = self.day_orders.get(venue, 0)
+            if (vs.orders_1d if vs.orders_1d > own else own) + orders > limit:
+                return False
         if vs.weight_limit_1m:  # one order costs one unit of weight (Binance) or one request (MEXC)
             used = vs.weight_1m if age < WINDOW_1M_NS else 0
             if used + orders > vs.weight_limit_1m:
