@@ -9,6 +9,7 @@ stamps, which all processes on one host share:
     pub_ns       quote published by the feed
     detected_ns  opportunity found by the detector
     decided_ns   risk decision taken
+    journaled_ns every order record of the intent written to the journal (before any request)
     sent_ns      first order request written to the venue's socket
 
 Each socket carries one tagged union, decoded by one ``Decoder`` created once (see ``shared.codec``).
@@ -240,6 +241,8 @@ class Execution(_Hot, tag=TAG_EXECUTION):
     deltas: tuple[AssetDelta, ...] = ()
     residual_usd: float = 0.0  # inventory left over (step dust, commissions in the base asset), at those prices
     note: str = ""  # why it ended as it did, when not plainly filled
+    pub_ns: int = 0  # the triggering quote's publish stamp (the feed's stage ends here)
+    journaled_ns: int = 0  # every order record written (page cache), just before the first request
 
 
 class VenueState(_Hot, tag=TAG_VENUE):

@@ -126,6 +126,7 @@ def build_execution(
     note: str,
     sent_ns: int,
     done_ns: int,
+    journaled_ns: int = 0,
 ) -> Execution:
     opp = intent.opportunity
     legs = [o for o in orders if o.role == ROLE_LEG]
@@ -164,6 +165,8 @@ def build_execution(
         deltas=deltas,
         residual_usd=books.residual_usd(opp),
         note=note,
+        pub_ns=opp.pub_ns,
+        journaled_ns=journaled_ns,
     )
 
 

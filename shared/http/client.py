@@ -79,8 +79,8 @@ class _Connection(asyncio.Protocol):
     def send(self, data: bytes, fut: asyncio.Future[HttpResponse]) -> None:
         assert self.transport is not None and self.pending is None
         self.pending = fut
+        self.transport.write(data)  # first: the callback below is bookkeeping for a caller that gives up
         fut.add_done_callback(self._abandoned)
-        self.transport.write(data)
 
     def _abandoned(self, fut: asyncio.Future[HttpResponse]) -> None:
         # The caller gave up waiting (a timeout cancels the future): a late answer would hold this
@@ -149,12 +149,15 @@ class HttpPool:
         self, method: str, path: str, headers: list[tuple[str, str]], body: bytes = b""
     ) -> asyncio.Future[HttpResponse]:
         """Write now if a connection is idle (the common case); otherwise queue. Never blocks."""
+        return self.send(self.encode(method, path, headers, body))
+
+    def send(self, data: bytes) -> asyncio.Future[HttpResponse]:
+        """A request already encoded (an order template's bytes): written now to an idle connection, else queued."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[HttpResponse] = loop.create_future()
         if self._closed:
             fut.set_exception(ConnectionError("pool closed"))
             return fut
-        data = self.encode(method, path, headers, body)
         self.requests += 1
         while self._idle_conns:
             conn = self._idle_conns.popleft()
