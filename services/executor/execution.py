@@ -70,7 +70,7 @@ class ExecutionRun:
         """Steps 2-4; also what a restart runs for an execution the journal left open."""
         await asyncio.gather(*(self._settle(o) for o in list(self.orders)))
         corrected, orphaned = await self._even_out()
-        return self._close(corrected, orphaned)
+        return await self._close(corrected, orphaned)
 
     # ----- answers and state
     async def _first_answer(self, o: TrackedOrder, fut: asyncio.Future[OrderAnswer]) -> None:
@@ -203,7 +203,7 @@ class ExecutionRun:
         return corrected, bool(left)
 
     # ----- the end
-    def _close(self, corrected: bool, orphaned: bool) -> Execution:
+    async def _close(self, corrected: bool, orphaned: bool) -> Execution:
         ex, opp = self.ex, self.intent.opportunity
         books = Books(ex.registry, ex.cfg.strategies.usd_assets)
         books.mark_legs(opp, self.orders)
@@ -221,7 +221,7 @@ class ExecutionRun:
             for t in o.trades.values():
                 ex.publish(self._fill(o, t, books, now))
         exe = build_execution(self.intent, self.orders, books, outcome, self.note, self.sent_ns, now)
-        ex.book(exe, books, sum(len(o.trades) for o in self.orders))
+        await ex.book(exe, books, sum(len(o.trades) for o in self.orders))  # after its `done` is on disk
         return exe
 
     def _order_update(self, o: TrackedOrder, now: int) -> OrderUpdate:

@@ -1,7 +1,7 @@
 """The executor's order journal: every order is written here before it is sent, so a restart knows them all.
 
 Format: append-only JSON lines in one directory, files ``orders-<UTC yyyymmdd>-<seq>.jsonl`` (sorting names
-sorts them by time). A writer only appends to a file it created itself, each record with a single
+sorts them by time). A writer only appends to a file it created itself, each batch of records with a single
 ``os.write`` on an ``O_APPEND`` descriptor, so a crash can at worst tear the *last* line of a file; ``load``
 skips such a line (and any other undecodable one) and counts it, never raises. A new file starts when the
 writer first writes, when the current one would pass 64 MiB, when the UTC day changes, and when the current
@@ -12,30 +12,66 @@ Records, by ``t``:
 - ``intent``: ``{"opportunity_id", "strategy", "legs", "ts_ns"}`` — the plan, before any of its orders.
 - ``order``: ``{"order": TrackedOrder.to_record()}`` — a new order, before it is sent.
 - ``update``: ``{"order": ...}`` — the order's whole state after a change (the last one wins on load).
-- ``done``: ``{"opportunity_id", "outcome", "ts_ns"}`` — the execution is settled; its orders are history.
-- ``last``: ``{"opportunity_id"}`` — written by ``compact`` so the highest id seen survives compaction.
+- ``done``: ``{"opportunity_id", "outcome", "ts_ns"}`` — the execution is settled; its orders are history
+  (``compact`` rewrites those of the last 8 days with outcome ``compacted``: ``JournalState.settled``).
+- ``last``: ``{"opportunity_id", "ts_ns"}`` — written by ``compact`` so the highest id and the time of the
+  latest record survive compaction (``ts_ns`` is absent in files written before it existed).
 
-Durability (``execution.journal_fsync``): ``always`` syncs after every intent, order and done record, so
-each is on disk when the call returns (updates are not synced alone: the venue is the truth for them, and a
-restart queries it); ``batch`` fsyncs once per ``commit()`` (the executor commits once per intent, after all its
-legs are journaled and before the first is sent); ``never`` leaves it to the OS (a crash of draizer loses
-nothing, a crash of the host may lose the tail).
+Durability contract (``execution.journal_fsync``)
+-------------------------------------------------
+The hot path writes an intent and all its orders with ONE ``os.write`` (``intent_and_orders``) *before* the
+first request is written; corrections likewise (``orders``). A write() puts the records in the page cache:
+from that moment they survive a kill -9 of the process at any point. What differs is when they reach the disk:
 
-Loading replays the files in name order. An execution with a ``done`` record is dropped with its orders. A
-record arriving *after* its execution's ``done`` is ignored when its order is final (a late report of
-history: replaying it would settle the execution twice) and kept when it is not (an order that may still be
-live on a venue is never forgotten; its execution comes back as a placeholder intent, strategy -1, no legs).
+- ``batch`` (the default): write before send, *group commit after send*. The executor writes the requests,
+  then calls ``sync_soon()``, which hands one ``os.fdatasync`` to this journal's own worker thread (it
+  releases the GIL; the event loop never waits for it). While a sync runs, further requests set a flag, so
+  exactly one more sync follows it and covers all of them. A host crash (power, kernel) between the send and
+  that sync loses the unsynced tail; the orders may exist at the venue all the same, and the restart finds
+  them there by their deterministic client ids (``reconcile.py``: ``allOrders`` since the last record that
+  survived, minus a margin) and books them. ``await synced()`` waits until everything written before the call
+  is on disk: the executor awaits it for the ``done`` record before it publishes the Execution, because a
+  ``done`` lost after a published Execution would settle, and book, that execution twice after a restart.
+- ``always``: every ``intent``, ``order`` and ``done`` write is fdatasynced inline, *before* the call returns
+  and so before the request is sent: the slow, safe mode (~0.3–0.4 ms per intent on this disk, on the
+  critical path). Nothing a request was sent for can be lost, even to a host crash.
+- ``never``: the OS writes the page cache back when it likes. A kill -9 loses nothing; a host crash may lose
+  the tail, recovered from the venues like ``batch`` — except a ``done`` lost after its Execution was
+  published, which the restart settles and publishes a second time. Tests and benchmarks only.
+
+``update`` records are never synced on their own under any policy: a lost update is re-learned from the
+venue by the restart's query, and the next sync carries them anyway.
+
+A rotated-away file is synced (and closed) by the next sync, before the records of the new file count as
+durable; so is the new file's directory entry. An ``fdatasync`` failure (EIO, ENOSPC) is counted
+(``sync_errors``), logged once with its file and how many records it leaves unconfirmed, and is sticky:
+the page cache may have dropped the dirty pages while reporting it once, so the journal never claims
+durability again. ``synced()`` and ``commit()`` raise ``JournalSyncError`` from then on and ``failure`` holds
+the first error; writes still go to the page cache and never raise for it (under ``always`` either: the
+caller checks ``failure`` before sending). The executor raises one alert, refuses new legs (unwinds and hedges
+still go out) and keeps booking and publishing what is in flight, until it is restarted (``Executor.send``,
+``Executor.book``).
+
+Loading replays the files in name order. An execution with a ``done`` record is dropped with its orders (its
+id is kept in ``settled``, so a restart never books its venue orders again). A record arriving *after* its
+execution's ``done`` is ignored when its order is final (a late report of history: replaying it would settle
+the execution twice) and kept when it is not (an order that may still be live on a venue is never forgotten;
+its execution comes back as a placeholder intent, strategy -1, no legs).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
 import re
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
 import msgspec
@@ -52,8 +88,12 @@ NAME = re.compile(r"^orders-(\d{8})-(\d{6})\.jsonl$")
 COMPACT_TMP = ".orders-compact.tmp"  # not a journal name: a crash mid-compaction leaves it ignored
 DAY_NS = 86_400 * 10**9
 NO_STRATEGY = -1  # placeholder intent of an execution whose intent record was lost or came before a `done`
+SETTLED_RETAIN_NS = 8 * DAY_NS  # compaction keeps `done` ids this long: longer than any recovery look-back
+SETTLED_OUTCOME = "compacted"  # the outcome of a `done` record rewritten by compaction
 
+log = logging.getLogger(__name__)
 _encoder = msgspec.json.Encoder()
+_EMPTY: Mapping[int, int] = MappingProxyType({})
 
 
 class JournalState(NamedTuple):
@@ -61,6 +101,16 @@ class JournalState(NamedTuple):
     orders: dict[str, TrackedOrder]  # client order id -> last known state, every order of those executions
     torn_lines: int  # lines skipped: a torn tail after a crash, or garbage
     last_opportunity_id: int  # the highest opportunity id any record ever named (0 if none)
+    settled: Mapping[int, int] = _EMPTY  # opportunity id -> ts_ns of its `done`: booked, never book again
+    last_ts_ns: int = 0  # the latest time any record carries (0: none): where a host crash's lost tail starts
+
+
+class JournalSyncError(RuntimeError):
+    """An fdatasync of the journal failed: records written since the last good sync may not be on disk."""
+
+    def __init__(self, cause: OSError) -> None:
+        super().__init__(f"order journal sync failed: {cause}")
+        self.cause = cause
 
 
 def journal_files(directory: Path) -> list[Path]:
@@ -91,12 +141,41 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _intent_record(opportunity_id: int, strategy: int, legs: list[dict[str, Any]], ts_ns: int) -> dict[str, Any]:
+def _intent_record(opportunity_id: int, strategy: int, legs: list[Any], ts_ns: int) -> dict[str, Any]:
     return {"opportunity_id": opportunity_id, "strategy": strategy, "legs": legs, "ts_ns": ts_ns}
 
 
+def _intent_line(opportunity_id: int, strategy: int, legs: list[Any], ts_ns: int) -> bytes:
+    return _encoder.encode({"t": "intent", **_intent_record(opportunity_id, strategy, legs, ts_ns)}) + b"\n"
+
+
+def _order_line(kind: str, o: TrackedOrder) -> bytes:
+    return _encoder.encode({"t": kind, "order": o.to_record()}) + b"\n"
+
+
+def _resolve(fut: asyncio.Future[None], error: BaseException | None) -> None:
+    if fut.done():
+        return
+    if error is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(error)
+
+
+class _Round(NamedTuple):
+    """What one sync covers, taken under the lock: the records up to ``target``, in these files."""
+
+    target: int
+    fd: int | None
+    path: Path | None
+    size: int
+    retiring: list[int]
+    sync_dir: bool
+
+
 class OrderJournal:
-    """Appends records to rotating files in one directory. Synchronous and single-threaded, like its caller."""
+    """Appends records to rotating files in one directory from one thread (the executor's event loop); the
+    group commit's fdatasync runs on a worker thread of its own. State both threads touch is under ``_lock``."""
 
     def __init__(
         self,
@@ -105,71 +184,166 @@ class OrderJournal:
         *,
         max_bytes: int = MAX_BYTES,
         clock: Callable[[], int] = time.time_ns,
+        fdatasync: Callable[[int], None] = os.fdatasync,
     ) -> None:
+        """``fdatasync``: what syncs a file's data (tests gate it, or make it fail, to reach the states between)."""
         if fsync not in ("always", "batch", "never"):
             raise ValueError(f"fsync policy {fsync!r}: always, batch or never")
         self.directory = directory
         self.fsync_policy: FsyncPolicy = fsync
         self.max_bytes = max_bytes
         self.clock = clock
+        self.fdatasync = fdatasync
         self.path: Path | None = None  # the file being written; opened on the first record
         self._fd: int | None = None
         self._size = 0
         self._day = -1
-        self._dirty = False  # written since the last fsync
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # the worker waits on it for work, close() for the worker
+        self._retiring: list[int] = []  # rotated-away files, synced and closed by the next sync
+        self._dir_dirty = False  # a new file's directory entry is not known durable yet
+        self._durable = 0  # records_written when the last good sync started: all of those are on disk
+        self._running = False  # a sync is asked for or under way on the worker
+        self._again = False  # asked for while one ran on older records: exactly one more follows
+        self._round_target = 0  # what the running sync covers
+        self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._worker: threading.Thread | None = None
+        self._stopping = False
+        self._failure_taken = False
+        self.failure: OSError | None = None  # the first fdatasync error: sticky
+        self.synced_position: tuple[Path | None, int] = (None, 0)  # (file, bytes) known on disk: for tests
         self.records_written = 0
-        self.fsyncs = 0
+        self.records_synced = 0  # records a good sync confirmed, each counted once
+        self.fsyncs = 0  # syncs that made records durable (inline or on the worker)
+        self.sync_errors = 0
         self.files_opened = 0
 
     # ------------------------------------------------------------ records
 
-    def intent(self, opportunity_id: int, strategy: int, legs: list[dict[str, Any]]) -> None:
-        """The plan of one execution (legs as builtins), before any of its orders."""
-        self._append({"t": "intent", **_intent_record(opportunity_id, strategy, legs, self.clock())})
+    def intent(self, opportunity_id: int, strategy: int, legs: list[Any]) -> None:
+        """The plan of one execution (legs: anything msgspec encodes), before any of its orders."""
+        self._append([_intent_line(opportunity_id, strategy, legs, self.clock())], durable=True)
 
     def order(self, o: TrackedOrder) -> None:
         """A new order, BEFORE it is sent: with ``always`` it is on disk when this returns."""
-        self._append({"t": "order", "order": o.to_record()})
+        self._append([_order_line("order", o)], durable=True)
+
+    def orders(self, orders: Iterable[TrackedOrder]) -> None:
+        """New orders (corrections), BEFORE they are sent, with one write."""
+        lines = [_order_line("order", o) for o in orders]
+        if lines:
+            self._append(lines, durable=True)
+
+    def intent_and_orders(
+        self, opportunity_id: int, strategy: int, legs: list[Any], orders: Iterable[TrackedOrder]
+    ) -> None:
+        """The hot path: an intent and all its orders encoded first, then ONE write (page cache; ``always``
+        also syncs it here). Everything is encoded before any I/O, so an unencodable record writes nothing."""
+        lines = [_intent_line(opportunity_id, strategy, legs, self.clock())]
+        lines.extend(_order_line("order", o) for o in orders)
+        self._append(lines, durable=True)
 
     def update(self, o: TrackedOrder) -> None:
         """The order's state after a change (status, executed, trades). Never synced on its own: a lost update
         is re-learned from the venue by the restart's query, while a sync here would stall the event loop on
-        every answer. The next intent's or ``done``'s sync carries it to disk anyway."""
-        self._append({"t": "update", "order": o.to_record()}, durable=False)
+        every answer. The next sync carries it to disk anyway."""
+        self._append([_order_line("update", o)], durable=False)
 
     def done(self, opportunity_id: int, outcome: str) -> None:
-        """The execution is settled: a restart no longer reconciles its orders."""
-        self._append({"t": "done", "opportunity_id": opportunity_id, "outcome": outcome, "ts_ns": self.clock()})
+        """The execution is settled: a restart no longer reconciles its orders. Under ``batch`` the caller
+        awaits ``synced()`` before it tells anyone (see the module docstring)."""
+        record = {"t": "done", "opportunity_id": opportunity_id, "outcome": outcome, "ts_ns": self.clock()}
+        self._append([_encoder.encode(record) + b"\n"], durable=True)
+
+    # ------------------------------------------------------------ durability
+
+    def sync_soon(self) -> None:
+        """Group commit, called right after the requests are written: one fdatasync on the worker thread
+        covers everything written so far; if one is already running, exactly one more follows it. Returns at
+        once. A no-op under ``never``, when nothing is dirty, and after a sync failure."""
+        if self.fsync_policy == "never" or self.failure is not None:
+            return
+        with self._lock:
+            if self._running:
+                if self._dirty_since(self._round_target):
+                    self._again = True  # the running sync may have started before these records
+                return
+            if not self._dirty_since(self._durable):
+                return
+            self._running = True
+            self._start_worker()
+            self._idle.notify_all()
+
+    async def synced(self) -> None:
+        """Return once every record written before this call is on disk (``never``: at once). Raises
+        ``JournalSyncError`` when a sync failed: durability can no longer be promised."""
+        if self.fsync_policy == "never":
+            return
+        if self.failure is not None:
+            raise JournalSyncError(self.failure)
+        loop = asyncio.get_running_loop()
+        seq = self.records_written
+        with self._lock:
+            if self._durable >= seq:
+                return
+            fut: asyncio.Future[None] = loop.create_future()
+            self._waiters.append((seq, loop, fut))
+        self.sync_soon()
+        await fut
 
     def commit(self) -> None:
-        """``batch``: everything written so far is on disk when this returns. ``always``: already is.
-        ``never``: every record already went to the OS with its own write, nothing to do."""
-        if self.fsync_policy == "batch" and self._dirty:
-            self._fsync()
+        """``batch``: everything written so far is on disk when this returns (inline, after any sync under way).
+        ``always``: already is (updates apart, as ever). ``never``: nothing to do."""
+        if self.fsync_policy == "batch":
+            self._sync_inline(raising=True)
+
+    def take_failure(self) -> OSError | None:
+        """The sync failure, to the first caller only (the executor raises one alert for it)."""
+        with self._lock:
+            if self.failure is None or self._failure_taken:
+                return None
+            self._failure_taken = True
+            return self.failure
 
     def close(self) -> None:
-        if self._fd is None:
-            return
-        if self.fsync_policy != "never" and self._dirty:
-            self._fsync()
-        os.close(self._fd)
-        self._fd, self.path = None, None
+        """Wait for a sync under way, sync what is left (unless ``never``), close every file, stop the worker.
+        Writing again afterwards opens a new file."""
+        self._wait_idle()
+        if self.fsync_policy != "never":
+            self._sync_inline(raising=False)
+        with self._lock:
+            fds = [*self._retiring, *([self._fd] if self._fd is not None else [])]
+            self._retiring, self._fd, self.path = [], None, None
+            self._dir_dirty = False
+            self._stopping = True
+            self._idle.notify_all()
+            worker, self._worker = self._worker, None
+        for fd in fds:
+            os.close(fd)
+        if worker is not None:
+            worker.join()
+        with self._lock:
+            self._stopping = False
+            waiters, self._waiters = self._waiters, []
+        for _seq, loop, fut in waiters:  # only records written after the last sync could still wait: none now
+            self._wake(loop, fut, None if self.failure is None else JournalSyncError(self.failure))
 
     # ------------------------------------------------------------ files
 
-    def _append(self, record: dict[str, Any], durable: bool = True) -> None:
-        # An unencodable record raises here, before anything is written: the order must not be sent then.
-        line = _encoder.encode(record) + b"\n"
+    def _append(self, lines: list[bytes], *, durable: bool) -> None:
+        data = lines[0] if len(lines) == 1 else b"".join(lines)
         now = self.clock()
-        if self._needs_new_file(len(line), now):
+        if self._needs_new_file(len(data), now):
             self._open(now)
         assert self._fd is not None
-        _write_all(self._fd, line)
-        self._size += len(line)
-        self.records_written += 1
-        self._dirty = True
+        _write_all(self._fd, data)
+        with self._lock:
+            self._size += len(data)
+            self.records_written += len(lines)
         if durable and self.fsync_policy == "always":
-            self._fsync()
+            # A failure does not raise here: it is counted, logged and sticky in `failure`, which the executor
+            # checks before it sends (an exception out of the hot path would leave the intent half handled).
+            self._sync_inline(raising=False)
 
     def _needs_new_file(self, length: int, now_ns: int) -> bool:
         if self._fd is None:
@@ -182,7 +356,6 @@ class OrderJournal:
         return os.fstat(self._fd).st_nlink == 0
 
     def _open(self, now_ns: int) -> None:
-        self.close()  # syncs what the old file holds first, so a batch commit covers both files
         self.directory.mkdir(parents=True, exist_ok=True)
         while True:
             path = _next_path(self.directory, now_ns)
@@ -192,20 +365,144 @@ class OrderJournal:
                 break
             except FileExistsError:
                 continue
-        self._fd, self.path = fd, path
-        self._size = 0
-        self._day = now_ns // DAY_NS
+        with self._lock:
+            # The old file is not closed here: a sync may be using it. The next sync syncs and closes it, so
+            # the records of the new file never count as durable before those of the old one.
+            if self._fd is not None:
+                self._retiring.append(self._fd)
+            self._fd, self.path, self._size, self._day = fd, path, 0, now_ns // DAY_NS
+            self._dir_dirty = self.fsync_policy != "never"
+            retired = self._retiring if self.fsync_policy == "never" else []
+            if retired:
+                self._retiring = []
+        for old in retired:  # `never` syncs nothing: nothing else will use them
+            os.close(old)
         self.files_opened += 1
-        if self.fsync_policy != "never":
-            fsync_dir(self.directory)
+        if self.fsync_policy == "always":
+            self._sync_inline(raising=False)  # the old file and the new directory entry, as every `always` record
 
-    def _fsync(self) -> None:
-        assert self._fd is not None
-        # fdatasync: an append changes the size, which it flushes (the data must be retrievable); it skips only
-        # timestamps. ~100 µs here against ~300 µs for fsync. os.write has no user-space buffer to flush first.
-        os.fdatasync(self._fd)
-        self.fsyncs += 1
-        self._dirty = False
+    # ------------------------------------------------------------ syncing
+
+    def _dirty_since(self, target: int) -> bool:
+        return self.records_written > target or bool(self._retiring) or self._dir_dirty
+
+    def _take_round(self) -> _Round:
+        """Under the lock: what a sync starting now covers (the fd swap of a rotation is under it too)."""
+        r = _Round(self.records_written, self._fd, self.path, self._size, self._retiring, self._dir_dirty)
+        self._retiring, self._dir_dirty, self._again = [], False, False
+        self._round_target = r.target
+        return r
+
+    def _sync_files(self, r: _Round) -> OSError | None:
+        """The fdatasyncs of one round, outside the lock (they release the GIL); the first error."""
+        error: OSError | None = None
+        for old in r.retiring:
+            try:
+                self.fdatasync(old)
+            except OSError as exc:
+                error = error or exc
+            finally:
+                os.close(old)
+        try:
+            if r.sync_dir:
+                fsync_dir(self.directory)
+            if r.fd is not None:
+                # fdatasync: an append changes the size, which it flushes (the data must be retrievable); it
+                # skips only timestamps. os.write has no user-space buffer to flush first.
+                self.fdatasync(r.fd)
+        except OSError as exc:
+            error = error or exc
+        return error
+
+    def _finish_round(self, r: _Round, error: OSError | None) -> list[tuple[asyncio.AbstractEventLoop,
+                                                                               asyncio.Future[None]]]:
+        """Under the lock: book the round's result; the waiters it settles."""
+        if error is not None:
+            self.sync_errors += 1
+            if self.failure is None:
+                self.failure = error
+                log.error("order journal %s: fdatasync failed (%s); %d records written since the last good sync "
+                          "may not be on disk. The journal claims no durability from now on and the executor "
+                          "refuses new legs: check the disk, then restart (reconciliation with the venues finds "
+                          "what the journal lost)", r.path, error, r.target - self._durable)
+            ready, self._waiters = self._waiters, []
+            return [(loop, fut) for _seq, loop, fut in ready]
+        if r.target > self._durable:
+            self.records_synced += r.target - self._durable
+            self._durable = r.target
+            self.fsyncs += 1
+        self.synced_position = (r.path, r.size)
+        done = [(loop, fut) for seq, loop, fut in self._waiters if seq <= self._durable]
+        self._waiters = [w for w in self._waiters if w[0] > self._durable]
+        return done
+
+    def _wake_all(self, woken: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]) -> None:
+        error = None if self.failure is None else JournalSyncError(self.failure)
+        for loop, fut in woken:
+            self._wake(loop, fut, error)
+
+    @staticmethod
+    def _wake(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[None], error: BaseException | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(_resolve, fut, error)
+
+    def _sync_inline(self, *, raising: bool) -> None:
+        """Sync now on the calling thread, after any sync under way (``always``, ``commit``, ``close``).
+        After a failure (now or earlier) it raises ``JournalSyncError`` if ``raising``, else returns."""
+        if self.failure is not None:
+            if raising:
+                raise JournalSyncError(self.failure)
+            return
+        self._wait_idle()
+        with self._lock:
+            if not self._dirty_since(self._durable):
+                return
+            r = self._take_round()
+        error = self._sync_files(r)
+        with self._lock:
+            woken = self._finish_round(r, error)
+        self._wake_all(woken)
+        if error is not None and raising:
+            raise JournalSyncError(error)
+
+    def _wait_idle(self) -> None:
+        with self._idle:
+            while self._running:
+                self._idle.wait()
+
+    def _start_worker(self) -> None:
+        """Under the lock: the worker thread, started on first use (a daemon: an unclosed journal never holds
+        up the interpreter's exit)."""
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name=f"journal-sync:{self.directory.name}",
+                                            daemon=True)
+            self._worker.start()
+
+    def _work(self) -> None:
+        while True:
+            with self._idle:
+                while not self._running and not self._stopping:
+                    self._idle.wait()
+                if not self._running:
+                    return
+                r = self._take_round()
+            self._run_round(r)
+
+    def _run_round(self, r: _Round) -> None:
+        """One sync, then as many more as were asked for while it ran (normally one: the group commit)."""
+        while True:
+            error = self._sync_files(r)
+            with self._lock:
+                woken = self._finish_round(r, error)
+                again = error is None and self._again
+                if again:
+                    r = self._take_round()
+                else:
+                    self._running = False
+                    self._idle.notify_all()
+            self._wake_all(woken)
+            if not again:
+                return
 
     # ------------------------------------------------------------ restart
 
@@ -215,19 +512,26 @@ class OrderJournal:
         return _Replay().run(journal_files(directory))
 
     @staticmethod
-    def compact(directory: Path, keep: JournalState) -> Path:
+    def compact(directory: Path, keep: JournalState, *, now_ns: int | None = None) -> Path:
         """Rewrite the journal as one file holding only ``keep`` (the executor passes the state as reconciled,
-        which must reflect every record written so far), then remove the older files.
+        which must reflect every record written so far), then remove the older files. Settled executions of
+        the last ``SETTLED_RETAIN_NS`` stay as ``done`` records, so a later recovery never books them again.
 
         The new file is written under a temporary name, fsynced and renamed, so a crash at any point leaves
         either the old files (the temporary one is ignored) or the new one, possibly beside the old ones,
         which replays to the same state. Returns the new file's path."""
+        now = time.time_ns() if now_ns is None else now_ns
         directory.mkdir(parents=True, exist_ok=True)
         tmp = directory / COMPACT_TMP
-        lines = [_encoder.encode({"t": "last", "opportunity_id": keep.last_opportunity_id}) + b"\n"]
+        last = {"t": "last", "opportunity_id": keep.last_opportunity_id, "ts_ns": keep.last_ts_ns}
+        lines = [_encoder.encode(last) + b"\n"]
+        lines.extend(
+            _encoder.encode({"t": "done", "opportunity_id": opp, "outcome": SETTLED_OUTCOME, "ts_ns": ts}) + b"\n"
+            for opp, ts in keep.settled.items() if ts >= now - SETTLED_RETAIN_NS
+        )
         for opp, intent in keep.open_executions.items():
             lines.append(_encoder.encode({"t": "intent", **intent, "opportunity_id": opp}) + b"\n")
-        lines.extend(_encoder.encode({"t": "order", "order": o.to_record()}) + b"\n" for o in keep.orders.values())
+        lines.extend(_order_line("order", o) for o in keep.orders.values())
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             _write_all(fd, b"".join(lines))
@@ -252,9 +556,10 @@ class _Replay:
         self.open: dict[int, dict[str, Any]] = {}
         self.orders: dict[str, TrackedOrder] = {}
         self.by_opp: dict[int, set[str]] = {}
-        self.done: set[int] = set()
+        self.done: dict[int, int] = {}  # opportunity id -> ts_ns of its `done`
         self.torn = 0
         self.last = 0
+        self.last_ts = 0
 
     def run(self, files: list[Path]) -> JournalState:
         for path in files:
@@ -270,36 +575,41 @@ class _Replay:
             # An order whose intent record is missing still has to be reconciled: give it a placeholder.
             if o.opportunity_id not in self.open:
                 self.open[o.opportunity_id] = _intent_record(o.opportunity_id, NO_STRATEGY, [], 0)
-        return JournalState(self.open, self.orders, self.torn, self.last)
+        return JournalState(self.open, self.orders, self.torn, self.last, self.done, self.last_ts)
 
     def apply(self, r: dict[str, Any]) -> None:
         kind = r["t"]
+        ts = 0
         if kind == "intent":
             opp = int(r["opportunity_id"])
             legs = r["legs"]
             if not isinstance(legs, list):
                 raise TypeError("legs is not a list")
-            self.open[opp] = _intent_record(opp, int(r["strategy"]), legs, int(r["ts_ns"]))
-            self.done.discard(opp)
+            ts = int(r["ts_ns"])
+            self.open[opp] = _intent_record(opp, int(r["strategy"]), legs, ts)
+            self.done.pop(opp, None)
         elif kind in ("order", "update"):
             o = TrackedOrder.from_record(r["order"])
-            opp = o.opportunity_id
+            opp, ts = o.opportunity_id, o.created_ns
             if opp in self.done and o.final:
                 return
-            self.done.discard(opp)
+            self.done.pop(opp, None)
             self.orders[o.client_order_id] = o
             self.by_opp.setdefault(opp, set()).add(o.client_order_id)
         elif kind == "done":
             opp = int(r["opportunity_id"])
+            ts = int(r.get("ts_ns", 0))
             self.open.pop(opp, None)
             for cid in self.by_opp.pop(opp, ()):
                 self.orders.pop(cid, None)
-            self.done.add(opp)
+            self.done[opp] = ts
         elif kind == "last":
             opp = int(r["opportunity_id"])
+            ts = int(r.get("ts_ns", 0))
         else:
             raise ValueError(f"unknown record kind {kind!r}")
         self.last = max(self.last, opp)
+        self.last_ts = max(self.last_ts, ts)
 
 
 def _lines(path: Path) -> Iterator[bytes]:

@@ -16,13 +16,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import zmq
 
 from services.executor.accounting import Books
 from services.executor.execution import ExecutionRun
 from services.executor.ledger import Ledger
-from services.executor.order_journal import OrderJournal
+from services.executor.order_journal import JournalSyncError, OrderJournal
 from services.executor.order_state import TrackedOrder, Trade
 from services.executor.reconcile import reconcile
 from services.executor.user_stream import UserStream
@@ -44,7 +43,7 @@ from shared.messages import (
 from shared.money import price_text, step_multiple_text, to_wire
 from shared.runtime.host import ProcessContext
 from shared.runtime.service import Service
-from shared.venues.common import OrderAnswer, SymbolRules
+from shared.venues.common import ANSWER_THROTTLED, OrderAnswer, SymbolRules, answer_without_order
 
 log = logging.getLogger(__name__)
 
@@ -161,8 +160,7 @@ class Executor(Service):
             self.new_order(intent, ROLE_LEG, i, leg.venue, leg.symbol, leg.side, leg.qty, leg.price)
             for i, leg in enumerate(opp.legs)
         ]
-        self.journal.intent(opp.id, opp.strategy, [msgspec.to_builtins(intent)])
-        futures = self.send(orders)
+        futures = self.send(orders, intent)
         sent = time.monotonic_ns()
         self.n_intents += 1
         self._latency["tick_to_order"].append(sent - opp.tick_ns)
@@ -218,18 +216,37 @@ class Executor(Service):
             created_ns=time.time_ns(),
         )
 
-    def send(self, orders: list[TrackedOrder]) -> list[asyncio.Future[OrderAnswer]]:
-        """Journal every order (durably, per the fsync policy), then write all requests."""
+    def send(
+        self, orders: list[TrackedOrder], intent: OrderIntent | None = None
+    ) -> list[asyncio.Future[OrderAnswer]]:
+        """Journal the orders (and their intent, for new legs) with ONE write, write every request, then ask
+        for the group commit. The write puts the records in the page cache before any request leaves (a kill -9
+        loses nothing; ``always`` also fsyncs it here); the fsync runs on the journal's thread after the send,
+        off the tick→order path; a host crash before it is recovered from the venues (``reconcile.py``).
+        After a journal sync failure new legs are refused (not sent: their records may never reach the disk);
+        unwinds and hedges still go out, since they reduce risk."""
+        if intent is None:
+            self.journal.orders(orders)
+        else:
+            self.journal.intent_and_orders(intent.opportunity.id, intent.opportunity.strategy, [intent], orders)
+        failure = self.journal.failure
+        futures: list[asyncio.Future[OrderAnswer]] = []
         for o in orders:
-            self.journal.order(o)
-        self.journal.commit()
-        futures = []
-        for o in orders:
+            if failure is not None and o.role == ROLE_LEG:
+                refused: asyncio.Future[OrderAnswer] = asyncio.get_running_loop().create_future()
+                refused.set_result(answer_without_order(ANSWER_THROTTLED, o.client_order_id, 0,
+                                                        f"not sent: the order journal failed ({failure})"))
+                futures.append(refused)
+                continue
             c = self.clients[o.venue]
             # Unwinds and hedges reduce risk: they may use the rate reserve new legs leave free (budget_share).
             futures.append(c.send_order(o.symbol, o.side, o.qty, o.price, o.client_order_id, o.order_type,
                                         rescue=o.role != ROLE_LEG))
+        self.journal.sync_soon()  # group commit: after the requests are on the wire
         self.n_orders += len(orders)
+        if failure is not None and self.journal.take_failure() is not None:
+            self.publish(Alert("executor", "journal", f"order journal sync failed ({failure}): new legs are "
+                               "refused until a restart", 0, time.time_ns()))
         return futures
 
     def start_run(
@@ -282,19 +299,30 @@ class Executor(Service):
                 run.wake(o.client_order_id)
 
     # ----- books
-    def book(self, exe: Execution, books: Books, n_trades: int) -> None:
-        for (venue, asset), delta in books.ledger.deltas().items():
-            bal = self.balances.setdefault(venue, {})
-            bal[asset] = bal.get(asset, Decimal(0)) + delta
-        self.run_ledger.merge(books.ledger)
+    async def book(self, exe: Execution, books: Books, n_trades: int) -> None:
+        """The execution's ``done`` record on disk first, then the books and the Execution event: a ``done`` lost
+        after a published Execution would settle, and book, the execution twice after a restart. A sync failure
+        (alerted once) still books and publishes: the record is in the page cache, which any restart short of a
+        host crash reads back. Cancelled while waiting (a stop), it books and publishes all the same: ``close``
+        syncs the record before the process ends."""
         self.journal.done(exe.opportunity_id, exe.outcome)
-        self.journal.commit()  # a lost `done` would settle (and book) this execution again after a restart
-        self.n_fills += n_trades
-        self.outcomes[exe.outcome] = self.outcomes.get(exe.outcome, 0) + 1
-        self.pnl_usd += exe.pnl_usd
-        self.publish(exe)
-        for venue in {f.venue for f in exe.legs}:  # balances moved, or the rate budget did (a 429 blocks a venue)
-            self.publish_venue(venue)
+        try:
+            await asyncio.shield(self.journal.synced())
+        except JournalSyncError as exc:
+            if self.journal.take_failure() is not None:
+                self.publish(Alert("executor", "journal", f"{exc}: new legs are refused until a restart", 0,
+                                   time.time_ns()))
+        finally:
+            for (venue, asset), delta in books.ledger.deltas().items():
+                bal = self.balances.setdefault(venue, {})
+                bal[asset] = bal.get(asset, Decimal(0)) + delta
+            self.run_ledger.merge(books.ledger)
+            self.n_fills += n_trades
+            self.outcomes[exe.outcome] = self.outcomes.get(exe.outcome, 0) + 1
+            self.pnl_usd += exe.pnl_usd
+            self.publish(exe)
+            for venue in {f.venue for f in exe.legs}:  # balances moved, or the rate budget did (a 429 blocks one)
+                self.publish_venue(venue)
 
     def publish_venue(self, venue: int) -> None:
         c = self.clients.get(venue)

@@ -25,7 +25,7 @@ from services.executor.rate_budget import RateBudget
 from shared.config import Venue
 from shared.errors import ConfigError, ProtocolError, VenueError
 from shared.http.client import HttpPool, HttpResponse
-from shared.messages import SIDE_BUY
+from shared.messages import SIDE_BUY, SIDE_SELL
 from shared.registry import Registry
 from shared.venues import order_format
 from shared.venues.common import (
@@ -40,6 +40,8 @@ from shared.venues.common import (
     TradeFill,
     answer_without_order,
 )
+from shared.venues.order_template import OrderTemplate, build_templates
+from shared.venues.spot_rest import ALL_ORDERS_MAX_LIMIT, SpotOrderFormat, VenueOrder
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,7 @@ class VenueClient:
         self.__secret = secret
         self.symbol_ids = [s for s in range(registry.n_symbols) if registry.listed[self.venue_id, s]]
         self.rules: dict[int, SymbolRules] = {}
+        self.templates: dict[tuple[int, int, str], OrderTemplate] = {}
         # The config's fees until the account answer states the real ones.
         self.maker_fee = Decimal(repr(venue.maker_fee))
         self.taker_fee = Decimal(repr(venue.taker_fee))
@@ -115,6 +118,7 @@ class VenueClient:
                 await self.pool.open()
                 await self.sync_clock()
                 await self.load_rules()
+                self._build_templates()
                 await self.account()
                 self.started = True
                 return
@@ -174,7 +178,54 @@ class VenueClient:
                             self.name, name, r.tick, r.step, tick, step)
         self.rules = {s: rules[n] for s, n in zip(self.symbol_ids, names, strict=True)}
 
+    def _build_templates(self) -> None:
+        """Per (symbol, side, order type) the new-order request prepared once from the venue's rules: per order
+        only the texts, the client id, the timestamp and the HMAC remain (``order_template.py``). A symbol whose
+        tick or step the venue leaves at 0 (no filter) has no template and takes the general path."""
+        templates: dict[tuple[int, int, str], OrderTemplate] = {}
+        for s, r in self.rules.items():
+            name = self.registry.symbol(s)
+            try:
+                built = build_templates(self.kind, {name: (r.tick, r.step)}, api_key=self.__key,
+                                        api_secret=self.__secret, recv_window_ms=self.venue.recv_window_ms,
+                                        base_url=self.venue.rest_url)
+            except ValueError as exc:
+                log.warning("%s %s: no order template (%s); orders take the general path", self.name, name, exc)
+                continue
+            for (_sym, side, order_type), t in built.items():
+                templates[(s, SIDE_BUY if side == "BUY" else SIDE_SELL, order_type)] = t
+        self.templates = templates
+
+    def template(self, symbol: int, side: int, order_type: str) -> OrderTemplate | None:
+        return self.templates.get((symbol, side, order_type))
+
     # ----- orders
+    def write_order(self, t: OrderTemplate, price: str | None, qty: str, client_order_id: str,
+                    rescue: bool = False) -> asyncio.Future[HttpResponse] | None:
+        """The hot path: sign and write a templated order now. None: not sent (budget, closing); ``send_order``
+        is the general path that also builds the answer. Bookkeeping (``note_sent``, the answer task) is the
+        caller's, after every leg is written: see ``track_answer``."""
+        if self.closing or not self.budget.can_send(1, self.fmt.weights.new_order, rescue=rescue):
+            return None
+        return self.pool.send(t.request_text(price, qty, client_order_id, _wall_ms() + self.clock_offset_ms))
+
+    def track_answer(self, http: asyncio.Future[HttpResponse], client_order_id: str) -> asyncio.Future[OrderAnswer]:
+        """After ``write_order``: count the order against the budget and turn the HTTP answer into an OrderAnswer."""
+        self.budget.note_sent(1, self.fmt.weights.new_order)
+        self.n_orders += 1
+        task = asyncio.get_running_loop().create_task(self._order_answer(http, client_order_id, True),
+                                                      name=f"order.{client_order_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def not_sent(self, client_order_id: str) -> asyncio.Future[OrderAnswer]:
+        """The answer of an order ``write_order`` did not send (an already-done ``throttled``)."""
+        done: asyncio.Future[OrderAnswer] = asyncio.get_running_loop().create_future()
+        why = "client closing" if self.closing else self._refusal()
+        done.set_result(answer_without_order(ANSWER_THROTTLED, client_order_id, 0, why))
+        return done
+
     def send_order(
         self, symbol: int, side: int, qty: str, price: str | None, client_order_id: str,
         order_type: str = ORDER_LIMIT_IOC, *, rescue: bool = False,
@@ -230,6 +281,20 @@ class VenueClient:
         req = self.fmt.build_my_trades(symbol=self.registry.symbol(symbol), order_id=order_id, **self._auth())
         resp = await self._checked(req, w.my_trades_by_order if order_id else w.my_trades)
         return self.fmt.parse_my_trades(resp.body)
+
+    async def all_orders(
+        self, symbol: int, start_ms: int | None = None, end_ms: int | None = None, limit: int = ALL_ORDERS_MAX_LIMIT,
+    ) -> tuple[list[VenueOrder], list[str]]:
+        """The account's orders of ``symbol`` created in [start_ms, end_ms] (venue clock: ``timestamp_ms()``),
+        open or not, oldest first; without times the most recent ones. (orders, client ids of unreadable items).
+        Raises like ``open_orders``. A restart's recovery of orders whose journal records a host crash lost."""
+        fmt = self.fmt
+        if not isinstance(fmt, SpotOrderFormat):
+            raise TypeError(f"{self.name}: {self.kind} has no allOrders")
+        req = fmt.build_all_orders(symbol=self.registry.symbol(symbol), start_ms=start_ms, end_ms=end_ms,
+                                   limit=limit, **self._auth())
+        resp = await self._checked(req, getattr(fmt.weights, "all_orders", 1))
+        return fmt.parse_order_details(resp.status, resp.body)
 
     async def account(self) -> AccountInfo:
         """Balances and commission rates; the rates become ``maker_fee``/``taker_fee``."""

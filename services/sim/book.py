@@ -216,6 +216,11 @@ class VenueBook:
             if o.is_open and (symbol is None or o.ticket.symbol == symbol)
         ]
 
+    def account_orders(self, api_key: str, symbol: int) -> list[SimOrder]:
+        """Every order the account placed in ``symbol`` (open, cancelled, filled), oldest first."""
+        return sorted((o for o in self._by_number.get(api_key, {}).values() if o.ticket.symbol == symbol),
+                      key=lambda o: o.number)
+
     def trades(self, api_key: str, symbol: int, order_number: int | None = None) -> list[tuple[SimOrder, SimFill]]:
         """Every fill of the account in ``symbol`` (of one order if given), oldest first."""
         out = [

@@ -5,8 +5,8 @@ Binance (rest-api.md, "LIMITS"): request weight 6000 per minute per IP, reported
 responses as ``X-MBX-ORDER-COUNT-10S`` / ``-1D``. Over a limit: HTTP 429 with ``Retry-After`` (seconds) and
 ``-1003`` (weight) or ``-1015`` (orders). A client that keeps sending before the ``Retry-After`` it was given
 is banned: HTTP 418 with ``Retry-After`` (counted as ``banned``). Endpoint weights follow the docs: order 1,
-cancel 1, query 4, openOrders 6 with a symbol / 80 without, account 20, myTrades 20, exchangeInfo 20,
-depth by limit.
+cancel 1, query 4, openOrders 6 with a symbol / 80 without, account 20, myTrades 20, allOrders 20,
+exchangeInfo 20, depth by limit.
 
 MEXC (spot v3 docs): 500 requests per 10 s per endpoint; over it, HTTP 429 ``{"code":429,"msg":"Too many
 requests"}`` with ``Retry-After``. MEXC documents no ban, so a client that keeps going just gets more 429s.
@@ -68,6 +68,7 @@ _FIXED_WEIGHTS = {
     ("DELETE", "/api/v3/openOrders"): 1,
     ("GET", "/api/v3/account"): 20,
     ("GET", "/api/v3/myTrades"): 20,
+    ("GET", "/api/v3/allOrders"): 20,
     ("GET", "/api/v3/exchangeInfo"): 20,
     ("GET", "/api/v3/time"): 1,
 }

@@ -5,6 +5,12 @@ Both venues copy one API (``orderId``, ``clientOrderId``, ``executedQty``, ``cum
 ``SpotOrderFormat`` with what differs: its signing header, new-order parameters, status names, error
 codes that leave an order's fate open, exchangeInfo rules and usage headers. Pure code: no sockets.
 
+``allOrders`` (``build_all_orders`` / ``parse_order_details``) lists an account's orders of one symbol in the
+query shape, with what a restart needs to rebuild an order it lost: symbol, side, type, price, quantity, time.
+Both venues document ``GET /api/v3/allOrders`` with ``symbol`` (required), ``startTime``, ``endTime`` and
+``limit`` (default 500, at most 1000); Binance weighs it 20 and allows at most 24 hours between startTime and
+endTime (-1127 beyond), MEXC weighs it 10 and looks back at most 7 days (24 hours when no time is given).
+
 Error classification of an order answer (``parse_order``): 429/418 → throttled (the request never took
 effect; Retry-After kept); 5xx → unknown (the order may exist: query it, never resend); a 4xx (or, on
 MEXC, a 2xx) with the venue's ``{"code","msg"}`` → rejected, unless the code is one that does not say
@@ -16,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from types import ModuleType
+from typing import NamedTuple
 
 import msgspec
 from msgspec import Struct
@@ -46,6 +53,9 @@ ORDER_PATH = "/api/v3/order"
 OPEN_ORDERS_PATH = "/api/v3/openOrders"
 ACCOUNT_PATH = "/api/v3/account"
 MY_TRADES_PATH = "/api/v3/myTrades"
+ALL_ORDERS_PATH = "/api/v3/allOrders"
+ALL_ORDERS_MAX_LIMIT = 1000
+ALL_ORDERS_MAX_SPAN_MS = 86_400_000  # Binance: endTime - startTime at most 24 h (MEXC allows more)
 EXCHANGE_INFO_PATH = "/api/v3/exchangeInfo"
 TIME_PATH = "/api/v3/time"
 RETRY_AFTER_HEADER = "retry-after"
@@ -131,6 +141,41 @@ class OrderBody(Struct):
     msg: str | None = None
 
 
+class _ListedOrder(Struct):
+    """One item of ``allOrders`` / ``openOrders`` (the query shape); MEXC writes "" for a market order's price."""
+
+    symbol: str
+    orderId: int | str
+    clientOrderId: str
+    side: str
+    origQty: str
+    status: str
+    price: str = "0"
+    type: str = ""
+    executedQty: str = "0"
+    cummulativeQuoteQty: str = "0"
+    time: int = 0
+    updateTime: int = 0
+
+
+class VenueOrder(NamedTuple):
+    """An order as the venue lists it: enough to rebuild the order a lost journal record described."""
+
+    symbol: str
+    order_id: str
+    client_order_id: str
+    side: str  # BUY | SELL
+    order_type: str  # the venue's type: LIMIT, MARKET, IMMEDIATE_OR_CANCEL, ...
+    price: Decimal  # 0 for a market order
+    orig_qty: Decimal
+    executed_qty: Decimal
+    cum_quote: Decimal
+    status: str  # canonical (order_state's names)
+    venue_status: str
+    time_ms: int  # venue clock
+    update_ms: int
+
+
 class _ErrorBody(Struct):
     code: int
     msg: str = ""
@@ -171,6 +216,8 @@ class _TimeBody(Struct):
 
 _order_decoder = msgspec.json.Decoder(OrderBody)
 _list_decoder = msgspec.json.Decoder(list[OrderBody])
+_listed_decoder = msgspec.json.Decoder(list[msgspec.Raw])
+_listed_item_decoder = msgspec.json.Decoder(_ListedOrder)
 _error_decoder = msgspec.json.Decoder(_ErrorBody)
 _account_decoder = msgspec.json.Decoder(_AccountBody)
 _trades_decoder = msgspec.json.Decoder(list[_Trade])
@@ -185,6 +232,23 @@ def commission_rate(value: int | str) -> Decimal:
     return d / BPS if d == d.to_integral_value() else d
 
 
+class SpotWeights(NamedTuple):
+    """``RequestWeights`` (same fields, same order) plus the spot endpoints only a restart uses."""
+
+    new_order: int
+    query_order: int
+    cancel_order: int
+    open_orders_symbol: int
+    open_orders_all: int
+    cancel_all: int
+    account: int
+    my_trades: int
+    my_trades_by_order: int
+    exchange_info: int
+    time: int
+    all_orders: int = 1
+
+
 class SpotOrderFormat:
     """The shared implementation of ``OrderFormat``; subclasses fill in the class attributes and hooks."""
 
@@ -193,7 +257,7 @@ class SpotOrderFormat:
     status_unknown_codes: frozenset[int] = frozenset()
     timestamp_codes: frozenset[int] = frozenset()  # "timestamp outside recvWindow": our clock offset drifted
     statuses: Mapping[str, str] = {}  # venue status -> canonical
-    weights = RequestWeights(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)
+    weights: RequestWeights | SpotWeights = SpotWeights(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)
     sign: Signer
 
     # ----- venue hooks
@@ -253,6 +317,18 @@ class SpotOrderFormat:
         if order_id:
             params.append(("orderId", order_id))
         return self._signed("GET", MY_TRADES_PATH, params, api_key, api_secret, timestamp_ms, recv_window_ms)
+
+    def build_all_orders(self, *, symbol: str, start_ms: int | None, end_ms: int | None, limit: int,
+                         api_key: str, api_secret: str, timestamp_ms: int, recv_window_ms: int) -> HttpRequest:
+        """The account's orders of ``symbol`` (open, cancelled, filled) created in [start_ms, end_ms] (venue
+        clock); without times the most recent ones. The caller keeps the span within 24 h (Binance)."""
+        params = [("symbol", symbol)]
+        if start_ms is not None:
+            params.append(("startTime", str(start_ms)))
+        if end_ms is not None:
+            params.append(("endTime", str(end_ms)))
+        params.append(("limit", str(max(1, min(limit, ALL_ORDERS_MAX_LIMIT)))))
+        return self._signed("GET", ALL_ORDERS_PATH, params, api_key, api_secret, timestamp_ms, recv_window_ms)
 
     def build_exchange_info(self, symbols: Sequence[str] = ()) -> HttpRequest:
         query = self.exchange_info_query(symbols) if symbols else ""
@@ -340,6 +416,34 @@ class SpotOrderFormat:
                 out.append(answer_without_order(ANSWER_UNKNOWN, cid, 0, str(exc), http_status, new_order=False))
         return out
 
+    def parse_order_details(self, http_status: int, body: bytes) -> tuple[list[VenueOrder], list[str]]:
+        """``allOrders`` or ``openOrders`` with every detail: (the orders, the client ids of items that could
+        not be read). VenueError for an error answer, ProtocolError when the body is not a list."""
+        self._check_ok(http_status, body)
+        try:
+            items = _listed_decoder.decode(body)
+        except msgspec.DecodeError as exc:
+            raise ProtocolError(f"{self.kind}: unreadable order list ({exc})") from None
+        orders: list[VenueOrder] = []
+        unreadable: list[str] = []
+        for raw in items:
+            try:
+                orders.append(self._listed(_listed_item_decoder.decode(raw)))
+            except (msgspec.DecodeError, ValueError) as exc:
+                unreadable.append(_client_id_of(bytes(raw)) or f"? ({exc})")
+        return orders, unreadable
+
+    def _listed(self, r: _ListedOrder) -> VenueOrder:
+        status = self.statuses.get(r.status)
+        if status is None:
+            raise ValueError(f"unknown order status {r.status!r}")
+        if r.side not in ("BUY", "SELL"):
+            raise ValueError(f"unknown side {r.side!r}")
+        return VenueOrder(
+            r.symbol, str(r.orderId), r.clientOrderId, r.side, r.type, dec(r.price or "0"), dec(r.origQty),
+            dec(r.executedQty), dec(r.cummulativeQuoteQty), status, r.status, r.time, r.updateTime,
+        )
+
     def parse_account(self, body: bytes, fallback: tuple[Decimal, Decimal] | None = None) -> AccountInfo:
         """Balances and commission rates; ``commissionRates`` wins over the integer commissions, and
         ``fallback`` (maker, taker) fills in for an account answer that states neither."""
@@ -402,11 +506,23 @@ class SpotOrderFormat:
         )
 
 
-def weights_from(constants: ModuleType) -> RequestWeights:
+def weights_from(constants: ModuleType) -> SpotWeights:
     """A venue's ``WEIGHT_*`` constants (its ``constants.py``) as the weight table."""
     c = constants
-    return RequestWeights(
+    return SpotWeights(
         c.WEIGHT_NEW_ORDER, c.WEIGHT_QUERY_ORDER, c.WEIGHT_CANCEL_ORDER, c.WEIGHT_OPEN_ORDERS_SYMBOL,
         c.WEIGHT_OPEN_ORDERS_ALL, c.WEIGHT_CANCEL_ALL, c.WEIGHT_ACCOUNT, c.WEIGHT_MY_TRADES,
-        c.WEIGHT_MY_TRADES_BY_ORDER, c.WEIGHT_EXCHANGE_INFO, c.WEIGHT_TIME,
+        c.WEIGHT_MY_TRADES_BY_ORDER, c.WEIGHT_EXCHANGE_INFO, c.WEIGHT_TIME, c.WEIGHT_ALL_ORDERS,
     )
+
+
+class _ClientId(Struct):
+    clientOrderId: str = ""
+
+
+def _client_id_of(raw: bytes) -> str:
+    """The client id of an item that failed to decode whole (for the log), or ""."""
+    try:
+        return msgspec.json.decode(raw, type=_ClientId).clientOrderId
+    except msgspec.DecodeError:
+        return ""

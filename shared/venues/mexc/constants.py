@@ -26,6 +26,7 @@ WEIGHT_MY_TRADES = 10
 WEIGHT_MY_TRADES_BY_ORDER = 10
 WEIGHT_EXCHANGE_INFO = 10
 WEIGHT_TIME = 1
+WEIGHT_ALL_ORDERS = 10  # GET /api/v3/allOrders with a symbol
 WS_PATH = "/ws"
 
 BOOK_TICKER_CHANNEL = "spot@public.aggre.bookTicker.v3.api.pb@100ms@"  # + uppercase symbol
