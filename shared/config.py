@@ -123,9 +123,14 @@ class ExecutionSettings(_Frozen):
     unwind_deadline_ms: PositiveInt = 3000  # no imbalance may outlive this; past it: an orphan alert
     unwind_slippage_bps: PositiveFloat = 30.0  # unwind/hedge IOC limit: this far through the leg's price
     journal_dir: str = ""  # "" means <run_dir>/state/orders
-    # batch: one sync per intent, before its first order is sent; always: one per order; never: the OS decides
+    # batch: records written before the requests, one group fdatasync right after them (off the critical path);
+    # always: synced before the requests; never: the OS decides (see services/executor/order_journal.py)
     journal_fsync: Literal["always", "batch", "never"] = "batch"
     reconcile_timeout_s: PositiveFloat = 30.0  # the start waits this long for the venues to answer
+    # Host-crash recovery at start: the venues' orders are listed from the last surviving journal record minus
+    # this margin (never further back than the lookback; MEXC keeps 7 days) and unknown ones of ours are booked.
+    recover_margin_s: Annotated[float, Meta(ge=0, le=3600)] = 60.0
+    recover_lookback_s: Annotated[float, Meta(gt=0, le=7 * 86_400)] = 86_400.0
 
 
 class CrossExchange(_Frozen):
@@ -179,6 +184,8 @@ class Strategies(_Frozen):
 
 class ServiceSettings(_Frozen):
     cpu: Annotated[int, Meta(ge=-1)] = -1  # -1: not pinned
+    # Where the process's ZeroMQ I/O thread runs (it wakes on every event sent); -1: with the process.
+    io_cpu: Annotated[int, Meta(ge=-1)] = -1
     control: str = ""  # endpoint; "" means the default under the run directory
     events: str = ""
 
@@ -201,6 +208,9 @@ class Runtime(_Frozen):
     # Spin on the event loop's poll instead of sleeping in it (no kernel wake-up per frame). Only for a process
     # that owns a core of its own: it keeps that core at 100 %.
     busy_poll: bool = False
+    # 0: Python's automatic garbage collection. > 0: automatic collection off; the loop collects the young
+    # generations this often (and everything unfrozen every 60th time), so no collection lands inside a tick.
+    gc_interval_s: Annotated[float, Meta(ge=0, le=3600)] = 0.0
     run_dir: str = ""  # "" means $DRAIZER_RUN_DIR, else <cwd>/.run
 
 

@@ -52,7 +52,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--placements", default="single,fused,processes")
     p.add_argument("--latency-rate", type=float, default=10_000.0)
     p.add_argument("--latency-seconds", type=float, default=15.0)
-    p.add_argument("--dislocation", type=float, default=0.002, help="share of quotes that start a dislocation")
+    p.add_argument("--dislocation", type=float, default=0.0005, help="share of quotes that start a dislocation")
     p.add_argument("--sweep", default="single", help="placements whose maximum zero-loss rate is measured")
     p.add_argument("--rates", default="10000,25000,50000,100000,150000")
     p.add_argument("--rate-seconds", type=float, default=6.0)

@@ -69,7 +69,9 @@ def bench_config(run_dir: Path, placement: str, *, busy_poll: bool = False, fsyn
     services = data.setdefault("services", {})
     for name, cpu in cores.items():
         if name != "loadgen":
-            services[name] = {**services.get(name, {}), "cpu": cpu}
+            # A hot-path process's ZeroMQ I/O thread goes to the load core.
+            io = LOAD_CPU if cpu == ENGINE_CPU else -1
+            services[name] = {**services.get(name, {}), "cpu": cpu, "io_cpu": io}
     data["runtime"].update(run_dir=str(run_dir), placement=placement, heartbeat_interval_s=0.5, busy_poll=busy_poll)
     data["sinks"].update(prometheus_port=0, api_port=0)
     data.setdefault("execution", {})["journal_fsync"] = fsync

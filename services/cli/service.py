@@ -45,6 +45,12 @@ def _feed(venue: str) -> ServiceFactory:
     return make
 
 
+def io_cpu_for(kind: str, cfg: Config) -> int:
+    """The core of the process's ZeroMQ I/O thread (``services.<kind>.io_cpu``; the engine's for fused and single)."""
+    settings = cfg.services.engine if kind in ("engine", "single") else getattr(cfg.services, kind, None)
+    return settings.io_cpu if settings is not None else -1
+
+
 def factories_for(kind: str, cfg: Config, venue_index: int = 0) -> tuple[list[ServiceFactory], int]:
     """The services one process hosts, in pipeline order, and the CPU it is pinned to."""
     cpus = cfg.services
@@ -86,4 +92,4 @@ def main(argv: list[str]) -> int:
         return run_sim(cfg)
     factories, cpu = factories_for(args.kind, cfg, args.venue_index)
     name = args.kind if args.kind != "feed" else f"feed.{cfg.venues[args.venue_index].name}"
-    return run_process(cfg, name, factories, cpu)
+    return run_process(cfg, name, factories, cpu, io_cpu_for(args.kind, cfg))

@@ -53,6 +53,7 @@ class ExecutionRun:
         self.intent = intent
         self.orders = orders
         self.sent_ns = sent_ns
+        self.journaled_ns = 0  # every order record written, just before the first request (0: unknown)
         self.note = ""
         self._wake: dict[str, asyncio.Event] = {o.client_order_id: asyncio.Event() for o in orders}
 
@@ -220,7 +221,8 @@ class ExecutionRun:
             ex.publish(self._order_update(o, now))
             for t in o.trades.values():
                 ex.publish(self._fill(o, t, books, now))
-        exe = build_execution(self.intent, self.orders, books, outcome, self.note, self.sent_ns, now)
+        exe = build_execution(self.intent, self.orders, books, outcome, self.note, self.sent_ns, now,
+                              journaled_ns=self.journaled_ns)
         await ex.book(exe, books, sum(len(o.trades) for o in self.orders))  # after its `done` is on disk
         return exe
 

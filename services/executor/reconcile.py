@@ -74,9 +74,6 @@ log = logging.getLogger(__name__)
 OUR_PREFIX = "dz"
 RECONCILED_NOTE = "reconciled after a restart"
 RECOVERED_NOTE = "recovered from the venue after a host crash"
-# Defaults of execution.recover_margin_s / recover_lookback_s (read with getattr until the config has them).
-RECOVER_MARGIN_S = 60.0  # clock offsets, and a page written back out of order by the crashed host
-RECOVER_LOOKBACK_S = 86_400.0  # the window never reaches further back than this (Binance lists 24 h a request)
 WINDOW_END_SLACK_NS = 5 * 10**9  # nothing is sent while this runs: the end only absorbs the clock offset's error
 MAX_PAGES = 50  # per 24-hour span: 50 000 orders of one symbol in a day is far beyond what draizer sends
 LIST_ATTEMPTS = 3
@@ -167,8 +164,8 @@ def recovery_window(ex: Executor, state: JournalState, now_ns: int) -> tuple[int
     """[start, end] in ns of our wall clock in which a lost order can have been created; None: nothing to do."""
     if state.last_ts_ns == 0 and state.last_opportunity_id == 0:
         return None  # an empty journal: this executor never ran here, nothing can be lost
-    margin = int(float(getattr(ex.settings, "recover_margin_s", RECOVER_MARGIN_S)) * 1e9)
-    lookback = int(float(getattr(ex.settings, "recover_lookback_s", RECOVER_LOOKBACK_S)) * 1e9)
+    margin = int(ex.settings.recover_margin_s * 1e9)
+    lookback = int(ex.settings.recover_lookback_s * 1e9)
     start = min(state.last_ts_ns - margin, now_ns - margin)  # a record from the future: the clock went back
     return max(start, now_ns - lookback), now_ns + WINDOW_END_SLACK_NS
 

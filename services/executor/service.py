@@ -43,7 +43,15 @@ from shared.messages import (
 from shared.money import price_text, step_multiple_text, to_wire
 from shared.runtime.host import ProcessContext
 from shared.runtime.service import Service
-from shared.venues.common import ANSWER_THROTTLED, OrderAnswer, SymbolRules, answer_without_order
+from shared.venues.common import (
+    ANSWER_THROTTLED,
+    ORDER_LIMIT_IOC,
+    ORDER_MARKET,
+    OrderAnswer,
+    SymbolRules,
+    answer_without_order,
+)
+from shared.venues.order_template import OrderTemplate
 
 log = logging.getLogger(__name__)
 
@@ -150,29 +158,77 @@ class Executor(Service):
         self.drain(self._pull, self._intents, self.on_intent, "order intent")
 
     def on_intent(self, intent: OrderIntent) -> bool:
+        """The hot path: orders from the venues' prepared templates, their records in the journal with one
+        write, every request written; only then bookkeeping (answers, the execution's task, the group sync)."""
         opp = intent.opportunity
         why = self._refusal(intent)
         if why:
             self.n_refused += 1
             self._abort(intent, why)
             return False
-        orders = [
-            self.new_order(intent, ROLE_LEG, i, leg.venue, leg.symbol, leg.side, leg.qty, leg.price)
-            for i, leg in enumerate(opp.legs)
-        ]
-        futures = self.send(orders, intent)
-        sent = time.monotonic_ns()
+        prepared = self._prepare_legs(intent)
+        if prepared is None or self.journal.failure is not None:  # no template, or the journal failed: general path
+            orders = [
+                self.new_order(intent, ROLE_LEG, i, leg.venue, leg.symbol, leg.side, leg.qty, leg.price)
+                for i, leg in enumerate(opp.legs)
+            ]
+            journaled = time.monotonic_ns()
+            futures = self.send(orders, intent)
+            sent = time.monotonic_ns()
+        else:
+            orders, templates = prepared
+            self.journal.intent_and_orders(opp.id, opp.strategy, [intent], orders)
+            journaled = time.monotonic_ns()
+            clients = self.clients
+            written = [
+                clients[o.venue].write_order(t, o.price, o.qty, o.client_order_id)
+                for o, t in zip(orders, templates, strict=True)
+            ]
+            sent = time.monotonic_ns()
+            futures = [
+                clients[o.venue].track_answer(h, o.client_order_id) if h is not None
+                else clients[o.venue].not_sent(o.client_order_id)
+                for o, h in zip(orders, written, strict=True)
+            ]
+            self.journal.sync_soon()  # group commit, after the requests are on the wire
+            self.n_orders += len(orders)
         self.n_intents += 1
         self._latency["tick_to_order"].append(sent - opp.tick_ns)
         self._latency["decide_to_order"].append(sent - intent.decided_ns)
-        self.start_run(ExecutionRun(self, intent, orders, sent), futures)
+        run = ExecutionRun(self, intent, orders, sent)
+        run.journaled_ns = journaled
+        self.start_run(run, futures)
         return True
+
+    def _prepare_legs(self, intent: OrderIntent) -> tuple[list[TrackedOrder], list[OrderTemplate]] | None:
+        """Each leg as a TrackedOrder with its wire texts (exactly ``shared.money``'s, from the template's
+        integer ticks and steps) and the template that writes it; None when a leg has no template."""
+        opp = intent.opportunity
+        order_type = ORDER_MARKET if self.settings.order_type == "market" else ORDER_LIMIT_IOC
+        created = time.time_ns()
+        orders: list[TrackedOrder] = []
+        templates: list[OrderTemplate] = []
+        for i, leg in enumerate(opp.legs):
+            t = self.clients[leg.venue].template(leg.symbol, leg.side, order_type)
+            if t is None:
+                return None
+            qty = t.qty.text(t.qty.nearest(leg.qty))  # floored by the detector: nearest undoes float noise
+            px = None if order_type == ORDER_MARKET else t.price.text(t.price.nearest(leg.price))
+            orders.append(TrackedOrder(client_order_id(opp.id, ROLE_LEG, i, leg.side), opp.id, ROLE_LEG, i, leg.venue,
+                                       leg.symbol, leg.side, qty, px, order_type, created))
+            templates.append(t)
+        return orders, templates
 
     def _refusal(self, intent: OrderIntent) -> str:
         if not self.ready:
             return "executor not ready (reconciling)"
         if self.halted:
             return "kill switch"
+        if self.journal.failure is not None:  # a record may never reach the disk: no new exposure
+            if self.journal.take_failure() is not None:  # the first refusal alerts, once
+                self.publish(Alert("executor", "journal", f"order journal sync failed ({self.journal.failure}): "
+                                   "new legs are refused until a restart", 0, time.time_ns()))
+            return f"order journal failed ({self.journal.failure}); new legs are refused until a restart"
         age_ms = (time.monotonic_ns() - intent.opportunity.detected_ns) / 1e6
         if age_ms > self.cfg.risk.max_opportunity_age_ms:
             # Risk checked the age when it decided; a queue in front of this process can add more. An order

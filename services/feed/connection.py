@@ -31,6 +31,7 @@ class FeedConnection(picows.WSListener):  # type: ignore[misc]
         self.last_data_ns = 0
         self.first_data_ns = 0
         self.shutdown_notice = False
+        self._read_start_ns = 0  # receive stamp of the current socket read's first frame
         self._outbox: deque[str] = deque()
         self._sender: asyncio.Task[None] | None = None
         self._interval_ns = int(1e9 / shard.settings.control_messages_per_s)
@@ -43,6 +44,8 @@ class FeedConnection(picows.WSListener):  # type: ignore[misc]
 
     def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
         tick = time.monotonic_ns()
+        if not self._read_start_ns:
+            self._read_start_ns = tick
         kind = frame.msg_type
         if kind == picows.WSMsgType.TEXT or kind == picows.WSMsgType.BINARY:
             outcome = self.feed.on_frame(
@@ -59,6 +62,11 @@ class FeedConnection(picows.WSListener):  # type: ignore[misc]
             transport.send_close(frame.get_close_code())
             transport.disconnect()
         if frame.last_in_buffer:
+            self._read_start_ns = 0
+            self.feed.flush()
+        elif tick - self._read_start_ns < self.feed.early_flush_ns:
+            # Early in a read, each frame goes on at once: the quote need not wait for the frames behind it. A
+            # long read (load) stops this after early_flush_ns and batches the rest, so throughput holds.
             self.feed.flush()
 
     def on_ws_disconnected(self, transport: picows.WSTransport) -> None:

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+EARLY_FLUSH_NS = 50_000  # single placement: per-frame delivery for the first 50 µs of a socket read
+
 
 class Feed(Service):
     def __init__(self, ctx: ProcessContext, venue_name: str, *, recorder: Recorder | None = None,
@@ -69,6 +71,9 @@ class Feed(Service):
         # Single placement: the detector's handler, called in the stack frame that parsed the frame.
         self._deliver: Callable[[MarketBatch], object] | None = None
         self.n_deliver_errors = 0
+        # Frames of one socket read are delivered one by one while the read is younger than this, then batched
+        # (connection.py). Only in-process (single placement), where a delivery is a call, not a message.
+        self.early_flush_ns = 0
         self._subscribed = asyncio.Event()
         self._connections = 0
         self.n_batches = 0
@@ -84,6 +89,7 @@ class Feed(Service):
         if detector is not None:
             self._deliver = detector.on_batch  # type: ignore[attr-defined]
             self.wait_for_subscriber = False
+            self.early_flush_ns = EARLY_FLUSH_NS
 
     async def on_start(self) -> None:
         if self._deliver is not None:

@@ -28,6 +28,8 @@ from shared.messages import (
     Execution,
 )
 
+LOSS_BUCKET_MS = 1000  # executions within this of the newest loss entry are summed into it
+
 FAILURE_OUTCOMES = frozenset({OUTCOME_UNWOUND, OUTCOME_HEDGED, OUTCOME_ORPHANED, OUTCOME_REJECTED})
 
 LOSS = "loss"
@@ -80,8 +82,13 @@ class Breakers:
         out: list[Alert] = []
         if exe.pnl_usd != 0 and math.isfinite(exe.pnl_usd):
             _prune(s.losses, wall_ms - self.loss_window_ms)
-            s.losses.append((wall_ms, exe.pnl_usd))
-            window_pnl = sum(p for _, p in s.losses)
+            if s.losses and wall_ms - s.losses[-1][0] < LOSS_BUCKET_MS:
+                # One entry per second at most: the window (and the state file) stays small at any execution
+                # rate; the breaker's resolution is that second.
+                s.losses[-1] = (s.losses[-1][0], s.losses[-1][1] + exe.pnl_usd)
+            else:
+                s.losses.append((wall_ms, exe.pnl_usd))
+            window_pnl = math.fsum(p for _, p in s.losses)
             if window_pnl <= -self.loss_limit and not self.loss_open(wall_ms):
                 s.loss_until_ms = wall_ms + self.cooldown_ms
                 s.losses.clear()

@@ -22,9 +22,12 @@ import zmq
 from shared.config import Config, resolve_run_dir
 from shared.registry import Registry
 from shared.runtime.endpoints import Endpoints
+from shared.runtime.io_threads import io_cpus, set_io_cpus
 from shared.runtime.service import Service
 
 log = logging.getLogger(__name__)
+
+FULL_GC_EVERY = 60  # timed collections between two full ones
 
 ServiceFactory = Callable[["ProcessContext"], Service]
 
@@ -61,6 +64,8 @@ class ProcessContext:
         self.run_dir = run_dir
         self.endpoints = Endpoints(cfg, run_dir)
         self.zmq = zmq.Context.instance()
+        for cpu in sorted(io_cpus()):  # before the first socket: that is when ZeroMQ starts its I/O thread
+            self.zmq.set(zmq.THREAD_AFFINITY_CPU_ADD, cpu)
         self.stop_event = asyncio.Event()
         self.stop_reason = ""
 
@@ -89,6 +94,9 @@ async def serve(
             started.append(svc)
         gc.collect()
         gc.freeze()  # start-up objects never need scanning again: no full-collection stalls later
+        if cfg.runtime.gc_interval_s > 0:
+            gc.disable()  # no collection in the middle of a tick: the loop collects between callbacks instead
+            loop.call_later(cfg.runtime.gc_interval_s, _collect_young, loop, cfg.runtime.gc_interval_s, 1)
         log.info("running: %s", ", ".join(s.name for s in services))
         if on_running is not None:
             on_running()
@@ -106,6 +114,13 @@ async def serve(
     return code
 
 
+def _collect_young(loop: asyncio.AbstractEventLoop, interval_s: float, n: int) -> None:
+    """Timed collection (``runtime.gc_interval_s``): the young generations each time, everything not frozen at
+    start every FULL_GC_EVERY-th time. A pause lands between two callbacks, never inside a tick's hot path."""
+    gc.collect(2 if n % FULL_GC_EVERY == 0 else 1)
+    loop.call_later(interval_s, _collect_young, loop, interval_s, n + 1)
+
+
 def wire_in_process(services: Sequence[Service]) -> None:
     """Fused placement: connect co-located services by direct calls instead of sockets."""
     by_kind = {type(s).__name__: s for s in services}
@@ -115,9 +130,12 @@ def wire_in_process(services: Sequence[Service]) -> None:
             link(by_kind)
 
 
-def run_process(cfg: Config, name: str, factories: Sequence[ServiceFactory], cpu: int) -> int:
+def run_process(cfg: Config, name: str, factories: Sequence[ServiceFactory], cpu: int, io_cpu: int = -1) -> int:
     setup_logging(name)
     log.info("%s: %s", name, pin_cpu(cpu))
+    if io_cpu >= 0 and io_cpu != cpu:
+        set_io_cpus({io_cpu})
+        log.info("%s: ZeroMQ I/O thread on cpu %d", name, io_cpu)
     profile_dir = os.environ.get("DRAIZER_PROFILE_DIR")
     if not profile_dir:
         return _run(cfg, name, factories)
