@@ -31,6 +31,7 @@ from shared.codec import intent_codec
 from shared.messages import (
     OUTCOME_ABORTED,
     OUTCOME_FILLED,
+    OUTCOME_REJECTED,
     OUTCOME_UNWOUND,
     ROLE_LEG,
     ROLE_UNWIND,
@@ -111,6 +112,23 @@ async def test_a_failing_journal_sync_alerts_once_and_stops_new_legs(run_dir: Pa
         assert {v: set(sim_orders(sim, v)) for v in VENUES} == orders  # nothing of it reached a venue
         alerts = [e for e in rig.events if isinstance(e, Alert) and e.kind == "journal"]
         assert len(alerts) == 1 and "Input/output error" in alerts[0].message
+
+
+async def test_under_always_a_sync_failing_on_the_intents_own_write_sends_no_leg(run_dir: Path) -> None:
+    """``always`` syncs inside the journal write itself: when that sync fails, the records may never reach the disk,
+    so none of the legs may be sent (the refusal check ran before the write and saw no failure yet)."""
+    def eio(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    async with still_sim(run_dir) as sim, executor_on(sim, run_dir, journal_fsync="always") as rig:
+        rig.ex.journal.fdatasync = eio
+        before = {v: set(sim_orders(sim, v)) for v in VENUES}
+        intent = rig.cross()
+        assert rig.ex.on_intent(intent)
+        exe = await eventually_async(lambda: rig.execution(intent.opportunity.id), 20, "the execution")
+        assert exe.outcome == OUTCOME_REJECTED and [f.status for f in exe.legs] == ["REJECTED", "REJECTED"]
+        assert {v: set(sim_orders(sim, v)) for v in VENUES} == before  # nothing reached a venue
+        assert len([e for e in rig.events if isinstance(e, Alert) and e.kind == "journal"]) == 1
 
 
 # ----------------------------------------------------------------- kill -9 of the process

@@ -230,3 +230,16 @@ async def test_an_unwind_resting_on_the_venue_is_tracked_like_a_leg(run_dir: Pat
         assert resting and set(resting) <= set(reply.data["open"]), (resting, reply.data)
         exe = await eventually_async(lambda: rig.execution(intent.opportunity.id), 20, "execution")
         assert exe.outcome == OUTCOME_UNWOUND
+
+
+async def test_a_triangle_cannot_take_more_new_order_slots_than_the_budget_has(run_dir: Path) -> None:
+    """The hot path checks and counts each leg as it writes it: with one new-order slot left on binance, a
+    three-leg triangle sends one leg, not three (checking all three before counting any overshot the budget)."""
+    limits = {"binance": {"orders_per_10s": 2, "budget_share": 0.5}}  # one new order per 10 s
+    async with still_sim(run_dir) as sim, executor_on(sim, run_dir, limits) as rig:
+        intent = triangle(rig)
+        assert rig.ex.on_intent(intent)
+        exe = await eventually_async(lambda: rig.execution(intent.opportunity.id), 20, "the triangle's execution")
+        legs_sent = [cid for cid in sim_orders(sim, "binance") if cid.endswith(("0", "1", "2")) and "u" not in cid]
+        assert len(legs_sent) == 1, legs_sent
+        assert sorted(f.status for f in exe.legs if f.role == ROLE_LEG).count("REJECTED") == 2, exe.legs

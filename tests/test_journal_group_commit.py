@@ -330,3 +330,16 @@ def test_the_new_order_record_is_the_encoders_bytes(cid: str, opp: int, role: in
         o.add_trade(TradeFill("7", Decimal("1.5"), Decimal("0.1"), Decimal("0.0001"), "BNB"))
     assert _new_order_line(o) == _order_line("order", o)
     assert msgspec.json.decode(_new_order_line(o))["order"] == o.to_record()
+
+
+async def test_a_sync_that_raises_something_else_fails_the_round_instead_of_killing_the_worker(tmp_path: Path) -> None:
+    """Anything raised in a sync (not only OSError) is a failed sync: the waiters are told, close() does not hang."""
+    def broken(fd: int) -> None:
+        raise ValueError("not a file descriptor this time")
+
+    j = OrderJournal(tmp_path, "batch", fdatasync=broken)
+    j.order(tracked(1, 0))
+    j.sync_soon()
+    with pytest.raises(JournalSyncError, match="ValueError"):
+        await asyncio.wait_for(j.synced(), WAIT_S)
+    await asyncio.wait_for(asyncio.to_thread(j.close), WAIT_S)  # the worker is alive and idle, not dead mid-round

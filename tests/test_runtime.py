@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import stat
 from pathlib import Path
 
@@ -105,3 +106,19 @@ async def test_failing_start_hook_is_reported_not_half_started(tmp_path: Path, r
     assert code == 1
     assert made[0].state == State.FAULTED and "boom" in made[0].fault
 
+
+
+async def test_serve_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path, run_dir: Path) -> None:
+    """With timed collection (runtime.gc_interval_s) serve() turns automatic collection off while it runs; a
+    process that hosts serve() among other work (the tests) must get it back afterwards."""
+    data = make_config_dict(run_dir)
+    data["runtime"]["gc_interval_s"] = 0.05
+    cfg = write_config(tmp_path / "c.toml", data)
+    assert gc.isenabled()
+
+    class Stops(Counting):
+        async def on_start(self) -> None:
+            self.ctx.request_stop("test")  # serve() then disables collection after the start, and stops
+
+    assert await asyncio.wait_for(serve(cfg, [Stops]), 30) == 0
+    assert gc.isenabled()

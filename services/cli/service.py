@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 
 from shared.config import Config, load_config
 from shared.runtime.host import ProcessContext, ServiceFactory, run_process
@@ -85,7 +86,10 @@ def main(argv: list[str]) -> int:
     cfg = load_config(args.config)
     if args.kind == "sim":
         if not cfg.sim.enabled:  # live venues, or an external load source (the bench): nothing to simulate
-            print("draizer service sim: sim.enabled is false in this config; nothing to run", flush=True)
+            print("draizer service sim: sim.enabled is false in this config; idle until stopped", flush=True)
+            stops = {signal.SIGTERM, signal.SIGINT}
+            signal.pthread_sigmask(signal.SIG_BLOCK, stops)  # delivered to sigwait, not to the default handler
+            signal.sigwait(stops)  # stays RUNNING meanwhile, so a real sim keeps supervisord's crash backoff
             return 0
         from services.sim.__main__ import run as run_sim
 

@@ -199,9 +199,18 @@ class Detector(Service):
         self._evaluate()
 
     def on_batch(self, batch: MarketBatch) -> None:
-        """One batch straight from a feed handler (replay, benchmarks): ingest it and evaluate."""
+        """One batch straight from a feed handler (single placement, replay, benchmarks): ingest it and evaluate."""
         self._ingest(batch)
         self._evaluate()
+
+    def on_final_batch(self, batch: MarketBatch) -> None:
+        """What an in-process feed flushes as it stops: counted like the rest, never traded on (in the other
+        placements a stopping feed's last batch reaches a detector that only counts too)."""
+        self._ingest(batch)
+        n, self._n_touched = self._n_touched, 0
+        touched, is_touched = self._touched_mv, self._is_touched_mv
+        for k in range(n):
+            is_touched[touched[k]] = False
 
     def _ingest(self, batch: MarketBatch) -> None:
         touched, is_touched = self._touched_mv, self._is_touched_mv

@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import re
@@ -76,7 +77,7 @@ from typing import Any, Literal, NamedTuple
 
 import msgspec
 
-from services.executor.order_state import PENDING, TrackedOrder
+from services.executor.order_state import PENDING, ZERO, TrackedOrder
 from shared.durable import fsync_dir
 
 FsyncPolicy = Literal["always", "batch", "never"]
@@ -163,11 +164,16 @@ _NEW_ORDER = (
 )
 
 
+def _as_os_error(exc: BaseException) -> OSError:
+    return exc if isinstance(exc, OSError) else OSError(errno.EIO, f"{type(exc).__name__}: {exc}")
+
+
 def _new_order_line(o: TrackedOrder) -> bytes:
     """``_order_line("order", o)`` for a fresh order, by one format instead of a dict and an encoder: the bytes are
     the same (a test holds them equal). Anything unusual (a state, text that JSON would escape) takes the encoder."""
     px = o.price
-    if (o.status != PENDING or o.trades or o.order_id or o.executed or o.cum_quote or o.error_code or o.error_msg
+    if (o.status != PENDING or o.trades or o.order_id or o.executed is not ZERO or o.cum_quote is not ZERO
+            or o.error_code or o.error_msg
             or not (o.client_order_id.isascii() and o.client_order_id.isalnum())
             or not _PLAIN_NUMBER.fullmatch(o.qty) or (px is not None and not _PLAIN_NUMBER.fullmatch(px))
             or not o.order_type.replace("_", "").isalnum()):
@@ -426,15 +432,17 @@ class OrderJournal:
         return r
 
     def _sync_files(self, r: _Round) -> OSError | None:
-        """The fdatasyncs of one round, outside the lock (they release the GIL); the first error."""
+        """The fdatasyncs of one round, outside the lock (they release the GIL); the first error. Anything raised
+        counts as a failed sync (an OSError stands for it): a dead worker would leave every waiter hanging."""
         error: OSError | None = None
         for old in r.retiring:
             try:
                 self.fdatasync(old)
-            except OSError as exc:
-                error = error or exc
+            except Exception as exc:
+                error = error or _as_os_error(exc)
             finally:
-                os.close(old)
+                with contextlib.suppress(OSError):
+                    os.close(old)
         try:
             if r.sync_dir:
                 fsync_dir(self.directory)
@@ -442,8 +450,8 @@ class OrderJournal:
                 # fdatasync: an append changes the size, which it flushes (the data must be retrievable); it
                 # skips only timestamps. os.write has no user-space buffer to flush first.
                 self.fdatasync(r.fd)
-        except OSError as exc:
-            error = error or exc
+        except Exception as exc:
+            error = error or _as_os_error(exc)
         return error
 
     def _finish_round(self, r: _Round, error: OSError | None) -> list[tuple[asyncio.AbstractEventLoop,

@@ -172,14 +172,15 @@ class Executor(Service):
                 self.new_order(intent, ROLE_LEG, i, leg.venue, leg.symbol, leg.side, leg.qty, leg.price)
                 for i, leg in enumerate(opp.legs)
             ]
-            journaled = time.monotonic_ns()
             futures = self.send(orders, intent)
-            sent = time.monotonic_ns()
+            sent = journaled = time.monotonic_ns()  # the general path journals inside send(): no separate stamp
         else:
             orders, templates = prepared
             self.journal.intent_and_orders(opp.id, opp.strategy, [intent], orders)
             journaled = time.monotonic_ns()
             clients = self.clients
+            if self.journal.failure is not None:  # the write itself (``always``), or a sync, failed just now
+                return self._refuse_after_journal(intent, orders, journaled)
             written = [
                 clients[o.venue].write_order(t, o.price, o.qty, o.client_order_id)
                 for o, t in zip(orders, templates, strict=True)
@@ -196,6 +197,19 @@ class Executor(Service):
         self._latency["tick_to_order"].append(sent - opp.tick_ns)
         self._latency["decide_to_order"].append(sent - intent.decided_ns)
         run = ExecutionRun(self, intent, orders, sent)
+        run.journaled_ns = journaled
+        self.start_run(run, futures)
+        return True
+
+    def _refuse_after_journal(self, intent: OrderIntent, orders: list[TrackedOrder], journaled: int) -> bool:
+        """The journal failed between the refusal check and the write: its records may never reach the disk, so
+        none of the legs is sent; the execution settles them as not sent (the journal says so too)."""
+        why = f"not sent: the order journal failed ({self.journal.failure})"
+        if self.journal.take_failure() is not None:
+            self.publish(Alert("executor", "journal", f"order journal sync failed ({self.journal.failure}): new legs "
+                               "are refused until a restart", 0, time.time_ns()))
+        futures = [self.clients[o.venue].not_sent(o.client_order_id, why) for o in orders]
+        run = ExecutionRun(self, intent, orders, journaled)
         run.journaled_ns = journaled
         self.start_run(run, futures)
         return True

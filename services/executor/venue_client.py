@@ -205,13 +205,15 @@ class VenueClient:
         """The hot path: sign and write a templated order now. None: not sent (budget, closing); ``send_order``
         is the general path that also builds the answer. Bookkeeping (``note_sent``, the answer task) is the
         caller's, after every leg is written: see ``track_answer``."""
-        if self.closing or not self.budget.can_send(1, self.fmt.weights.new_order, rescue=rescue):
+        weight = self.fmt.weights.new_order
+        if self.closing or not self.budget.can_send(1, weight, rescue=rescue):
             return None
-        return self.pool.send(t.request_text(price, qty, client_order_id, _wall_ms() + self.clock_offset_ms))
+        http = self.pool.send(t.request_text(price, qty, client_order_id, _wall_ms() + self.clock_offset_ms))
+        self.budget.note_sent(1, weight)  # before the next leg's check: three legs cannot all take the last slot
+        return http
 
     def track_answer(self, http: asyncio.Future[HttpResponse], client_order_id: str) -> asyncio.Future[OrderAnswer]:
-        """After ``write_order``: count the order against the budget and turn the HTTP answer into an OrderAnswer."""
-        self.budget.note_sent(1, self.fmt.weights.new_order)
+        """After ``write_order``: turn the HTTP answer into an OrderAnswer (a task, created after every leg)."""
         self.n_orders += 1
         task = asyncio.get_running_loop().create_task(self._order_answer(http, client_order_id, True),
                                                       name=f"order.{client_order_id}")
@@ -219,10 +221,11 @@ class VenueClient:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def not_sent(self, client_order_id: str) -> asyncio.Future[OrderAnswer]:
-        """The answer of an order ``write_order`` did not send (an already-done ``throttled``)."""
+    def not_sent(self, client_order_id: str, why: str = "") -> asyncio.Future[OrderAnswer]:
+        """The answer of an order that was not sent (an already-done ``throttled``): ``write_order`` refused it
+        (the reason is the budget's or the closing client's), or the caller did (``why``)."""
         done: asyncio.Future[OrderAnswer] = asyncio.get_running_loop().create_future()
-        why = "client closing" if self.closing else self._refusal()
+        why = why or ("client closing" if self.closing else self._refusal())
         done.set_result(answer_without_order(ANSWER_THROTTLED, client_order_id, 0, why))
         return done
 

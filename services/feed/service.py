@@ -70,6 +70,7 @@ class Feed(Service):
         self._pub: zmq.Socket[bytes] | None = None
         # Single placement: the detector's handler, called in the stack frame that parsed the frame.
         self._deliver: Callable[[MarketBatch], object] | None = None
+        self._deliver_final: Callable[[MarketBatch], object] | None = None
         self.n_deliver_errors = 0
         # Frames of one socket read are delivered one by one while the read is younger than this, then batched
         # (connection.py). Only in-process (single placement), where a delivery is a call, not a message.
@@ -88,6 +89,7 @@ class Feed(Service):
         detector = peers.get("Detector")
         if detector is not None:
             self._deliver = detector.on_batch  # type: ignore[attr-defined]
+            self._deliver_final = detector.on_final_batch  # type: ignore[attr-defined]
             self.wait_for_subscriber = False
             self.early_flush_ns = EARLY_FLUSH_NS
 
@@ -127,6 +129,8 @@ class Feed(Service):
         for shard in self.shards:
             shard.close()
         await self.snapshots.stop()
+        if self._deliver is not None:  # in-process: the last items are counted, not traded on while stopping
+            self._deliver = self._deliver_final
         self.flush()
         if self.recorder is not None:
             self.recorder.close()

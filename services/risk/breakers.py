@@ -28,7 +28,7 @@ from shared.messages import (
     Execution,
 )
 
-LOSS_BUCKET_MS = 1000  # executions within this of the newest loss entry are summed into it
+LOSS_BUCKET_MS = 1000  # executions in the same wall-clock second share one loss entry
 
 FAILURE_OUTCOMES = frozenset({OUTCOME_UNWOUND, OUTCOME_HEDGED, OUTCOME_ORPHANED, OUTCOME_REJECTED})
 
@@ -82,10 +82,10 @@ class Breakers:
         out: list[Alert] = []
         if exe.pnl_usd != 0 and math.isfinite(exe.pnl_usd):
             _prune(s.losses, wall_ms - self.loss_window_ms)
-            if s.losses and wall_ms - s.losses[-1][0] < LOSS_BUCKET_MS:
-                # One entry per second at most: the window (and the state file) stays small at any execution
-                # rate; the breaker's resolution is that second.
-                s.losses[-1] = (s.losses[-1][0], s.losses[-1][1] + exe.pnl_usd)
+            if s.losses and s.losses[-1][0] // LOSS_BUCKET_MS == wall_ms // LOSS_BUCKET_MS:
+                # One entry per wall-clock second at most: the window (and the state file) stays small at any
+                # execution rate; the entry keeps the second's latest stamp, so nothing leaves the window early.
+                s.losses[-1] = (wall_ms, s.losses[-1][1] + exe.pnl_usd)
             else:
                 s.losses.append((wall_ms, exe.pnl_usd))
             window_pnl = math.fsum(p for _, p in s.losses)

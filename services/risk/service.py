@@ -45,6 +45,7 @@ from shared.messages import (
 )
 from shared.runtime.control_client import ControlError, request
 from shared.runtime.host import ProcessContext
+from shared.runtime.lifecycle import State
 from shared.runtime.outlet import Outlet, SocketOutlet
 from shared.runtime.service import Service
 
@@ -82,6 +83,7 @@ class RiskEngine(Service):
         self.n_venue_states = 0
         self.n_state_write_errors = 0
         self._writer: asyncio.Task[None] | None = None  # the execution state write in flight (_persist_soon)
+        self._executions_pending = False
 
     # ----- lifecycle
     async def on_start(self) -> None:
@@ -103,6 +105,8 @@ class RiskEngine(Service):
         self.spawn(self._housekeeping())
 
     async def on_stop(self) -> None:
+        if self._writer is not None and not self._writer.done():
+            await asyncio.wait([self._writer])  # the write in flight, then the last state (generations order them)
         self._persist_now()
 
     def _load_state(self) -> None:
@@ -202,13 +206,20 @@ class RiskEngine(Service):
         """An execution's state goes to disk at once but not on the event loop: the write (fsync, rename, the
         directory's fsync: ~1 ms here) runs on a worker thread, one at a time; executions booked meanwhile ride
         the next write (group commit). Decisions never wait for it. A crash can lose what was booked after the
-        last completed write; the executor's journal still holds those executions (see the README)."""
+        last completed write (a write takes ~1 ms here): risk's daily PnL and breaker windows would then miss those
+        executions after the restart (the executor's order journal and the venues still have them; rebuilding
+        risk's books from the journal is issue 12's work). Stopping writes synchronously."""
         self.book.dirty = True
+        if self.state is not State.RUNNING:  # stopping: no task would outlive the loop, write it now
+            self._persist_now()
+            return
+        self._executions_pending = True
         if self._writer is None or self._writer.done():
-            self._writer = self.spawn(self._write_while_dirty())
+            self._writer = self.spawn(self._write_executions())
 
-    async def _write_while_dirty(self) -> None:
-        while self.book.dirty:
+    async def _write_executions(self) -> None:
+        while self._executions_pending:  # approvals alone do not loop here: the 100 ms housekeeping writes them
+            self._executions_pending = False
             if not await asyncio.to_thread(self._write, *self._snapshot()):
                 return  # a failing disk: the 100 ms housekeeping retries, so the error is not a busy loop
 

@@ -88,6 +88,8 @@ async def serve(
     wire_in_process(services)
     started: list[Service] = []
     code = 0
+    gc_was_enabled = gc.isenabled()
+    gc_timer: list[asyncio.TimerHandle] = []
     try:
         for svc in reversed(services):  # downstream first: a consumer is ready before its producer sends
             await svc.start()
@@ -96,7 +98,8 @@ async def serve(
         gc.freeze()  # start-up objects never need scanning again: no full-collection stalls later
         if cfg.runtime.gc_interval_s > 0:
             gc.disable()  # no collection in the middle of a tick: the loop collects between callbacks instead
-            loop.call_later(cfg.runtime.gc_interval_s, _collect_young, loop, cfg.runtime.gc_interval_s, 1)
+            gc_timer.append(loop.call_later(cfg.runtime.gc_interval_s, _collect_young, loop,
+                                            cfg.runtime.gc_interval_s, 1, gc_timer))
         log.info("running: %s", ", ".join(s.name for s in services))
         if on_running is not None:
             on_running()
@@ -111,14 +114,19 @@ async def serve(
         for svc in services:
             svc.close()
         ctx.zmq.term()
+        for handle in gc_timer:
+            handle.cancel()
+        if gc_was_enabled:  # serve() may run inside a longer-lived process (tests): leave the collector as found
+            gc.enable()
     return code
 
 
-def _collect_young(loop: asyncio.AbstractEventLoop, interval_s: float, n: int) -> None:
+def _collect_young(loop: asyncio.AbstractEventLoop, interval_s: float, n: int,
+                   handles: list[asyncio.TimerHandle]) -> None:
     """Timed collection (``runtime.gc_interval_s``): the young generations each time, everything not frozen at
     start every FULL_GC_EVERY-th time. A pause lands between two callbacks, never inside a tick's hot path."""
     gc.collect(2 if n % FULL_GC_EVERY == 0 else 1)
-    loop.call_later(interval_s, _collect_young, loop, interval_s, n + 1)
+    handles[:] = [loop.call_later(interval_s, _collect_young, loop, interval_s, n + 1, handles)]
 
 
 def wire_in_process(services: Sequence[Service]) -> None:
@@ -132,10 +140,15 @@ def wire_in_process(services: Sequence[Service]) -> None:
 
 def run_process(cfg: Config, name: str, factories: Sequence[ServiceFactory], cpu: int, io_cpu: int = -1) -> int:
     setup_logging(name)
+    allowed = os.sched_getaffinity(0)  # the cpuset, before our pinning narrows it
     log.info("%s: %s", name, pin_cpu(cpu))
     if io_cpu >= 0 and io_cpu != cpu:
-        set_io_cpus({io_cpu})
-        log.info("%s: ZeroMQ I/O thread on cpu %d", name, io_cpu)
+        if io_cpu in allowed:  # libzmq aborts the process on an affinity the kernel refuses
+            set_io_cpus({io_cpu})
+            log.info("%s: ZeroMQ I/O thread on cpu %d", name, io_cpu)
+        else:
+            log.warning("%s: io_cpu %d does not exist here; the ZeroMQ I/O thread stays with the process", name,
+                        io_cpu)
     profile_dir = os.environ.get("DRAIZER_PROFILE_DIR")
     if not profile_dir:
         return _run(cfg, name, factories)
