@@ -124,6 +124,8 @@ async def running_feed(cfg: Config, venue: str) -> AsyncIterator[tuple[Feed, lis
         yield feed, received
     finally:
         collector.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await collector
         await feed.stop()
         feed.close()
         sub.close(0)

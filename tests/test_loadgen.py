@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from decimal import ROUND_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -25,10 +25,8 @@ import msgspec
 import numpy as np
 import picows
 import pytest
-import zmq
 
 from services.executor.venue_client import VenueClient
-from services.feed.service import Feed
 from services.loadgen.app import make_tape
 from services.loadgen.frames import (
     ID_BASE,
@@ -39,17 +37,16 @@ from services.loadgen.frames import (
     update_id,
     ws_frame,
 )
-from shared.codec import market_data_codec
 from shared.config import Config, parse_config
 from shared.http.client import HttpPool
 from shared.messages import SIDE_BUY, SIDE_SELL, Funding, Quote
 from shared.registry import Registry
-from shared.runtime.host import ProcessContext
 from shared.venues import order_format
 from shared.venues.binance.market import BinanceMarketFormat
 from shared.venues.common import ANSWER_OK, ORDER_MARKET
 from shared.venues.mexc.market import MexcMarketFormat
 from tests.conftest import eventually_async, make_config_dict
+from tests.test_feed_live import running_feed
 
 REPO = Path(__file__).resolve().parents[1]
 START_S = 60.0  # building the tape and binding: a few seconds on a busy box
@@ -140,39 +137,7 @@ def tape_for(running: Running) -> Tape:
     return make_tape(running.config(), TAPE, seed=SEED)
 
 
-# ----- the real feed, in process
-@contextlib.asynccontextmanager
-async def running_feed(cfg: Config, venue: str) -> AsyncIterator[tuple[Feed, list[Any]]]:
-    ctx = ProcessContext(cfg, Path(cfg.runtime.run_dir))
-    feed = Feed(ctx, venue)
-    sub = ctx.zmq.socket(zmq.SUB)
-    sub.setsockopt(zmq.SUBSCRIBE, b"")
-    sub.linger = 0
-    sub.connect(ctx.endpoints.market_data(venue))
-    received: list[Any] = []
-    codec = market_data_codec()
-
-    async def collect() -> None:
-        while True:
-            while True:
-                try:
-                    _topic, payload = sub.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                received.extend(codec.decode(payload).items)
-            await asyncio.sleep(0.01)  # polling the test's subscriber
-
-    collector = asyncio.get_running_loop().create_task(collect())
-    await feed.start()
-    try:
-        yield feed, received
-    finally:
-        collector.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await collector
-        await feed.stop()
-        feed.close()
-        sub.close(0)
+# ----- the real feed, in process: tests.test_feed_live.running_feed
 
 
 def expected_quote(tape: Tape, venue: str, q: Quote) -> tuple[float, float, float, float]:
