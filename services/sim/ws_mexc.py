@@ -123,8 +123,6 @@ class MexcStreamServer(StreamServer):
     ) -> None:
         super().__init__(venue, specs, max_connection_age_s)
         self.channels = all_channels(specs, listed)
-        self._wrapper = PushDataV3ApiWrapper()  # reused for every push: no per-message object
-        self._depth_wrapper = PushDataV3ApiWrapper()
         self._diff_subs = {ms: self.topic(diff_topic(ms)) for ms in DIFF_INTERVALS}
 
     def malformed_frame(self) -> tuple[picows.WSMsgType, bytes]:
@@ -139,8 +137,7 @@ class MexcStreamServer(StreamServer):
             return
         spec = self.specs[symbol]
         pd, qd = spec.price_decimals, spec.qty_decimals
-        w = self._depth_wrapper
-        w.Clear()
+        w = PushDataV3ApiWrapper()  # a fresh message per push: a reused upb message never gives memory back
         d = w.publicAggreDepths
         for p, q in diff.asks:
             d.asks.add(price=units_text(p, pd), quantity=units_text(q, qd))
@@ -165,7 +162,7 @@ class MexcStreamServer(StreamServer):
             return
         spec = self.specs[s]
         pd, qd = spec.price_decimals, spec.qty_decimals
-        w = self._wrapper
+        w = PushDataV3ApiWrapper()  # a fresh message per push: a reused upb message never gives memory back
         t = w.publicAggreBookTicker
         t.bidPrice = units_text(q.bid, pd)
         t.bidQuantity = units_text(q.bid_qty, qd)

@@ -82,7 +82,6 @@ class MexcMarketFormat:
 
     def __init__(self) -> None:
         self._reply = msgspec.json.Decoder(_Reply)
-        self._wrapper = PushDataV3ApiWrapper()  # reused: ParseFromString clears it first
 
     def wire_symbol(self, base: str, quote: str) -> str:
         return base + quote
@@ -118,9 +117,10 @@ class MexcMarketFormat:
     def parse(self, payload: bytes, binary: bool) -> MarketEvent | None:
         if not binary:
             return self._parse_text(payload)
-        w = self._wrapper
         try:
-            w.ParseFromString(payload)
+            # A fresh message per frame: with the upb backend a message reused by ParseFromString keeps every
+            # frame's memory (~0.2 KiB a frame: 0.8 MiB/s at the demo's rates), a fresh one frees it.
+            w = PushDataV3ApiWrapper.FromString(payload)
         except (DecodeError, ValueError, RuntimeError) as exc:
             raise ProtocolError(f"bad protobuf frame: {exc}") from None
         body = w.WhichOneof("body")
