@@ -8,6 +8,7 @@ their API key and secret.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -18,8 +19,30 @@ from msgspec import Meta, Struct
 
 from shared.errors import ConfigError
 
-PositiveFloat = Annotated[float, Meta(gt=0)]
+PositiveFloat = Annotated[float, Meta(gt=0)]  # unbounded above: prefer the bounded kinds below for a new field
 NonNegFloat = Annotated[float, Meta(ge=0)]
+# Every float limit is finite and bounded above. TOML (and MessagePack) can carry nan and ±inf, and msgspec's
+# ``ge``/``gt`` let inf through; ``check_finite`` refuses them by key, and these bounds refuse absurd finite
+# values (1e308) that would overflow the integer ns/ms the services derive from them or swamp the kernels.
+MAX_USD = 1e12  # a trillion dollars (the benchmarks' "no limit")
+MAX_BPS = 10_000.0  # 100 %
+MAX_MS = 1e12  # ~31.7 years: still an int64 in nanoseconds (the benchmarks' "never stale")
+MAX_S = 1e9  # the same span in seconds
+MAX_HOURS = 100_000.0  # ~11.4 years
+MAX_PRICE = 1e12
+UsdAmount = Annotated[float, Meta(gt=0, le=MAX_USD)]
+NonNegUsd = Annotated[float, Meta(ge=0, le=MAX_USD)]
+Bps = Annotated[float, Meta(ge=0, le=MAX_BPS)]
+PositiveBps = Annotated[float, Meta(gt=0, le=MAX_BPS)]
+SignedBps = Annotated[float, Meta(ge=-MAX_BPS, le=MAX_BPS)]
+Millis = Annotated[float, Meta(gt=0, le=MAX_MS)]
+Seconds = Annotated[float, Meta(gt=0, le=MAX_S)]
+NonNegSeconds = Annotated[float, Meta(ge=0, le=MAX_S)]
+Hours = Annotated[float, Meta(gt=0, le=MAX_HOURS)]
+Price = Annotated[float, Meta(gt=0, le=MAX_PRICE)]
+IntervalS = Annotated[float, Meta(gt=0, le=3600)]  # a periodic job's interval: at most an hour
+DelayMs = Annotated[float, Meta(ge=0, le=60_000)]  # a simulated delay: at most a minute
+AnnualRate = Annotated[float, Meta(ge=0, le=100)]  # a yearly rate as a fraction: at most 10,000 %
 PositiveInt = Annotated[int, Meta(gt=0)]
 NonNegInt = Annotated[int, Meta(ge=0)]
 Fraction = Annotated[float, Meta(ge=0, le=1)]
@@ -37,7 +60,7 @@ class _Frozen(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
 
 
 class Capital(_Frozen):
-    total_usd: PositiveFloat = 100_000.0
+    total_usd: UsdAmount = 100_000.0
 
 
 VenueKind = Literal["binance", "mexc", "binance_usdm", "mexc_contract"]
@@ -56,10 +79,10 @@ class FeedSettings(_Frozen):
     snapshot_limit: Annotated[int, Meta(ge=5, le=5000)] = 1000
     max_streams_per_connection: Annotated[int, Meta(ge=0)] = 0  # 0: the venue's cap (Binance 1024, MEXC 30)
     control_messages_per_s: Annotated[float, Meta(gt=0, le=50)] = 4.0  # Binance drops a link above 5/s
-    connection_max_age_s: PositiveFloat = 23.5 * 3600  # roll over (with overlap) before the venue's 24 h cut
-    stale_after_s: PositiveFloat = 10.0  # a subscribed symbol silent this long is stale: resubscribe
-    ping_interval_s: Annotated[float, Meta(ge=0)] = 0.0  # 0: the venue's keep-alive interval
-    pong_timeout_s: PositiveFloat = 10.0  # no answer to our ping this long: the link is dead, reconnect
+    connection_max_age_s: Seconds = 23.5 * 3600  # roll over (with overlap) before the venue's 24 h cut
+    stale_after_s: Seconds = 10.0  # a subscribed symbol silent this long is stale: resubscribe
+    ping_interval_s: NonNegSeconds = 0.0  # 0: the venue's keep-alive interval
+    pong_timeout_s: Seconds = 10.0  # no answer to our ping this long: the link is dead, reconnect
     snapshot_url: str = ""  # "" means the venue's rest_url
 
 
@@ -97,19 +120,19 @@ class Symbol(_Frozen):
     tick_size: DecimalText
     step_size: DecimalText
     min_notional: DecimalText = "5"
-    start_price: PositiveFloat = 100.0
+    start_price: Price = 100.0
 
 
 class Risk(_Frozen):
-    max_notional_usd: PositiveFloat = 5_000.0
+    max_notional_usd: UsdAmount = 5_000.0
     max_concurrent: PositiveInt = 2  # executions in flight at once
-    max_daily_loss_usd: PositiveFloat = 500.0  # realized PnL of the UTC day; survives a restart
-    max_opportunity_age_ms: PositiveFloat = 100.0
-    loss_breaker_usd: PositiveFloat = 100.0  # a loss this large within loss_window_s halts for the cooldown
-    loss_window_s: PositiveFloat = 300.0
+    max_daily_loss_usd: UsdAmount = 500.0  # realized PnL of the UTC day; survives a restart
+    max_opportunity_age_ms: Millis = 100.0
+    loss_breaker_usd: UsdAmount = 100.0  # a loss this large within loss_window_s halts for the cooldown
+    loss_window_s: Seconds = 300.0
     failure_breaker_count: PositiveInt = 5  # this many unwound/orphaned/failed executions in the window halt
-    failure_window_s: PositiveFloat = 60.0
-    breaker_cooldown_s: PositiveFloat = 60.0
+    failure_window_s: Seconds = 60.0
+    breaker_cooldown_s: Seconds = 60.0
     balance_headroom: Fraction = 0.95  # share of a venue's free balance one execution may spend
     state_file: str = ""  # "" means <run_dir>/state/risk.json; a relative path is under run_dir
 
@@ -121,12 +144,12 @@ class ExecutionSettings(_Frozen):
     order_timeout_ms: PositiveInt = 3000  # no answer by then: the order is UNKNOWN and is queried
     unwind_mode: Literal["unwind", "hedge"] = "unwind"  # reverse the excess, or complete the shortfall
     unwind_deadline_ms: PositiveInt = 3000  # no imbalance may outlive this; past it: an orphan alert
-    unwind_slippage_bps: PositiveFloat = 30.0  # unwind/hedge IOC limit: this far through the leg's price
+    unwind_slippage_bps: PositiveBps = 30.0  # unwind/hedge IOC limit: this far through the leg's price
     journal_dir: str = ""  # "" means <run_dir>/state/orders
     # batch: records written before the requests, one group fdatasync right after them (off the critical path);
     # always: synced before the requests; never: the OS decides (see services/executor/order_journal.py)
     journal_fsync: Literal["always", "batch", "never"] = "batch"
-    reconcile_timeout_s: PositiveFloat = 30.0  # the start waits this long for the venues to answer
+    reconcile_timeout_s: Seconds = 30.0  # the start waits this long for the venues to answer
     # Host-crash recovery at start: the venues' orders are listed from the last surviving journal record minus
     # this margin (never further back than the lookback; MEXC keeps 7 days) and unknown ones of ours are booked.
     recover_margin_s: Annotated[float, Meta(ge=0, le=3600)] = 60.0
@@ -137,10 +160,10 @@ class CrossExchange(_Frozen):
     """Buy where the ask is lowest, sell where the bid is highest, sized by walking both books."""
 
     enabled: bool = True
-    min_spread_bps: NonNegFloat = 5.0  # the marginal level's spread net of both taker fees: the walk stops below it
-    min_profit_usd: NonNegFloat = 0.05
-    max_position_usd: PositiveFloat = 2_000.0
-    max_price_age_ms: PositiveFloat = 500.0
+    min_spread_bps: Bps = 5.0  # the marginal level's spread net of both taker fees: the walk stops below it
+    min_profit_usd: NonNegUsd = 0.05
+    max_position_usd: UsdAmount = 2_000.0
+    max_price_age_ms: Millis = 500.0
     capital_allocation: Fraction = 0.05  # share of capital.total_usd one trade may use
 
 
@@ -151,10 +174,10 @@ class Triangular(_Frozen):
     """Three legs on one venue around a currency triangle (e.g. USDT→BTC→ETH→USDT), both directions."""
 
     enabled: bool = True
-    min_profit_bps: NonNegFloat = 5.0  # the marginal cycle's return net of three taker fees: the walk stops below
-    min_profit_usd: NonNegFloat = 0.05
-    max_position_usd: PositiveFloat = 2_000.0
-    max_price_age_ms: PositiveFloat = 500.0
+    min_profit_bps: Bps = 5.0  # the marginal cycle's return net of three taker fees: the walk stops below
+    min_profit_usd: NonNegUsd = 0.05
+    max_position_usd: UsdAmount = 2_000.0
+    max_price_age_ms: Millis = 500.0
     capital_allocation: Fraction = 0.05
     cycles: tuple[CycleSpec, ...] = ()  # extra cycles, each three symbols around a triangle
     discover: bool = True  # also every triangle the configured symbols form on each spot venue
@@ -164,15 +187,15 @@ class FundingRate(_Frozen):
     """Spot-perpetual carry: long spot, short the perpetual while its funding rate pays the shorts."""
 
     enabled: bool = True
-    min_funding_rate: NonNegFloat = 0.10  # annualised, net of both legs' round-trip fees and the entry basis
+    min_funding_rate: AnnualRate = 0.10  # annualised, net of both legs' round-trip fees and the entry basis
     hedge_enabled: bool = True  # False: the perpetual short alone (directional: it only collects funding)
-    check_interval_sec: PositiveFloat = 1.0  # a symbol's carry is re-evaluated at most this often
-    horizon_hours: PositiveFloat = 720.0  # how long a position is expected to be held: amortises the fees
-    funding_period_hours: PositiveFloat = 8.0  # the perpetuals' settlement interval
-    max_position_usd: PositiveFloat = 5_000.0
+    check_interval_sec: Seconds = 1.0  # a symbol's carry is re-evaluated at most this often
+    horizon_hours: Hours = 720.0  # how long a position is expected to be held: amortises the fees
+    funding_period_hours: Hours = 8.0  # the perpetuals' settlement interval
+    max_position_usd: UsdAmount = 5_000.0
     capital_allocation: Fraction = 0.10
-    max_price_age_ms: PositiveFloat = 5_000.0  # funding pushes come once a second, not per trade
-    min_profit_usd: NonNegFloat = 1.0  # carry expected over the horizon
+    max_price_age_ms: Millis = 5_000.0  # funding pushes come once a second, not per trade
+    min_profit_usd: NonNegUsd = 1.0  # carry expected over the horizon
 
 
 class Strategies(_Frozen):
@@ -201,7 +224,7 @@ class Services(_Frozen):
 
 
 class Runtime(_Frozen):
-    heartbeat_interval_s: PositiveFloat = 0.5
+    heartbeat_interval_s: IntervalS = 0.5
     # processes: one process per service (isolation); fused: detector + risk + executor in one process;
     # single: the feeds too, one process and one loop, the order written in the call that parsed the frame.
     placement: Literal["processes", "fused", "single"] = "processes"
@@ -229,7 +252,7 @@ class Sinks(_Frozen):
     batch_interval_ms: Annotated[int, Meta(ge=1, le=60_000)] = 200
     redis_channel_prefix: Name = "draizer"  # channels and streams are <prefix>:<kind>
     redis_stream_maxlen: Annotated[int, Meta(ge=0)] = 100_000  # approximate (MAXLEN ~); 0: no streams
-    metrics_interval_s: PositiveFloat = 5.0  # how often engine_metrics rows are taken
+    metrics_interval_s: IntervalS = 5.0  # how often engine_metrics rows are taken
     api_host: str = "127.0.0.1"
     api_port: Port = 8080  # 0: no HTTP API
     api_token_env: str = "DRAIZER_API_TOKEN"  # bearer token for write endpoints; unset: writes refused
@@ -239,31 +262,31 @@ class SimVenue(_Frozen):
     venue: Name  # which configured venue this simulates
     ws_port: Port
     rest_port: Port
-    spread_bps: PositiveFloat = 2.0
-    latency_ms: NonNegFloat = 0.0  # order round trip, half on the way in, half on the way out
-    latency_jitter_ms: NonNegFloat = 0.0  # uniform extra delay, up to this much, on each half
-    max_connection_age_s: PositiveFloat = 86_400.0  # the venue's connection lifetime
+    spread_bps: PositiveBps = 2.0
+    latency_ms: DelayMs = 0.0  # order round trip, half on the way in, half on the way out
+    latency_jitter_ms: DelayMs = 0.0  # uniform extra delay, up to this much, on each half
+    max_connection_age_s: Seconds = 86_400.0  # the venue's connection lifetime
 
 
 class Sim(_Frozen):
     enabled: bool = True
     host: str = "127.0.0.1"
     seed: int = 7
-    quotes_per_second: PositiveFloat = 2_000.0
-    volatility_bps: PositiveFloat = 1.0  # std-dev of one base random-walk step
-    venue_noise_bps: NonNegFloat = 1.0  # independent per-venue deviation around the common mid
+    quotes_per_second: Annotated[float, Meta(gt=0, le=1e7)] = 2_000.0
+    volatility_bps: PositiveBps = 1.0  # std-dev of one base random-walk step
+    venue_noise_bps: Bps = 1.0  # independent per-venue deviation around the common mid
     dislocation_probability: Fraction = 0.002  # per quote
-    dislocation_bps: PositiveFloat = 25.0
+    dislocation_bps: PositiveBps = 25.0
     dislocation_quotes: PositiveInt = 40  # how many quotes of that venue/symbol a dislocation lasts
-    top_qty_usd: PositiveFloat = 20_000.0  # mean notional resting at the top of book
-    starting_balance_usd: PositiveFloat = 1_000_000.0
+    top_qty_usd: UsdAmount = 20_000.0  # mean notional resting at the top of book
+    starting_balance_usd: UsdAmount = 1_000_000.0
     depth_levels: Annotated[int, Meta(ge=1, le=500)] = 30  # price levels per side in each simulated book
     level_gap_ticks: Annotated[int, Meta(ge=1, le=100)] = 2  # mean gap between deeper levels
     funding_push_interval_ms: Annotated[int, Meta(ge=10)] = 1000  # markPrice@1s
     funding_period_s: Annotated[int, Meta(ge=1)] = 8 * 3600  # funding settles on multiples of this
-    funding_rate_mean: float = 0.0001  # per period
-    funding_rate_vol: NonNegFloat = 0.00002  # std-dev of one push's random-walk step
-    perp_basis_bps: float = 3.0  # perp mark price over the spot mid
+    funding_rate_mean: Annotated[float, Meta(ge=-1, le=1)] = 0.0001  # per period
+    funding_rate_vol: Annotated[float, Meta(ge=0, le=1)] = 0.00002  # std-dev of one push's random-walk step
+    perp_basis_bps: SignedBps = 3.0  # perp mark price over the spot mid
     venues: tuple[SimVenue, ...] = ()
 
 
@@ -342,9 +365,27 @@ def _check_semantics(cfg: Config) -> None:
         raise ConfigError("sim.enabled: the simulator cannot run in live mode")
 
 
+def check_finite(data: object, path: str = "$") -> None:
+    """Refuse NaN and ±inf anywhere in raw config data (TOML has ``nan`` and ``inf``), naming the key as msgspec
+    does (``$.strategies.cross_exchange.min_spread_bps``). No float setting of draizer means anything with them:
+    NaN fails every comparison (a limit that never trips) and inf overflows every integer derived from it."""
+    if isinstance(data, float):
+        if not math.isfinite(data):
+            raise ConfigError(f"{path}: must be a finite number, got {data}")
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            check_finite(value, f"{path}.{key}")
+    elif isinstance(data, (list, tuple)):
+        for i, value in enumerate(data):
+            check_finite(value, f"{path}[{i}]")
+
+
 def parse_config(text: str | bytes, source: str = "<config>") -> Config:
     try:
+        check_finite(msgspec.toml.decode(text))
         cfg = msgspec.toml.decode(text, type=Config)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     except msgspec.DecodeError as exc:

@@ -6,6 +6,7 @@ tests/test_observability_e2e.py."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -28,9 +29,10 @@ WRITES = ("/api/v2/kill", "/api/v2/resume", "/api/v2/strategies/cross_exchange/s
 
 
 class Api:
-    def __init__(self, cfg: Config, proc: subprocess.Popen[bytes]) -> None:
+    def __init__(self, cfg: Config, proc: subprocess.Popen[bytes], log_path: Path) -> None:
         self.cfg = cfg
         self.proc = proc
+        self.log_path = log_path  # the API's stdout and stderr: its log
         self.base = f"http://127.0.0.1:{cfg.sinks.api_port}"
 
     def get(self, path: str) -> Answer:
@@ -38,6 +40,15 @@ class Api:
 
     def post(self, path: str, token: str | None = None) -> Answer:
         return call("POST", self.base + path, token)
+
+    def refusals(self) -> list[str]:
+        """The log lines of refused writes so far."""
+        return [line for line in self.log_path.read_text().splitlines() if "refused POST " in line]
+
+    def await_refusals(self, n: int) -> list[str]:
+        """The refusal lines once there are ``n`` (each is logged before its answer is sent; polled anyway)."""
+        return eventually(lambda: lines if len(lines := self.refusals()) >= n else None, timeout=10,
+                          what=f"{n} refusals in {self.log_path}")
 
 
 @contextmanager
@@ -50,7 +61,7 @@ def running_api(tmp_path: Path, run_dir: Path, token: str | None, **sinks: objec
     log = (tmp_path / "api.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "services.cli.main", "api", "--config", str(cfg_path),
                              "--run-dir", str(run_dir)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    api = Api(cfg, proc)
+    api = Api(cfg, proc, tmp_path / "api.log")
     try:
         eventually(lambda: _answers(api), timeout=30, what=f"the API on {api.base}")
         yield api
@@ -149,13 +160,41 @@ def test_writes_need_the_right_bearer_token(api_with_token: tuple[Api, str]) -> 
     assert api.get("/api/v2/strategies").status == 503  # reads of the detector go to its control socket too
 
 
+def test_every_refused_write_is_logged_once_without_the_token(api_with_token: tuple[Api, str]) -> None:
+    api, token = api_with_token
+    offered = "wrong-" + secrets.token_urlsafe(16)
+    expected = []
+    for path in WRITES:
+        assert api.post(path).status == 401, path
+        expected.append((path, 401))
+        assert api.post(path, token=offered).status == 403, path
+        expected.append((path, 403))
+    lines = api.await_refusals(len(expected))
+    assert len(lines) == len(expected), lines  # once per request, not more
+    for line, (path, status) in zip(lines, expected, strict=True):
+        assert re.search(rf"refused POST {re.escape(path)} from 127\.0\.0\.1:\d+: {status} ", line), line
+    assert lines[-1].endswith(f"({len(expected)} writes refused since the start)"), lines[-1]
+    # An accepted write is not a refusal (it fails later: no risk service runs here, and that is logged apart).
+    assert api.post("/api/v2/kill", token=token).status == 503
+    assert len(api.refusals()) == len(expected)
+    log = api.log_path.read_text()
+    assert token not in log and offered not in log  # neither the token nor what a caller offered
+
+
 def test_writes_are_refused_when_no_token_is_configured(tmp_path: Path, run_dir: Path) -> None:
+    offered = secrets.token_urlsafe(16)
     with running_api(tmp_path, run_dir, token=None) as api:
         for path in WRITES:
-            for token in (None, "", "anything"):
+            for token in (None, "", offered):
                 answer = api.post(path, token=token)
                 assert answer.status == 503, (path, token, answer)
                 assert "DRAIZER_API_TOKEN is not set" in answer.body["detail"]
+        # Every one of those refusals is logged once, with the client address and without what was offered.
+        lines = api.await_refusals(3 * len(WRITES))
+        assert len(lines) == 3 * len(WRITES), lines
+        for line, path in zip(lines, [p for p in WRITES for _ in range(3)], strict=True):
+            assert re.search(rf"refused POST {re.escape(path)} from 127\.0\.0\.1:\d+: 503 .*is not set", line), line
+        assert offered not in api.log_path.read_text()
     with running_api(tmp_path, run_dir, token="") as api:  # set but empty counts as unset
         assert api.post("/api/v2/kill", token="").status == 503
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import sys
 import time
@@ -20,7 +21,7 @@ from shared.codec import market_data_codec, opportunity_codec
 from shared.config import Config
 from shared.messages import STRATEGY_CROSS, MarketBatch, Opportunity, Quote, Reply
 from shared.registry import Registry
-from shared.runtime.control_client import request
+from shared.runtime.control_client import ControlError, request
 from shared.runtime.endpoints import Endpoints
 from shared.runtime.host import serve
 from tests.conftest import make_config_dict, write_config
@@ -176,5 +177,76 @@ async def test_reload_applies_the_strategy_sections_and_names_what_needs_a_resta
         assert proc.returncode == 0, err.decode()
         assert json.loads(out)["strategies"]["cross_exchange"]["enabled"] is True
         assert await rig.next_cross(30) is not None
+    finally:
+        await stop(rig, server)
+
+
+async def test_bad_arguments_are_answered_with_an_error_and_the_detector_keeps_running(
+    tmp_path: Path, run_dir: Path
+) -> None:
+    rig, server, path = await start(tmp_path, run_dir)
+
+    async def refused(cmd: str, args: dict[str, Any], *names: str) -> None:
+        try:
+            reply = await asyncio.to_thread(request, rig.endpoints.control("detector"), cmd, args, 5.0)
+        except ControlError as exc:
+            raise AssertionError(f"{cmd} {args!r} got no answer: {exc}") from None
+        assert not reply.ok, f"{cmd} {args!r} was accepted"
+        for name in names:
+            assert name in reply.error, f"{cmd} {args!r}: {reply.error!r} does not name {name!r}"
+
+    try:
+        before = (await rig.ask("strategies")).data["strategies"]
+        await refused("reload", {"path": 123}, "'path'", "int")
+        await refused("reload", {"path": ["a.toml"]}, "'path'", "list")
+        await refused("reload", {"path": {"file": "a.toml"}}, "'path'", "dict")
+        await refused("reload", {"path": "a\0b.toml"}, "'path'", "NUL")
+        await refused("reload", {"path": str(path), "pth": 1}, "pth")
+        await refused("reload", {"path": str(tmp_path)}, str(tmp_path))  # a directory: cannot read
+        await refused("strategy", {"name": 5}, "'name'", "int")
+        await refused("strategy", {"name": ["cross_exchange"]}, "'name'", "list")
+        await refused("strategy", {"enabled": True}, "'name'")
+        await refused("strategy", {"name": "cross_exchange", "enabled": "yes"}, "'enabled'")
+        await refused("strategy", {"name": "cross_exchange", "params": [1, 2]}, "'params'", "list")
+        await refused("strategy", {"name": "cross_exchange", "params": "min_spread_bps=1"}, "'params'", "str")
+        await refused("strategy", {"name": "cross_exchange", "params": 0}, "'params'", "int")
+        await refused("strategy", {"name": "cross_exchange", "params": {1: 2, "min_spread_bps": 1.0}},
+                      "parameter names")
+        await refused("strategy", {"name": "cross_exchange", "params": {"min_spread_bps": "5"}},
+                      "$.strategies.cross_exchange.min_spread_bps", "str")
+        await refused("strategy", {"name": "cross_exchange", "params": {"min_spread_bps": {"x": 1}}},
+                      "$.strategies.cross_exchange.min_spread_bps")
+        await refused("strategy", {"name": "cross_exchange", "params": {"enabled": 1}},
+                      "$.strategies.cross_exchange.enabled")
+        await refused("strategy", {"name": "triangular", "params": {"discover": "no"}},
+                      "$.strategies.triangular.discover")
+        await refused("strategy", {"name": "triangular", "params": {"cycles": "BTCUSDT"}},
+                      "$.strategies.triangular.cycles")
+        await refused("strategy", {"name": "triangular", "params": {"cycles": [["BTCUSDT", "ZZZUSDT", "ETHUSDT"]]}},
+                      "strategies.triangular.cycles[0]", "ZZZUSDT")
+        await refused("strategy", {"name": "triangular", "params": {"cycles": [["BTCUSDT", "BTCUSDT", "BTCUSDT"]]}},
+                      "strategies.triangular.cycles[0]", "triangle")
+        for value in (math.inf, -math.inf, math.nan, 1e308):
+            await refused("strategy", {"name": "cross_exchange", "params": {"min_profit_usd": 1.0,
+                                                                            "min_spread_bps": value}},
+                          "$.strategies.cross_exchange.min_spread_bps")
+            await refused("strategy", {"name": "funding_rate", "params": {"max_position_usd": value}},
+                          "$.strategies.funding_rate.max_position_usd")
+
+        assert (await rig.ask("strategies")).data["strategies"] == before  # every refusal left everything as it was
+        assert (await rig.ask("status")).data["state"] == "RUNNING"
+        reloaded = await rig.ask("reload", {"path": str(path)})  # and good commands still work
+        assert reloaded.ok and reloaded.data["needs_restart"] == [], reloaded.error
+
+        # The CLI's TOML scalars carry inf and nan: refused whole, the key named, exit status 1.
+        env = {**os.environ, "DRAIZER_CONFIG": str(path), "DRAIZER_RUN_DIR": str(run_dir)}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.cli.main", "strategy", "set", "cross_exchange", "min_profit_usd=1",
+            "min_spread_bps=inf", cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 1, (out, err)
+        assert b"$.strategies.cross_exchange.min_spread_bps" in out, out
+        assert (await rig.ask("strategies")).data["strategies"] == before
     finally:
         await stop(rig, server)

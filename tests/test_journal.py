@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -38,6 +41,25 @@ def records(n: int, start: int = 0) -> list[Record]:
 def read_all(paths: list[Path]) -> tuple[list[Record], ReadStats]:
     stats = ReadStats()
     return [r for p in paths for r in read_journal(p, stats)], stats
+
+
+class Disk:
+    """``os.write`` onto a disk with ``free`` bytes left (None: plenty). A write that does not fit stores what
+    fits and returns short, the next one fails with ENOSPC — as a filesystem filling up does."""
+
+    def __init__(self) -> None:
+        self.free: int | None = None
+        self.refused = 0
+
+    def __call__(self, fd: int, data: memoryview) -> int:
+        if self.free is None:
+            return os.write(fd, data)
+        if self.free == 0:
+            self.refused += 1
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        n = os.write(fd, data[: self.free])
+        self.free -= n
+        return n
 
 
 class Clock:
@@ -175,7 +197,7 @@ async def test_sink_writes_everything_in_order(tmp_path: Path) -> None:
     await sink.stop()
     got, stats = read_all(journal_files(tmp_path / "journal"))
     assert got == recs and stats.torn == 0
-    assert sink.counters() == {"written": 2000, "failed": 0, "dropped": 0, "pending": 0}
+    assert sink.counters() == {"written": 2000, "failed": 0, "stalls": 0, "dropped": 0, "pending": 0}
     assert sink.writer.fsyncs >= 2000
 
 
@@ -206,3 +228,86 @@ def test_a_record_that_is_not_json_is_skipped_and_counted(tmp_path: Path) -> Non
     w.close()
     assert w.unencodable == 1 and w.records_written == 4
     assert read_all(journal_files(tmp_path))[0] == recs
+
+
+@pytest.mark.parametrize("policy", ["always", "batch", "never"])
+def test_a_failed_write_keeps_its_file_and_cuts_off_the_torn_part(tmp_path: Path, policy: str) -> None:
+    disk = Disk()
+    recs = records(40)
+    w = JournalWriter(tmp_path, policy, write_fn=disk)  # type: ignore[arg-type]
+    w.write(recs[:5])
+    # Room for three and a half more records, then the disk is full: a record is torn half-way.
+    disk.free = sum(len(encode_record(r)) for r in recs[5:8]) + len(encode_record(recs[8])) // 2
+    with pytest.raises(OSError) as refused:
+        w.write(recs[5:15])
+    assert refused.value.errno == errno.ENOSPC
+    # "always" syncs record by record: the three that fit are done; otherwise the whole batch is retried.
+    done = 5 + w.settled
+    assert w.settled == (3 if policy == "always" else 0)
+    assert w.records_written == done
+    for _ in range(50):  # the disk stays full: every retry fails, in the same file
+        with pytest.raises(OSError):
+            w.write(recs[done:15])
+        assert w.settled == 0
+    assert disk.refused == 51 and w.files_opened == 1 and len(journal_files(tmp_path)) == 1
+    disk.free = None  # space again
+    w.write(recs[done:15])
+    w.write(recs[15:])
+    w.close()
+    got, stats = read_all(journal_files(tmp_path))
+    assert stats == ReadStats(records=40, torn=0, bad=0)  # no torn line left inside the file
+    assert got == recs and w.records_written == 40 and w.files_opened == 1
+
+
+async def test_a_full_disk_backs_off_keeps_one_file_and_loses_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="services.bridge.journal")
+    disk = Disk()
+    directory = tmp_path / "journal"
+    retry_max_s = 0.4
+    sink = JournalSink(directory, Sinks(batch_max_rows=10, batch_interval_ms=10), retry_max_s=retry_max_s,
+                       write_fn=disk)
+    await sink.start()
+    recs = records(4000)
+    try:
+        for r in recs[:100]:
+            sink.submit(r)
+        await eventually_async(lambda: sink.n_written == 100, timeout=10, what="the first records written")
+        disk.free = 777  # part of a record fits, then the disk is full
+
+        # A busy bridge: a record every millisecond for 1.5 s, so the queue is always past batch_max_rows.
+        n = 100
+        window_end = time.monotonic() + 1.5
+        while time.monotonic() < window_end and n < len(recs):
+            sink.submit(recs[n])
+            n += 1
+            await asyncio.sleep(0.001)
+        # Back-off from 0.1 s doubling up to 0.4 s: about 6 attempts in 1.5 s, however full the queue.
+        assert 2 <= sink.n_failed <= 10, sink.counters()
+        assert len(journal_files(directory)) == 1 and sink.writer.files_opened == 1  # not one file per attempt
+        assert sink.stalled and sink.n_written + sink.counters()["pending"] == n  # what did not fit waits
+
+        disk.free = None  # space returns: the queue drains on its own, within one back-off period
+        await eventually_async(lambda: sink.counters()["pending"] == 0, timeout=10, what="the queue written")
+        assert not sink.stalled
+        for r in recs[n : n + 10]:
+            sink.submit(r)
+        n += 10
+    finally:
+        await sink.stop()
+    got, stats = read_all(journal_files(directory))
+    assert stats == ReadStats(records=n, torn=0, bad=0)
+    assert got == recs[:n]  # everything, once, in order
+    assert len(journal_files(directory)) == 1
+    c = sink.counters()
+    assert (c["written"], c["stalls"], c["dropped"], c["pending"]) == (n, 1, 0, 0) and c["failed"] == sink.n_failed
+
+    # Logged once when it starts (with the file, the errno and how much waits) and once when it ends.
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, errors
+    path = str(journal_files(directory)[0])
+    assert errors[0].startswith(f"journal: cannot write to {path} (ENOSPC: No space left on device); ")
+    assert "records waiting in memory, retrying with back-off up to 0.4 s" in errors[0]
+    cleared = [r.getMessage() for r in caplog.records if "again after" in r.getMessage()]
+    assert len(cleared) == 1 and cleared[0].startswith(f"journal: writing to {path} again after "), cleared

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -122,3 +124,110 @@ async def test_serve_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path,
 
     assert await asyncio.wait_for(serve(cfg, [Stops]), 30) == 0
     assert gc.isenabled()
+
+
+class Faulty(Counting):
+    """A service whose command handler has bugs: one raises, one returns something that is not a Reply."""
+
+    def on_command(self, cmd: Command) -> Reply | None:
+        if cmd.cmd == "explode":
+            raise KeyError("no such thing")
+        if cmd.cmd == "weird":
+            return {"not": "a reply"}  # type: ignore[return-value]
+        if cmd.cmd == "unencodable":
+            return Reply(ok=True, data={"thing": object()})
+        return None
+
+
+async def _ask(req: zmq.asyncio.Socket, payload: bytes) -> Reply:
+    codec = control_codec()
+    await req.send(payload)
+    if not await req.poll(10_000):
+        raise AssertionError("no answer from the control socket within 10 s")
+    reply = codec.decode(await req.recv())
+    assert isinstance(reply, Reply)
+    return reply
+
+
+async def test_a_failing_command_handler_is_answered_with_the_error_and_logged(
+    tmp_path: Path, run_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = write_config(tmp_path / "c.toml", make_config_dict(run_dir))
+    codec = control_codec()
+    ctx = zmq.asyncio.Context()
+    req = ctx.socket(zmq.REQ)
+    req.linger = 0
+    req.connect(f"ipc://{run_dir}/detector.ctl")
+    server = asyncio.ensure_future(serve(cfg, [Faulty]))
+    try:
+        caplog.set_level(logging.WARNING, logger="shared.runtime.service")
+        failed = await _ask(req, codec.encode(Command("explode", {"what": 1})))
+        assert not failed.ok and "explode" in failed.error and "KeyError" in failed.error, failed.error
+        logged = [r for r in caplog.records if "explode" in r.getMessage()]
+        assert logged and logged[0].exc_info is not None and "'what': 1" in logged[0].getMessage()
+
+        weird = await _ask(req, codec.encode(Command("weird")))
+        assert not weird.ok and "not a Reply" in weird.error, weird.error
+        unencodable = await _ask(req, codec.encode(Command("unencodable")))
+        assert not unencodable.ok and "could not be encoded" in unencodable.error, unencodable.error
+
+        assert (await _ask(req, codec.encode(Command("ping")))).ok  # the service kept running
+        assert (await _ask(req, codec.encode(Command("status")))).data["state"] == "RUNNING"
+        assert (await _ask(req, codec.encode(Command("shutdown")))).ok
+        assert await asyncio.wait_for(server, 10) == 0
+    finally:
+        if not server.done():
+            server.cancel()
+            await asyncio.gather(server, return_exceptions=True)
+        req.close()
+        ctx.term()
+
+
+async def test_garbage_on_the_control_socket_is_answered_counted_and_logged_once(
+    tmp_path: Path, run_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = write_config(tmp_path / "c.toml", make_config_dict(run_dir))
+    codec = control_codec()
+    events = event_codec()
+    ctx = zmq.asyncio.Context()
+    req = ctx.socket(zmq.REQ)
+    req.linger = 0
+    req.connect(f"ipc://{run_dir}/detector.ctl")
+    sub = ctx.socket(zmq.SUB)
+    sub.linger = 0
+    sub.setsockopt(zmq.SUBSCRIBE, b"ev.stats")
+    sub.connect(f"ipc://{run_dir}/detector.events")
+    server = asyncio.ensure_future(serve(cfg, [Counting]))
+    try:
+        caplog.set_level(logging.WARNING, logger="shared.runtime.service")
+        garbage = await _ask(req, b"\xde\xad\xbe\xef not msgpack")
+        assert not garbage.ok and "malformed command" in garbage.error
+        not_a_command = await _ask(req, codec.encode(Reply(ok=True)))  # decodes, but is no Command
+        assert not not_a_command.ok and "expected a Command" in not_a_command.error
+        assert not (await _ask(req, b"")).ok
+        assert (await _ask(req, codec.encode(Command("ping")))).ok  # a good command is not counted
+
+        async def counted() -> int:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                if not await sub.poll(500):
+                    continue
+                _topic, payload = await sub.recv_multipart()
+                hb = events.decode(payload)
+                if isinstance(hb, Stats) and hb.counters.get("control_malformed") == 3:
+                    return 3
+            raise AssertionError("no heartbeat counted the 3 malformed control frames within 10 s")
+
+        assert await counted() == 3
+        warnings = [r for r in caplog.records if "control_malformed" in r.getMessage()]
+        assert len(warnings) == 1, [r.getMessage() for r in warnings]  # the first one, then only counted
+        assert "deadbeef" in warnings[0].getMessage() and "detector" in warnings[0].getMessage()
+        assert (await _ask(req, codec.encode(Command("shutdown")))).ok
+        assert await asyncio.wait_for(server, 10) == 0
+    finally:
+        if not server.done():
+            server.cancel()
+            await asyncio.gather(server, return_exceptions=True)
+        req.close()
+        sub.close()
+        ctx.term()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import time
@@ -24,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -41,7 +42,8 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 # The sink keeps records in memory while the disk refuses them (full, read-only); past this it drops the
 # oldest, counted, rather than take the whole process down with it.
 MAX_PENDING = 500_000
-RETRY_MAX_S = 5.0
+RETRY_MIN_S = 0.1  # back-off after a refused write: doubles from here...
+RETRY_MAX_S = 5.0  # ...up to this
 
 
 class JournalLine(msgspec.Struct):
@@ -93,7 +95,12 @@ def _utc_day(ns: int) -> int:
 
 
 class JournalWriter:
-    """Appends records to rotating files in one directory. Synchronous: callers run it off the event loop."""
+    """Appends records to rotating files in one directory. Synchronous: callers run it off the event loop.
+
+    A failed ``write`` (disk full, read-only, I/O error) keeps its file: what the failed call put in it after
+    the last complete, synced record is cut off again, so a retry continues the same file with no torn line in
+    the middle and no new file per attempt. ``settled`` tells the caller how much of the batch needs no retry.
+    """
 
     def __init__(
         self,
@@ -103,17 +110,26 @@ class JournalWriter:
         prefix: str = "journal",
         max_bytes: int = DEFAULT_MAX_BYTES,
         clock: Callable[[], int] = time.time_ns,
+        write_fn: Callable[[int, memoryview], int] = os.write,  # os.write; tests pass a disk that fills up
     ) -> None:
         self.directory = directory
         self.fsync_policy: FsyncPolicy = fsync
         self.prefix = prefix
         self.max_bytes = max_bytes
         self.clock = clock
+        self._write_fn = write_fn
         self.path: Path | None = None  # the file being written, None when closed
-        self._file: BinaryIO | None = None
-        self._size = 0
+        self._fd = -1
+        self._dir_synced = True
+        self._size = 0  # bytes in the current file
+        self._committed = 0  # of which complete records, written (and synced) as the fsync policy demands
         self._day = -1
         self._seq = 0
+        # Since the last commit point: records written, records given, unencodable records skipped.
+        self._open_records = 0
+        self._open_inputs = 0
+        self._open_skipped = 0
+        self.settled = 0  # records of the last write() call that are done (written or skipped), even if it raised
         self.records_written = 0
         self.unencodable = 0  # records whose data is not JSON-able: skipped (counted, logged once)
         self.files_opened = 0
@@ -126,33 +142,42 @@ class JournalWriter:
             path = self.directory / file_name(self.prefix, now_ns, self._seq)
             self._seq = (self._seq + 1) % 10_000
             try:
-                # "x": never append to a file someone else (or an earlier crash) left behind.
-                self._file = open(path, "xb")  # noqa: SIM115 - held open across calls, closed in close()
+                # O_EXCL: never append to a file someone else (or an earlier crash) left behind.
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
                 break
             except FileExistsError:
                 continue
+        self._fd = fd
         self.path = path
-        self._size = 0
+        self._size = self._committed = 0
         self._day = _utc_day(now_ns)
         self.files_opened += 1
-        if self.fsync_policy != "never":
-            fsync_dir(self.directory)
+        self._dir_synced = self.fsync_policy == "never"
 
     def _fsync(self) -> None:
-        assert self._file is not None
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        os.fsync(self._fd)
         self.fsyncs += 1
 
     def write(self, records: Sequence[Record]) -> None:
         """Append ``records`` in order; returns once they are written as the fsync policy demands.
 
-        Raises OSError when the disk refuses; what was written before the error stays written."""
+        Raises OSError when the disk refuses. Then the first ``settled`` records are written (or skipped as not
+        JSON-able) and stay so; the rest are not in any file: the caller retries them, and the retry goes to the
+        same file (a new one only when the file could not be cut back, or at rotation)."""
+        self.settled = 0
         if not records:
             return
         now = self.clock()
-        if self._file is None or _utc_day(now) != self._day:
+        try:
+            self._write(records, now)
+        except BaseException:
+            self._roll_back()
+            raise
+
+    def _write(self, records: Sequence[Record], now: int) -> None:
+        if self._fd < 0 or _utc_day(now) != self._day:
             self._open(now)
+        self._sync_dir()
         chunk: list[bytes] = []
         chunk_size = 0
         for record in records:
@@ -160,6 +185,8 @@ class JournalWriter:
                 line = encode_record(record)
             except (msgspec.EncodeError, TypeError, ValueError) as exc:
                 self.unencodable += 1
+                self._open_skipped += 1
+                self._open_inputs += 1
                 if self.unencodable == 1:
                     log.error(
                         "journal %s: cannot encode %s %s (%s); skipped", self.directory, record.kind, record.key, exc
@@ -168,46 +195,80 @@ class JournalWriter:
             if self._size + chunk_size + len(line) > self.max_bytes and self._size + chunk_size > 0:
                 self._write_chunk(chunk)
                 self._finish_file()
+                self._commit()
+                self._close_fd()
                 self._open(now)
+                self._sync_dir()
                 chunk, chunk_size = [], 0
-            if self.fsync_policy == "always":
-                chunk.append(line)
-                self._write_chunk(chunk)
-                self._fsync()
-                chunk = []
-                continue
             chunk.append(line)
             chunk_size += len(line)
+            self._open_inputs += 1
+            if self.fsync_policy == "always":
+                self._write_chunk(chunk)
+                self._fsync()
+                self._commit()
+                chunk, chunk_size = [], 0
         self._write_chunk(chunk)
-        assert self._file is not None
         if self.fsync_policy == "batch":
             self._fsync()
-        else:
-            self._file.flush()
+        self._commit()
+
+    def _sync_dir(self) -> None:
+        """A new file's name is made durable before its first record (retried with the records if it fails)."""
+        if not self._dir_synced:
+            fsync_dir(self.directory)
+            self._dir_synced = True
 
     def _write_chunk(self, chunk: list[bytes]) -> None:
         if not chunk:
             return
-        assert self._file is not None
-        data = b"".join(chunk)
-        self._file.write(data)
-        self._size += len(data)
-        self.records_written += len(chunk)
+        view = memoryview(b"".join(chunk))
+        while view:  # a nearly full disk takes part of a write, then refuses the rest
+            n = self._write_fn(self._fd, view)
+            if n <= 0:
+                raise OSError(errno.EIO, f"write to {self.path} took nothing")
+            self._size += n
+            view = view[n:]
+        self._open_records += len(chunk)
+
+    def _commit(self) -> None:
+        """What was written since the last commit point is as durable as the policy asks: it stays."""
+        self._committed = self._size
+        self.records_written += self._open_records
+        self.settled += self._open_inputs
+        self._open_records = self._open_inputs = self._open_skipped = 0
+
+    def _roll_back(self) -> None:
+        """Undo the failed part of a write: cut the file back to its last commit point, keep it open."""
+        self.unencodable -= self._open_skipped  # they will be met (and counted) again on the retry
+        self._open_records = self._open_inputs = self._open_skipped = 0
+        if self._fd < 0 or self._size == self._committed:
+            return
+        try:
+            os.ftruncate(self._fd, self._committed)  # frees blocks: works on a full disk
+            os.lseek(self._fd, self._committed, os.SEEK_SET)
+            self._size = self._committed
+        except OSError as exc:
+            # The torn tail stays, as the last line of this file (readers skip it); the retry starts a new one.
+            log.warning("journal %s: cannot cut back the failed write (%s); starting a new file", self.path, exc)
+            self._close_fd()
 
     def _finish_file(self) -> None:
         """A file about to be left behind is made durable first (unless the policy says never)."""
-        if self._file is not None and self.fsync_policy != "never":
+        if self._fd >= 0 and self.fsync_policy != "never":
             self._fsync()
 
+    def _close_fd(self) -> None:
+        fd, self._fd, self.path = self._fd, -1, None
+        os.close(fd)
+
     def close(self) -> None:
-        if self._file is None:
+        if self._fd < 0:
             return
         try:
             self._finish_file()
         finally:
-            self._file.close()
-            self._file = None
-            self.path = None
+            self._close_fd()
 
 
 # ---------------------------------------------------------------- reading
@@ -264,14 +325,27 @@ def _decode(line: bytes) -> Record | None:
 
 
 class JournalSink:
-    """Records to local journal files, batched and written from a task (via a thread: fsync can take ms)."""
+    """Records to local journal files, batched and written from a task (via a thread: fsync can take ms).
+
+    While the disk refuses (full, read-only) the records stay queued, in order, and the writer keeps its file;
+    the sink retries with exponential back-off up to ``retry_max_s`` — a queue that keeps filling does not
+    shorten it — logs the stall once when it starts and once when it ends, and counts it (``stalls``)."""
 
     name = "journal"
 
-    def __init__(self, journal_dir: Path, sinks: Sinks, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        self.writer = JournalWriter(journal_dir, sinks.journal_fsync, max_bytes=max_bytes)
+    def __init__(
+        self,
+        journal_dir: Path,
+        sinks: Sinks,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        retry_max_s: float = RETRY_MAX_S,
+        write_fn: Callable[[int, memoryview], int] = os.write,
+    ) -> None:
+        self.writer = JournalWriter(journal_dir, sinks.journal_fsync, max_bytes=max_bytes, write_fn=write_fn)
         self.batch_max_rows = sinks.batch_max_rows
         self.interval_s = sinks.batch_interval_ms / 1000
+        self.retry_max_s = retry_max_s
         self._pending: deque[Record] = deque()
         self._wake = asyncio.Event()
         self._stopping = False
@@ -279,7 +353,13 @@ class JournalSink:
         self.n_written = 0
         self.n_failed = 0  # write attempts the disk refused (the records are kept and retried)
         self.n_dropped = 0
-        self._error_logged = False
+        self.n_stalls = 0  # times the disk started refusing: each is logged when it starts and when it ends
+        self._stalled_at = 0.0  # monotonic start of the current stall; 0: writing
+        self._stall_attempts = 0
+
+    @property
+    def stalled(self) -> bool:
+        return self._stalled_at > 0
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="journal-writer")
@@ -292,20 +372,22 @@ class JournalSink:
             self.n_dropped += 1
             if self.n_dropped == 1:
                 log.error("journal: %d records pending, dropping the oldest", MAX_PENDING)
-        if len(self._pending) >= self.batch_max_rows:
+        # A full batch is written at once, unless the disk is refusing: then the back-off says when to retry.
+        if len(self._pending) >= self.batch_max_rows and not self.stalled:
             self._wake.set()
 
     async def _run(self) -> None:
-        backoff = self.interval_s
+        delay = self.interval_s
         while True:
             if not self._stopping:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
             self._wake.clear()
             if self._pending and await self._flush_once():
-                backoff = self.interval_s
+                delay = self.interval_s
             elif self._pending:
-                backoff = min(max(backoff * 2, 0.1), RETRY_MAX_S)
+                self._wake.clear()  # set by submit() while the failed attempt ran: it must not cut the back-off
+                delay = min(max(delay * 2, RETRY_MIN_S), self.retry_max_s)
                 if self._stopping:
                     return  # the disk still refuses; stop() reports what is left
             if self._stopping and not self._pending:
@@ -314,33 +396,40 @@ class JournalSink:
     async def _flush_once(self) -> bool:
         batch = list(self._pending)
         before = self.writer.records_written
+        error: Exception | None = None
         try:
             await asyncio.to_thread(self.writer.write, batch)
         except Exception as exc:  # OSError: disk full, read-only...; anything else is a bug: both keep the records
-            self.n_failed += 1
-            # Part of the batch may be on disk already; dropping the file makes the retry start clean
-            # (keys are idempotent: a record written twice still loads once).
-            await asyncio.to_thread(self._abandon_file)
-            if not self._error_logged:
-                log.error(
-                    "journal: write to %s failed (%s); keeping %d records to retry",
-                    self.writer.directory,
-                    exc,
-                    len(batch),
-                )
-                self._error_logged = True
-            return False
-        for _ in range(len(batch)):
+            error = exc
+        # What the writer settled is in the journal (a failed write keeps its file and cuts off its torn part):
+        # only the rest is retried.
+        for _ in range(len(batch) if error is None else self.writer.settled):
             self._pending.popleft()
         self.n_written += self.writer.records_written - before
-        if self._error_logged:
-            log.info("journal: writing again")
-            self._error_logged = False
-        return True
-
-    def _abandon_file(self) -> None:
-        with contextlib.suppress(Exception):
-            self.writer.close()  # closes the file even when its final fsync fails
+        if error is None:
+            if self.stalled:
+                log.warning(
+                    "journal: writing to %s again after %.1f s and %d failed attempts; %d waiting records written",
+                    self.writer.path or self.writer.directory,
+                    time.monotonic() - self._stalled_at,
+                    self._stall_attempts,
+                    len(batch),
+                )
+                self._stalled_at, self._stall_attempts = 0.0, 0
+            return True
+        self.n_failed += 1
+        self._stall_attempts += 1
+        if not self.stalled:
+            self._stalled_at = time.monotonic()
+            self.n_stalls += 1
+            log.error(
+                "journal: cannot write to %s (%s); %d records waiting in memory, retrying with back-off up to %g s",
+                self.writer.path or self.writer.directory,
+                describe_error(error),
+                len(self._pending),
+                self.retry_max_s,
+            )
+        return False
 
     async def stop(self) -> None:
         self._stopping = True
@@ -358,6 +447,14 @@ class JournalSink:
         return {
             "written": self.n_written,
             "failed": self.n_failed,
+            "stalls": self.n_stalls,
             "dropped": self.n_dropped + self.writer.unencodable,
             "pending": len(self._pending),
         }
+
+
+def describe_error(exc: BaseException) -> str:
+    """``ENOSPC: No space left on device`` for an OSError; the exception's type and text otherwise."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return f"{errno.errorcode.get(exc.errno, exc.errno)}: {exc.strerror}"
+    return f"{type(exc).__name__}: {exc}"

@@ -9,6 +9,8 @@ pipeline in order), prints a status line every second, and stops after ``--durat
 from __future__ import annotations
 
 import argparse
+import errno
+import fcntl
 import os
 import secrets
 import shlex
@@ -25,6 +27,8 @@ from shared.runtime.host import prepare_run_dir
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUPERVISORD_CONF = REPO_ROOT / "supervisord.conf"
 STOP_TIMEOUT_S = 60.0
+LOCK_NAME = "draizer-run.lock"
+LOCK_PID_WAIT_S = 2.0  # how long a refused start waits for the holder to have written its pid
 
 
 def pipeline_env(cfg: Config, config_path: Path, run_dir: Path, placement: str) -> dict[str, str]:
@@ -76,7 +80,56 @@ def supervisorctl(env: dict[str, str], *args: str, timeout: float = 20.0) -> sub
     )
 
 
+def lock_run_dir(run_dir: Path) -> int:
+    """Take ``<run_dir>/draizer-run.lock`` (flock, exclusive) for the life of this process, or fail at once.
+
+    Two `draizer run` started at the same instant on one run directory both find no supervisord.pid; the lock
+    lets exactly one through. The holder writes its pid into the file for the error the other one prints. The
+    lock goes with the process (the kernel drops it on exit, however it ends); the file stays, harmlessly."""
+    path = run_dir / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            os.close(fd)
+            raise
+        holder = _lock_holder(fd)
+        os.close(fd)
+        raise ConfigError(
+            f"{run_dir}: a pipeline is already running there (`draizer run` pid {holder or '?'} holds {path}); "
+            "stop it first, or pass another --run-dir"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _lock_holder(fd: int) -> int | None:
+    """The pid holding the lock on ``fd``'s file: the kernel's word (/proc/locks) when it has one, else the pid
+    the holder wrote (right after locking, so a start racing it waits a moment for it)."""
+    st = os.fstat(fd)
+    where = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    try:
+        locks = Path("/proc/locks").read_text()
+    except OSError:
+        locks = ""
+    for line in locks.splitlines():
+        f = line.split()  # "1: FLOCK  ADVISORY  WRITE 4242 fe:00:2146465 0 EOF"
+        if len(f) >= 6 and f[1] == "FLOCK" and f[5] == where and f[4].isdigit():
+            return int(f[4])
+    deadline = time.monotonic() + LOCK_PID_WAIT_S
+    while True:
+        try:
+            return int(os.pread(fd, 32, 0).decode().strip())
+        except ValueError:
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.01)
+
+
 def already_running(run_dir: Path) -> int | None:
+    """A supervisord this run directory's pid file names and that is alive (e.g. one left by a killed run)."""
     pidfile = run_dir / "supervisord.pid"
     try:
         pid = int(pidfile.read_text().strip())
@@ -99,6 +152,7 @@ def main(argv: list[str]) -> int:
 
     cfg0 = load_config(args.config)
     run_dir = prepare_run_dir((args.run_dir or resolve_run_dir(cfg0)).resolve())
+    lock_run_dir(run_dir)  # its descriptor is never closed: the lock lasts as long as this process
     pid = already_running(run_dir)
     if pid is not None:
         raise ConfigError(f"{run_dir}: a pipeline is already running there (supervisord pid {pid})")

@@ -7,13 +7,14 @@ applies: a bad value leaves every setting as it was and names the key.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 import numpy as np
 
 from services.detector import cross, funding, triangular
-from shared.config import Capital, CrossExchange, FundingRate, Strategies, Triangular
+from shared.config import Capital, CrossExchange, FundingRate, Strategies, Triangular, check_finite
 from shared.errors import ConfigError
 
 STRATEGIES = ("cross_exchange", "triangular", "funding_rate")
@@ -44,23 +45,41 @@ class StrategyParams:
         }
         self._pack()
 
-    def update(self, name: str, enabled: bool | None = None, params: dict[str, Any] | None = None) -> bool:
-        """Change one strategy; returns True when the change is structural (cycles must be rebuilt)."""
-        if name not in self.settings:
+    def update(
+        self,
+        name: str,
+        enabled: bool | None = None,
+        params: dict[str, Any] | None = None,
+        check: Callable[[str, Settings], None] | None = None,
+    ) -> bool:
+        """Change one strategy; returns True when the change is structural (cycles must be rebuilt).
+
+        The change is validated whole by the config's own rules (types, bounds, finiteness, and ``check`` for
+        the rules that need the rest of the config) before any of it applies; errors name the key as the
+        config's do (``$.strategies.cross_exchange.min_spread_bps``)."""
+        if not isinstance(name, str) or name not in self.settings:
             raise ConfigError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
         current = self.settings[name]
         merged = msgspec.to_builtins(current)
         changes = dict(params or {})
         if enabled is not None:
             changes["enabled"] = enabled
+        not_text = [k for k in changes if not isinstance(k, str)]
+        if not_text:
+            raise ConfigError(f"strategies.{name}: parameter names must be text, got {not_text!r}")
         unknown = sorted(set(changes) - set(merged))
         if unknown:
             raise ConfigError(f"strategies.{name}: unknown parameter(s) {unknown}")
+        path = f"$.strategies.{name}"
+        check_finite(changes, path)
         merged.update(changes)
         try:
             new = msgspec.convert(merged, type=type(current))
         except msgspec.ValidationError as exc:
-            raise ConfigError(f"strategies.{name}: {exc}") from None
+            msg = str(exc)
+            raise ConfigError(msg.replace("`$", f"`{path}", 1) if "`$" in msg else f"{path}: {msg}") from None
+        if check is not None:
+            check(name, new)
         self.settings[name] = new
         self._pack()
         return bool(STRUCTURAL & set(changes))

@@ -30,7 +30,7 @@ from services.detector.entry import ENABLE_CROSS, ENABLE_FUNDING, ENABLE_TRIANGU
 from services.detector.found import Found, LegMaker
 from services.detector.params import StrategyParams
 from shared.codec import Codec, market_data_codec, opportunity_codec
-from shared.config import load_config
+from shared.config import _check_semantics, load_config
 from shared.errors import ConfigError
 from shared.messages import (
     STRATEGY_CROSS,
@@ -348,16 +348,28 @@ class Detector(Service):
         return {"strategies": data}
 
     def _set_strategy(self, args: dict[str, Any]) -> Reply:
+        unknown = sorted(set(args) - {"name", "enabled", "params"})
+        if unknown:
+            raise ConfigError(f"strategy: unknown argument(s) {unknown}; expected name, enabled, params")
         name = args.get("name")
-        if not isinstance(name, str):
+        if name is None:
             raise ConfigError("strategy: 'name' is required")
+        if not isinstance(name, str):
+            raise ConfigError(f"strategy: 'name' must be a strategy name (text), got {_shown(name)}")
         enabled = args.get("enabled")
         if enabled is not None and not isinstance(enabled, bool):
-            raise ConfigError("strategy: 'enabled' must be true or false")
-        params = args.get("params") or {}
+            raise ConfigError(f"strategy: 'enabled' must be true or false, got {_shown(enabled)}")
+        params = args.get("params")
+        if params is None:
+            params = {}
         if not isinstance(params, dict):
-            raise ConfigError("strategy: 'params' must be a table of parameter values")
-        structural = self.params.update(name, enabled, params)
+            raise ConfigError(f"strategy: 'params' must be a table of parameter values, got {_shown(params)}")
+
+        def check(strategy: str, settings: Any) -> None:  # the config's cross-key rules (cycles' symbols)
+            strategies = msgspec.structs.replace(self.cfg.strategies, **{strategy: settings})
+            _check_semantics(msgspec.structs.replace(self.cfg, strategies=strategies))
+
+        structural = self.params.update(name, enabled, params, check=check)
         self._apply_params()
         if structural:
             self._rebuild_cycles()
@@ -366,7 +378,15 @@ class Detector(Service):
 
     def _reload(self, args: dict[str, Any]) -> Reply:
         """Re-read the config file; the strategy sections and capital apply now, anything else needs a restart."""
-        path = args.get("path") or os.environ.get("DRAIZER_CONFIG")
+        unknown = sorted(set(args) - {"path"})
+        if unknown:
+            raise ConfigError(f"reload: unknown argument(s) {unknown}; expected path")
+        path = args.get("path")
+        if path is not None and not isinstance(path, str):
+            raise ConfigError(f"reload: 'path' must be a file path (text), got {_shown(path)}")
+        if path and "\0" in path:
+            raise ConfigError(f"reload: 'path' contains a NUL byte: {_shown(path)}")
+        path = path or os.environ.get("DRAIZER_CONFIG")
         if not path:
             raise ConfigError("reload: no config path (pass 'path' or set DRAIZER_CONFIG)")
         new = load_config(path)
@@ -420,3 +440,9 @@ class Detector(Service):
     def take_latencies(self) -> dict[str, list[int]]:
         samples, self._detect_samples = self._detect_samples, []
         return {"tick_to_detect": samples[-512:]}
+
+
+def _shown(value: object) -> str:
+    """A command argument in an error message: its type and a bounded repr."""
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 80 else text[:77] + '...'}"

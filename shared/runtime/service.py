@@ -8,6 +8,7 @@ asyncio loop, so one thread serves every socket and timer of the process without
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import time
@@ -53,6 +54,7 @@ class Service:
         self.events_published = 0
         self.events_dropped = 0
         self.n_malformed = 0
+        self.control_malformed = 0  # control frames that are not a Command (answered with an error)
 
     # ----- hooks for subclasses
     async def on_start(self) -> None:
@@ -235,7 +237,8 @@ class Service:
                 self.events_dropped += 1
 
     def publish_stats(self) -> None:
-        counters = {"events_published": self.events_published, "events_dropped": self.events_dropped}
+        counters = {"events_published": self.events_published, "events_dropped": self.events_dropped,
+                    "control_malformed": self.control_malformed}
         counters.update(self.counters())
         self.publish(
             Stats(
@@ -270,7 +273,12 @@ class Service:
             envelope, payload = frames[:-1], frames[-1]
             reply = self._handle_control(payload)
             if isinstance(reply, Reply):
-                sock.send_multipart([*envelope, self._control_codec.encode(reply)])
+                try:
+                    out = self._control_codec.encode(reply)
+                except Exception as exc:  # data the codec cannot carry: the caller still gets an answer
+                    log.exception("%s: reply could not be encoded", self.name)
+                    out = self._control_codec.encode(Reply(ok=False, error=f"reply could not be encoded: {exc}"))
+                sock.send_multipart([*envelope, out])
             else:  # a command that must wait for something (risk's kill waits for the executor's answer)
                 self.spawn(self._reply_later(sock, envelope, reply))
 
@@ -285,30 +293,47 @@ class Service:
             sock.send_multipart([*envelope, self._control_codec.encode(answer)])
 
     def _handle_control(self, payload: bytes) -> Reply | Awaitable[Reply]:
+        """Every frame gets an answer: garbage is refused (counted in ``control_malformed``, the first one logged),
+        and a command whose handler raises is answered with the error while the service keeps running."""
+        cmd: object = None
         try:
             cmd = self._control_codec.decode(payload)
+            problem = "" if isinstance(cmd, Command) else f"expected a Command, got a {type(cmd).__name__}"
         except Exception as exc:
-            return Reply(ok=False, error=f"malformed command: {exc}")
-        if not isinstance(cmd, Command):
-            return Reply(ok=False, error="expected a Command")
-        if cmd.cmd == "ping":
-            return Reply(ok=True, data={"pong": time.monotonic_ns()})
-        if cmd.cmd == "status":
-            return Reply(
-                ok=True,
-                data={
-                    "service": self.name,
-                    "state": self.state.value,
-                    "pid": os.getpid(),
-                    "fault": self.fault,
-                    "counters": self.counters(),
-                    "gauges": self.gauges(),
-                },
-            )
-        if cmd.cmd == "shutdown":
-            self.ctx.request_stop(f"shutdown command to {self.name}")
-            return Reply(ok=True, data={"stopping": True})
-        custom = self.on_command(cmd)
-        if custom is not None:
-            return custom
-        return Reply(ok=False, error=f"unknown command {cmd.cmd!r}")
+            problem = f"malformed command: {exc}"
+        if problem or not isinstance(cmd, Command):
+            self.control_malformed += 1
+            if self.control_malformed == 1:
+                preview = payload[:32].hex() + ("..." if len(payload) > 32 else "")
+                log.warning("%s: control socket: %s (%d bytes: %s); counting further ones in control_malformed",
+                            self.name, problem, len(payload), preview)
+            return Reply(ok=False, error=problem)
+        try:
+            if cmd.cmd == "ping":
+                return Reply(ok=True, data={"pong": time.monotonic_ns()})
+            if cmd.cmd == "status":
+                return Reply(
+                    ok=True,
+                    data={
+                        "service": self.name,
+                        "state": self.state.value,
+                        "pid": os.getpid(),
+                        "fault": self.fault,
+                        "counters": self.counters(),
+                        "gauges": self.gauges(),
+                    },
+                )
+            if cmd.cmd == "shutdown":
+                self.ctx.request_stop(f"shutdown command to {self.name}")
+                return Reply(ok=True, data={"stopping": True})
+            custom = self.on_command(cmd)
+            if custom is None:
+                return Reply(ok=False, error=f"unknown command {cmd.cmd!r}")
+            if isinstance(custom, Reply) or inspect.isawaitable(custom):
+                return custom
+            raise TypeError(f"the handler returned a {type(custom).__name__}, not a Reply")
+        except Exception as exc:  # a bug or an argument the handler did not expect: answer, keep running
+            args = repr(cmd.args)
+            log.exception("%s: command %r failed (args %s)", self.name, cmd.cmd,
+                          args if len(args) <= 200 else args[:197] + "...")
+            return Reply(ok=False, error=f"command {cmd.cmd!r} failed: {type(exc).__name__}: {exc}")
