@@ -68,11 +68,15 @@ def main(argv: list[str]) -> int:
         "placements": {},
     }
     policies = args.fsync.split(",")
+    say_header = (f"draizer bench: {report['load_source']}; venue rate limits and risk breakers lifted for the run "
+                  "(risk still evaluates every rule on every opportunity); "
+                  f"{report['machine']['cpus']} cpus, Python {report['machine']['python']}")
 
     def say(text: str) -> None:
         if not args.json:
             print(text, flush=True)
 
+    say(say_header)
     for placement in args.placements.split(","):
         entry: dict[str, Any] = {"latency": []}
         for policy in policies if placement == "single" else policies[:1]:
