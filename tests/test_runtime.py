@@ -7,6 +7,7 @@ import gc
 import logging
 import stat
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,18 +37,9 @@ class Counting(Service):
         return {"answer": 42}
 
 
-def test_illegal_transitions_are_refused() -> None:
-    check_transition(State.READY, State.STARTING)
-    with pytest.raises(InvalidTransition):
-        check_transition(State.READY, State.RUNNING)
-    with pytest.raises(InvalidTransition):
-        check_transition(State.STOPPED, State.STARTING)
-
-
-async def test_control_socket_status_ping_and_shutdown(tmp_path: Path, run_dir: Path) -> None:
-    cfg = write_config(tmp_path / "c.toml", make_config_dict(run_dir))
-    codec = control_codec()
-    events = event_codec()
+@pytest.fixture
+def detector_sockets(run_dir: Path) -> Iterator[tuple[zmq.asyncio.Socket, zmq.asyncio.Socket]]:
+    """A REQ on the detector's control socket and a SUB on its heartbeats, closed whatever the test does."""
     ctx = zmq.asyncio.Context()
     req = ctx.socket(zmq.REQ)
     req.linger = 0
@@ -56,6 +48,29 @@ async def test_control_socket_status_ping_and_shutdown(tmp_path: Path, run_dir: 
     sub.linger = 0
     sub.setsockopt(zmq.SUBSCRIBE, b"ev.stats")
     sub.connect(f"ipc://{run_dir}/detector.events")
+    try:
+        yield req, sub
+    finally:
+        req.close()
+        sub.close()
+        ctx.term()
+
+
+def test_illegal_transitions_are_refused() -> None:
+    check_transition(State.READY, State.STARTING)
+    with pytest.raises(InvalidTransition):
+        check_transition(State.READY, State.RUNNING)
+    with pytest.raises(InvalidTransition):
+        check_transition(State.STOPPED, State.STARTING)
+
+
+async def test_control_socket_status_ping_and_shutdown(
+    tmp_path: Path, run_dir: Path, detector_sockets: tuple[zmq.asyncio.Socket, zmq.asyncio.Socket]
+) -> None:
+    cfg = write_config(tmp_path / "c.toml", make_config_dict(run_dir))
+    codec = control_codec()
+    events = event_codec()
+    req, sub = detector_sockets
 
     server = asyncio.ensure_future(serve(cfg, [Counting]))
     try:
@@ -90,9 +105,6 @@ async def test_control_socket_status_ping_and_shutdown(tmp_path: Path, run_dir: 
     finally:
         if not server.done():
             server.cancel()
-        req.close()
-        sub.close()
-        ctx.term()
 
 
 async def test_failing_start_hook_is_reported_not_half_started(tmp_path: Path, run_dir: Path) -> None:
@@ -150,14 +162,12 @@ async def _ask(req: zmq.asyncio.Socket, payload: bytes) -> Reply:
 
 
 async def test_a_failing_command_handler_is_answered_with_the_error_and_logged(
-    tmp_path: Path, run_dir: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, run_dir: Path, caplog: pytest.LogCaptureFixture,
+    detector_sockets: tuple[zmq.asyncio.Socket, zmq.asyncio.Socket],
 ) -> None:
     cfg = write_config(tmp_path / "c.toml", make_config_dict(run_dir))
     codec = control_codec()
-    ctx = zmq.asyncio.Context()
-    req = ctx.socket(zmq.REQ)
-    req.linger = 0
-    req.connect(f"ipc://{run_dir}/detector.ctl")
+    req, _sub = detector_sockets
     server = asyncio.ensure_future(serve(cfg, [Faulty]))
     try:
         caplog.set_level(logging.WARNING, logger="shared.runtime.service")
@@ -179,24 +189,16 @@ async def test_a_failing_command_handler_is_answered_with_the_error_and_logged(
         if not server.done():
             server.cancel()
             await asyncio.gather(server, return_exceptions=True)
-        req.close()
-        ctx.term()
 
 
 async def test_garbage_on_the_control_socket_is_answered_counted_and_logged_once(
-    tmp_path: Path, run_dir: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, run_dir: Path, caplog: pytest.LogCaptureFixture,
+    detector_sockets: tuple[zmq.asyncio.Socket, zmq.asyncio.Socket],
 ) -> None:
     cfg = write_config(tmp_path / "c.toml", make_config_dict(run_dir))
     codec = control_codec()
     events = event_codec()
-    ctx = zmq.asyncio.Context()
-    req = ctx.socket(zmq.REQ)
-    req.linger = 0
-    req.connect(f"ipc://{run_dir}/detector.ctl")
-    sub = ctx.socket(zmq.SUB)
-    sub.linger = 0
-    sub.setsockopt(zmq.SUBSCRIBE, b"ev.stats")
-    sub.connect(f"ipc://{run_dir}/detector.events")
+    req, sub = detector_sockets
     server = asyncio.ensure_future(serve(cfg, [Counting]))
     try:
         caplog.set_level(logging.WARNING, logger="shared.runtime.service")
@@ -228,6 +230,3 @@ async def test_garbage_on_the_control_socket_is_answered_counted_and_logged_once
         if not server.done():
             server.cancel()
             await asyncio.gather(server, return_exceptions=True)
-        req.close()
-        sub.close()
-        ctx.term()

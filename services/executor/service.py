@@ -167,7 +167,7 @@ class Executor(Service):
             self._abort(intent, why)
             return False
         prepared = self._prepare_legs(intent)
-        if prepared is None or self.journal.failure is not None:  # no template, or the journal failed: general path
+        if prepared is None:  # a leg without a template (a venue filter of 0): the general path
             orders = [
                 self.new_order(intent, ROLE_LEG, i, leg.venue, leg.symbol, leg.side, leg.qty, leg.price)
                 for i, leg in enumerate(opp.legs)

@@ -296,7 +296,7 @@ class VenueClient:
             raise TypeError(f"{self.name}: {self.kind} has no allOrders")
         req = fmt.build_all_orders(symbol=self.registry.symbol(symbol), start_ms=start_ms, end_ms=end_ms,
                                    limit=limit, **self._auth())
-        resp = await self._checked(req, getattr(fmt.weights, "all_orders", 1))
+        resp = await self._checked(req, fmt.weights.all_orders)
         return fmt.parse_order_details(resp.status, resp.body)
 
     async def account(self) -> AccountInfo:

@@ -207,6 +207,7 @@ class RequestWeights(NamedTuple):
     my_trades_by_order: int
     exchange_info: int
     time: int
+    all_orders: int = 1  # allOrders: only a restart's recovery lists them
 
 
 class AccountInfo(NamedTuple):

@@ -232,23 +232,6 @@ def commission_rate(value: int | str) -> Decimal:
     return d / BPS if d == d.to_integral_value() else d
 
 
-class SpotWeights(NamedTuple):
-    """``RequestWeights`` (same fields, same order) plus the spot endpoints only a restart uses."""
-
-    new_order: int
-    query_order: int
-    cancel_order: int
-    open_orders_symbol: int
-    open_orders_all: int
-    cancel_all: int
-    account: int
-    my_trades: int
-    my_trades_by_order: int
-    exchange_info: int
-    time: int
-    all_orders: int = 1
-
-
 class SpotOrderFormat:
     """The shared implementation of ``OrderFormat``; subclasses fill in the class attributes and hooks."""
 
@@ -257,7 +240,7 @@ class SpotOrderFormat:
     status_unknown_codes: frozenset[int] = frozenset()
     timestamp_codes: frozenset[int] = frozenset()  # "timestamp outside recvWindow": our clock offset drifted
     statuses: Mapping[str, str] = {}  # venue status -> canonical
-    weights: RequestWeights | SpotWeights = SpotWeights(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)
+    weights: RequestWeights = RequestWeights(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)
     sign: Signer
 
     # ----- venue hooks
@@ -506,10 +489,10 @@ class SpotOrderFormat:
         )
 
 
-def weights_from(constants: ModuleType) -> SpotWeights:
+def weights_from(constants: ModuleType) -> RequestWeights:
     """A venue's ``WEIGHT_*`` constants (its ``constants.py``) as the weight table."""
     c = constants
-    return SpotWeights(
+    return RequestWeights(
         c.WEIGHT_NEW_ORDER, c.WEIGHT_QUERY_ORDER, c.WEIGHT_CANCEL_ORDER, c.WEIGHT_OPEN_ORDERS_SYMBOL,
         c.WEIGHT_OPEN_ORDERS_ALL, c.WEIGHT_CANCEL_ALL, c.WEIGHT_ACCOUNT, c.WEIGHT_MY_TRADES,
         c.WEIGHT_MY_TRADES_BY_ORDER, c.WEIGHT_EXCHANGE_INFO, c.WEIGHT_TIME, c.WEIGHT_ALL_ORDERS,
