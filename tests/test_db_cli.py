@@ -11,7 +11,7 @@ import os
 import re
 import subprocess
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
@@ -101,6 +101,11 @@ def journal_keys(paths: list[Path]) -> dict[str, set[str]]:
     return keys
 
 
+def decision_reasons(paths: list[Path]) -> Counter[str]:
+    """Why risk decided as it did, for a failure message: which rule refused the run's opportunities."""
+    return Counter(str(r.data.get("reason")) for p in paths for r in read_journal(p) if r.kind == "decision")
+
+
 @pytest.mark.e2e
 def test_journal_import_of_a_real_run(
     pg_server: PgServer, pg_db: str, tmp_path: Path, run_dir: Path, request: pytest.FixtureRequest
@@ -126,9 +131,10 @@ def test_journal_import_of_a_real_run(
     assert files, f"no journal written: {sorted(p.name for p in run_dir.iterdir())}"
     assert not (journal_dir / "spool").exists()  # no PostgreSQL configured: the journal, not a spool
     keys = journal_keys(files)
-    assert all(keys[k] for k in ("opportunity", "decision", "order", "fill", "execution", "metric")), {
-        k: len(v) for k, v in keys.items()
-    }
+    assert all(keys[k] for k in ("opportunity", "decision", "order", "fill", "execution", "metric")), (
+        {k: len(v) for k, v in keys.items()}, decision_reasons(files),
+        [log.read_text()[-2000:] for log in run_dir.glob("engine*.log")],
+    )
 
     # The journal holds what the engine itself counted (the bridge's shared memory, read after the stop).
     status = draizer("status", "--json", "--instance", instance, env={})
