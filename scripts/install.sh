@@ -12,3 +12,5 @@ if [ -n "${EXTRAS:-}" ]; then
 else
   .venv/bin/python -m pip install --quiet -e .
 fi
+# Compile the detector's Numba kernels into their cache now: otherwise the first start spends ~15 s on it.
+.venv/bin/python -m services.detector.precompile

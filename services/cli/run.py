@@ -18,8 +18,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from services.cli.readiness import not_ready
+from services.cli.status_line import StatusLine
 from shared.config import Config, default_config_path, load_config, resolve_run_dir
 from shared.errors import ConfigError
 from shared.runtime.host import prepare_run_dir
@@ -28,6 +31,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SUPERVISORD_CONF = REPO_ROOT / "supervisord.conf"
 STOP_TIMEOUT_S = 60.0
 LOCK_NAME = "draizer-run.lock"
+START_TIMEOUT_S = 300.0  # a cold first start on 2 busy cores compiles for ~20 s; five minutes means broken
+START_POLL_S = 0.1
+START_FAILED = 4  # the exit code of a start that never became ready
 LOCK_PID_WAIT_S = 2.0  # how long a refused start waits for the holder to have written its pid
 
 
@@ -145,6 +151,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--duration", type=float, default=0.0, help="seconds; 0 runs until Ctrl-C")
     p.add_argument("--placement", choices=("processes", "fused", "single"), default=None)
     p.add_argument("--run-dir", type=Path, default=None)
+    p.add_argument("--start-timeout", type=float, default=START_TIMEOUT_S,
+                   help="seconds the services get to come up before the run gives up (exit 4)")
     p.add_argument("--quiet", action="store_true", help="no status line (for scripts)")
     p.add_argument("--no-settle", action="store_true",
                    help="stop without the wind-down and reconciliation report (paper mode does it by default)")
@@ -177,17 +185,18 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    from services.cli.status_line import StatusLine
-
     line = StatusLine(cfg.instance)
-    deadline = time.monotonic() + args.duration if args.duration > 0 else float("inf")
-    settled = True
+    settled = started = True
     try:
-        while not stop_requested and time.monotonic() < deadline and proc.poll() is None:
+        started = wait_until_ready(cfg, line, proc, args.start_timeout, lambda: stop_requested, args.quiet)
+        # --duration is trading time: it starts when every service is up, however long the start took (a
+        # fresh checkout's first start compiles the detector's kernels unless the install did).
+        deadline = time.monotonic() + args.duration if args.duration > 0 else float("inf")
+        while started and not stop_requested and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
             if not args.quiet:
                 print(line.render(), flush=True)
-        if proc.poll() is None and not args.no_settle:
+        if started and proc.poll() is None and not args.no_settle:
             from services.cli.settle import settle
 
             settled = settle(cfg, {**env, **child_env})
@@ -195,7 +204,39 @@ def main(argv: list[str]) -> int:
         code = stop_pipeline(proc)
     summary = line.render()
     print(f"draizer: stopped; final: {summary}")
+    if not started and not stop_requested:
+        return code or START_FAILED
     return code if code or settled else 3
+
+
+def wait_until_ready(
+    cfg: Config, line: StatusLine, proc: subprocess.Popen[bytes], timeout_s: float, stopping: Callable[[], bool],
+    quiet: bool,
+) -> bool:
+    """Poll the bridge's shared memory until every service runs. False when the start is given up (timeout,
+    supervisord gone, or a stop requested), after saying why on stderr."""
+    t0 = time.monotonic()
+    last_said = t0
+    waiting = not_ready(cfg, line.read())
+    while waiting:
+        now = time.monotonic()
+        if stopping():
+            return False
+        if proc.poll() is not None:
+            print(f"draizer: supervisord exited (code {proc.returncode}) during the start; still waiting for: "
+                  f"{', '.join(waiting)}", file=sys.stderr)
+            return False
+        if now - t0 >= timeout_s:
+            print(f"draizer: not ready after {timeout_s:.0f} s; still waiting for: {', '.join(waiting)} "
+                  f"(see the logs in the run directory)", file=sys.stderr)
+            return False
+        if not quiet and now - last_said >= 1.0:
+            print(f"starting ({now - t0:.0f} s): waiting for {', '.join(waiting)}", flush=True)
+            last_said = now
+        time.sleep(START_POLL_S)
+        waiting = not_ready(cfg, line.read())
+    print(f"draizer: ready after {time.monotonic() - t0:.1f} s", flush=True)
+    return True
 
 
 def stop_pipeline(proc: subprocess.Popen[bytes]) -> int:
