@@ -46,10 +46,12 @@ RETRY_MIN_S = 0.1  # back-off after a refused write: doubles from here...
 RETRY_MAX_S = 5.0  # ...up to this
 
 
-class JournalLine(msgspec.Struct):
+class JournalLine(msgspec.Struct, omit_defaults=True):
     kind: str
     key: str
     data: dict[str, Any]
+    src: str = ""  # the producing service and its event's sequence number (absent in files of older versions)
+    seq: int = 0
 
 
 _encoder = msgspec.json.Encoder()
@@ -57,7 +59,7 @@ _decoder = msgspec.json.Decoder(JournalLine)
 
 
 def encode_record(record: Record) -> bytes:
-    return _encoder.encode(JournalLine(record.kind, record.key, record.data)) + b"\n"
+    return _encoder.encode(JournalLine(record.kind, record.key, record.data, record.src, record.seq)) + b"\n"
 
 
 # ---------------------------------------------------------------- files
@@ -318,7 +320,7 @@ def _decode(line: bytes) -> Record | None:
         return None
     if msg.kind not in KINDS:
         return None
-    return Record(msg.kind, msg.key, msg.data)
+    return Record(msg.kind, msg.key, msg.data, msg.src, msg.seq)
 
 
 # ---------------------------------------------------------------- the sink

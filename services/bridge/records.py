@@ -40,6 +40,10 @@ class Record(NamedTuple):
     kind: str  # one of KINDS
     key: str  # idempotency key, unique within its kind
     data: dict[str, Any]  # JSON-ready: str, int, float, bool, lists and dicts of those
+    # Where it came from: the producing service and the sequence number of the event in that service's event
+    # log (see shared/runtime/event_log.py). The bridge resumes each source after the last one a sink kept.
+    src: str = ""
+    seq: int = 0
 
 
 def _name(names: tuple[str, ...], i: int) -> str:
