@@ -34,6 +34,7 @@ from shared.messages import (
 from shared.registry import Registry
 from tests.conftest import eventually_async
 from tests.pg_kit import TABLES, PgServer
+from tests.test_pg_spool_backoff import Disk
 
 # Each table's key as the record key, so a test compares the keys it sent with the keys stored.
 KEY_SQL = {
@@ -308,6 +309,98 @@ async def test_records_postgres_refuses_are_set_aside(pg_dsn: str, conn: asyncpg
     assert_exactly_once(await stored_keys(conn), keys_by_kind(good))
     kept = [r for p in journal_files(tmp_path / "rejected") for r in read_journal(p)]
     assert sorted(r.key for r in kept) == ["x1:NEW", "x:1"]
+
+
+def numbered(records: list[Record], src: str, first: int = 1) -> list[Record]:
+    """The records as the event log of ``src`` numbers them: ``first``, ``first + 1``, ..."""
+    return [r._replace(src=src, seq=first + i) for i, r in enumerate(records)]
+
+
+async def test_through_follows_what_is_committed(pg_dsn: str, conn: asyncpg.Connection, tmp_path: Path) -> None:
+    good = numbered(make_records(50), "detector")
+    # Refused for its content and kept in rejected/: handled too, so it advances its source's mark.
+    bad = Record("order", "x1:NEW", {"client_order_id": "x1", "status": "NEW", "price": "sixty"}, "executor", 7)
+    unnamed = make_records(5, start=500)  # no source: not tracked
+    sink = PostgresSink(pg_dsn, FAST, tmp_path)
+    await sink.start()
+    for r in [*good, bad, *unnamed]:
+        sink.submit(r)
+    # The queue empties as records become durable (a batch only once its refused record is in rejected/).
+    await eventually_async(lambda: not sink._queue, timeout=20, what="everything handled")
+    assert sink.n_written == len(good) + len(unnamed)
+    assert sink.through == {"detector": len(good), "executor": 7}
+    await sink.stop()
+    assert sink.n_rejected == 1 and sink.n_spooled == 0
+
+
+async def test_refused_records_wait_for_a_full_disk_and_are_kept_once(
+    pg_dsn: str, conn: asyncpg.Connection, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """rejected/ on a full disk: the batch stays queued (``through`` does not pass it) and is retried with
+    back-off into the same file; once the disk takes it, the refused record is kept exactly once."""
+    caplog.set_level(logging.INFO, logger="services.bridge.postgres_sink")
+    disk = Disk(free=0)
+    good = numbered(make_records(20), "detector")
+    bad = Record("order", "x1:NEW", {"client_order_id": "x1", "status": "NEW", "price": "sixty"}, "detector", 1000)
+    records = [*good[:60], bad, *good[60:]]
+    sink = PostgresSink(
+        pg_dsn, Sinks(batch_max_rows=1000, batch_interval_ms=20), tmp_path, retry_max_s=0.4, write_fn=disk
+    )
+    for r in records:  # before start: one batch
+        sink.submit(r)
+    await sink.start()
+    try:
+        await eventually_async(lambda: disk.refused >= 3, timeout=20, what="rejected/ refused three times")
+        assert sink.rejects_stall.stalled and sink.counters()["rejected_stalls"] == 1
+        assert sink.through == {} and sink.n_rejected == 0  # the batch is not done while its refused record waits
+        assert sink.n_written == len(good)  # its good rows are in: the retries find them as duplicates
+        assert len(journal_files(tmp_path / "rejected")) == 1  # one file, not one per try
+        disk.free = None
+        await eventually_async(lambda: sink.n_rejected == 1, timeout=10, what="the refused record kept")
+        assert sink.through == {"detector": 1000} and not sink.rejects_stall.stalled
+    finally:
+        await sink.stop()
+    assert [r for p in journal_files(tmp_path / "rejected") for r in read_journal(p)] == [bad]
+    assert_exactly_once(await stored_keys(conn), keys_by_kind(good))
+    assert sink.n_written == len(good) and sink.n_dropped == 0 and sink.n_spooled == 0
+    errors = [r.getMessage() for r in caplog.records if "cannot write the rejected records" in r.getMessage()]
+    assert len(errors) == 1 and "(ENOSPC: No space left on device)" in errors[0], errors
+
+
+async def test_a_batch_waiting_for_rejected_does_not_hold_back_the_rest(
+    pg_dsn: str, conn: asyncpg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rejected/ refuses, the spool does not. Once the waiting batch is spilled to the spool, the records behind
+    it are written at once, not at the pace of rejected/'s back-off; the refused record is kept later, once."""
+    monkeypatch.setattr("services.bridge.postgres_sink.RETRY_MIN_S", 30.0)  # a retry would come far too late
+    disk = Disk(free=0)
+    bad = Record("order", "x1:NEW", {"client_order_id": "x1", "status": "NEW", "price": "sixty"})
+    good = make_records(20)
+    records = numbered([*good[:5], bad, *good[5:]], "detector")  # the first batch of 10 holds the refused one
+    sink = PostgresSink(pg_dsn, Sinks(batch_max_rows=10, batch_interval_ms=20), tmp_path, retry_max_s=60.0)
+    sink.rejects = JournalWriter(tmp_path / "rejected", "batch", prefix="rejected", write_fn=disk)
+    sink.spill_at = 30
+    for r in records[:10]:
+        sink.submit(r)
+    await sink.start()
+    try:
+        await eventually_async(lambda: sink.rejects_stall.stalled, timeout=20, what="the first batch waiting")
+        for r in records[10:]:  # past spill_at: the waiting batch goes to the spool with most of the rest
+            sink.submit(r)
+        await eventually_async(lambda: not sink._queue, timeout=10, what="the queue emptied behind the batch")
+        assert sink.n_spooled > 0 and sink.through == {"detector": len(records)} and disk.refused == 1
+    finally:
+        await sink.stop()  # rejected/'s back-off is not over: the spool file waits for the next start
+    assert sink.n_rejected == 0 and sink.n_dropped == 0
+    assert records[5] in [r for p in journal_files(tmp_path / "spool") for r in read_journal(p)]
+
+    again = PostgresSink(pg_dsn, FAST, tmp_path)  # a disk with room
+    await again.start()
+    await eventually_async(lambda: not journal_files(tmp_path / "spool"), timeout=20, what="the spool backfilled")
+    await again.stop()
+    assert again.n_rejected == 1
+    assert [r for p in journal_files(tmp_path / "rejected") for r in read_journal(p)] == [records[5]]
+    assert_exactly_once(await stored_keys(conn), keys_by_kind(good))
 
 
 # ----- outage

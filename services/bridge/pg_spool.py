@@ -8,6 +8,8 @@ the next start (or loaded by hand with ``draizer journal import``). All methods 
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 from services.bridge.journal import FsyncPolicy, JournalWriter, ReadStats, journal_files, read_journal
@@ -20,11 +22,20 @@ FILE_BYTES = 4 * 1024 * 1024
 
 
 class Spool:
-    def __init__(self, directory: Path, fsync: FsyncPolicy, max_bytes: int = FILE_BYTES) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        fsync: FsyncPolicy,
+        max_bytes: int = FILE_BYTES,
+        *,
+        write_fn: Callable[[int, memoryview], int] = os.write,  # tests pass a disk that fills up
+    ) -> None:
         self.directory = directory
-        self.writer = JournalWriter(directory, fsync, prefix=PREFIX, max_bytes=max_bytes)
+        self.writer = JournalWriter(directory, fsync, prefix=PREFIX, max_bytes=max_bytes, write_fn=write_fn)
 
     def write(self, records: list[Record]) -> None:
+        """Raises OSError when the disk refuses: the first ``writer.settled`` records are in the spool, the rest
+        in no file; the open file is kept, so the retry continues it (see JournalWriter.write)."""
         self.writer.write(records)
 
     def files(self) -> list[Path]:

@@ -9,6 +9,16 @@ sooner once ``batch_max_rows`` are queued):
 - not connected (or a write failed): append everything queued to the spool and retry the connection with
   exponential backoff (``BACKOFF_MIN_S`` … ``BACKOFF_MAX_S``).
 
+While the disk refuses the spool (full, read-only, I/O error) the records stay queued in memory, in order (up
+to ``HARD_CAP``), and the spool keeps its file (the writer cuts off a failed write's torn part); the next try
+waits out a back-off of its own (``RETRY_MIN_S`` doubling up to ``retry_max_s``, which a filling queue does not
+shorten), and the stall is logged once when it starts and once when it ends, and counted (``spool_stalls``).
+``rejected/`` is handled alike: a batch whose refused records cannot be kept stays queued (its good rows come
+back as duplicates on the retry), so no refused record is lost either.
+
+``through`` tells, per source service, the highest event number up to which every record is durable:
+committed, spooled, or kept in ``rejected/``.
+
 A record leaves the queue only once committed or spooled, and every table key is the record's idempotency
 key, so a batch that committed just before the link dropped and is written again from the spool lands once.
 When the database is slower than the engine, the queue past ``spill_at`` records goes to the spool too: memory
@@ -25,14 +35,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from itertools import islice
 from pathlib import Path
 
 import asyncpg
 
-from services.bridge.journal import JournalWriter
+from services.bridge.journal import RETRY_MAX_S, RETRY_MIN_S, JournalWriter, describe_error
 from services.bridge.pg_conn import mask_dsn, open_pool
 from services.bridge.pg_spool import FILE_BYTES, Spool
 from services.bridge.pg_write import WriteResult, write_records
@@ -51,17 +63,88 @@ FLUSH_BATCHES_PER_CYCLE = 10
 HARD_CAP = 500_000
 
 
+class DiskStall:
+    """A directory of the sink that refuses writes (disk full, read-only, I/O error): when to try again, and
+    what to say about it. Tries back off from RETRY_MIN_S doubling up to ``retry_max_s``; the stall is logged
+    once when it starts and once when it ends (not per try: a long outage would flood the log), and counted."""
+
+    def __init__(self, what: str, directory: Path, retry_max_s: float) -> None:
+        self.what = what  # for the log: "spool", "rejected records"
+        self.directory = directory
+        self.retry_max_s = retry_max_s
+        self.count = 0  # stalls so far
+        self.since = 0.0  # monotonic start of the current stall; 0: writing
+        self.attempts = 0  # failed tries in the current stall
+        self._delay = 0.0
+        self._retry_at = 0.0
+
+    @property
+    def stalled(self) -> bool:
+        return self.since > 0
+
+    def ready(self) -> bool:
+        """The back-off is over (always, outside a stall)."""
+        return time.monotonic() >= self._retry_at
+
+    def failed(self, exc: OSError, waiting: int) -> None:
+        now = time.monotonic()
+        self.attempts += 1
+        self._delay = min(max(self._delay * 2, RETRY_MIN_S), self.retry_max_s)
+        self._retry_at = now + self._delay
+        if self.stalled:
+            return
+        self.since = now
+        self.count += 1
+        log.error(
+            "postgres sink: cannot write the %s in %s (%s); %d records waiting in memory, "
+            "retrying with back-off up to %g s",
+            self.what,
+            self.directory,
+            describe_error(exc),
+            waiting,
+            self.retry_max_s,
+        )
+
+    def cleared(self, written: int) -> None:
+        if self.stalled:
+            log.warning(
+                "postgres sink: writing the %s in %s again after %.1f s and %d failed attempts; %d records written",
+                self.what,
+                self.directory,
+                time.monotonic() - self.since,
+                self.attempts,
+                written,
+            )
+        self.since, self.attempts, self._delay, self._retry_at = 0.0, 0, 0.0, 0.0
+
+
 class PostgresSink:
     name = "postgres"
 
-    def __init__(self, dsn: str, sinks: Sinks, journal_dir: Path, *, spool_file_bytes: int = FILE_BYTES) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        sinks: Sinks,
+        journal_dir: Path,
+        *,
+        spool_file_bytes: int = FILE_BYTES,
+        retry_max_s: float = RETRY_MAX_S,  # the longest back-off while the disk refuses the spool or rejected/
+        write_fn: Callable[[int, memoryview], int] = os.write,  # os.write; tests pass a disk that fills up
+    ) -> None:
         self.dsn = dsn
         self.where = mask_dsn(dsn)
         self.batch_max_rows = sinks.batch_max_rows
         self.interval_s = sinks.batch_interval_ms / 1000
         self.spill_at = max(20 * sinks.batch_max_rows, 50_000)
-        self.spool = Spool(journal_dir / "spool", sinks.journal_fsync, spool_file_bytes)
-        self.rejects = JournalWriter(journal_dir / "rejected", sinks.journal_fsync, prefix="rejected")
+        self.spool = Spool(journal_dir / "spool", sinks.journal_fsync, spool_file_bytes, write_fn=write_fn)
+        self.rejects = JournalWriter(
+            journal_dir / "rejected", sinks.journal_fsync, prefix="rejected", write_fn=write_fn
+        )
+        self.spool_stall = DiskStall("spool", self.spool.directory, retry_max_s)
+        self.rejects_stall = DiskStall("rejected records", self.rejects.directory, retry_max_s)
+        # Per source service, the highest event number whose record is durable (committed, spooled or kept in
+        # rejected/). Records are handled in queue order, so every earlier record of that source is durable too.
+        self.through: dict[str, int] = {}
         self._queue: deque[Record] = deque()
         self._wake = asyncio.Event()
         self._stopping = False
@@ -71,8 +154,9 @@ class PostgresSink:
         self._deadline: float | None = None  # set at stop: every step then fits in what is left
         self._backoff = BACKOFF_MIN_S
         self._outage_logged = False
-        self._spool_error_logged = False
         self._bug_logged = False
+        self._capped = 0  # records submit() dropped at HARD_CAP, ever (to reconcile with a batch in flight)
+        self._refused_head: Record | None = None  # first record of the batch whose refused records wait for disk
         self.n_written = 0  # rows inserted (new keys), from the queue or the spool
         self.n_duplicates = 0  # rows whose key was already there (replays, backfill after an uncertain commit)
         self.n_spooled = 0  # records written to the spool
@@ -88,10 +172,11 @@ class PostgresSink:
 
     def submit(self, record: Record) -> None:
         self._queue.append(record)
-        if len(self._queue) >= self.batch_max_rows:
+        if len(self._queue) >= self.batch_max_rows and self._may_hurry():
             self._wake.set()
         if len(self._queue) > HARD_CAP:
             self._queue.popleft()
+            self._capped += 1
             self.n_dropped += 1
             if self.n_dropped == 1:
                 log.error("postgres sink: %d records queued and the writer is stuck; dropping the oldest", HARD_CAP)
@@ -112,6 +197,8 @@ class PostgresSink:
             "failures": self.n_failures,
             "rejected": self.n_rejected,
             "dropped": self.n_dropped,
+            "spool_stalls": self.spool_stall.count,
+            "rejected_stalls": self.rejects_stall.count,
         }
 
     @property
@@ -148,8 +235,20 @@ class PostgresSink:
         # A bounded slice per cycle, so the spill check and the backfill get their turn under any load.
         if await self._flush(FLUSH_BATCHES_PER_CYCLE * self.batch_max_rows) and self._pool is not None:
             await self._backfill_one()
-        if len(self._queue) >= self.batch_max_rows:
+        if len(self._queue) >= self.batch_max_rows and self._may_hurry():
             self._wake.set()  # more to do: no pause before the next cycle
+
+    def _may_hurry(self) -> bool:
+        """A full batch may start the next cycle at once, unless the step it needs is waiting out a disk
+        back-off: a queue that keeps filling must not shorten it (the cycle would only find it not over)."""
+        if self._head_waits_for_rejects():
+            return False
+        return self._pool is not None or not self.spool_stall.stalled
+
+    def _head_waits_for_rejects(self) -> bool:
+        """The batch at the head of the queue could not keep its refused records: it waits for rejected/.
+        By identity: once that batch is spooled (spill) or written, the batches behind it are not held back."""
+        return bool(self._queue) and self._queue[0] is self._refused_head
 
     async def _final(self) -> None:
         """Write what is left within the stop budget; spool the rest; close.
@@ -162,7 +261,7 @@ class PostgresSink:
         if self._pool is not None and await self._flush(len(self._queue)):
             while self._pool is not None and self._time_left() > 0 and await self._backfill_one():
                 pass
-        await self._spool_queue(len(self._queue))
+        await self._spool_queue(len(self._queue), force=True)  # the last chance: whatever the back-off says
         if self._queue:
             log.error("postgres sink: %d records could be neither written nor spooled", len(self._queue))
             self.n_dropped += len(self._queue)
@@ -230,7 +329,8 @@ class PostgresSink:
 
     # ----- writing
     async def _write(self, records: list[Record]) -> WriteResult | None:
-        """One batch in one transaction; None when the database failed (it is then marked unreachable)."""
+        """One batch in one transaction. None when the batch is not done and must be retried: the database
+        failed (it is then marked unreachable), or the records it refused could not be kept in rejected/."""
         pool = self._pool
         assert pool is not None
         try:
@@ -241,23 +341,47 @@ class PostgresSink:
             return None
         self.n_written += result.inserted
         self.n_duplicates += result.duplicates
-        if result.rejected:
-            await self._reject(result)
+        if result.rejected and not await self._reject(result):
+            self._refused_head = records[0]
+            return None  # its good rows committed: the retry finds them as duplicates
+        self._refused_head = None
         return result
 
     async def _flush(self, n: int) -> bool:
         """Write the first ``n`` queued records (not more: under load the queue grows while we write)."""
+        if self._head_waits_for_rejects() and not self.rejects_stall.ready():
+            return False  # retried once the back-off is over
         while n > 0 and self._queue and self._time_left() > 0:
             batch = list(islice(self._queue, min(n, self.batch_max_rows)))
+            capped = self._capped
             if await self._write(batch) is None:
                 return False
-            for _ in batch:
-                self._queue.popleft()
+            self._done(batch, len(batch), capped)
             n -= len(batch)
         return True
 
+    def _done(self, batch: list[Record], done: int, capped: int) -> None:
+        """The first ``done`` records of ``batch`` (the head of the queue when it was taken, with ``capped`` the
+        HARD_CAP count then) are durable: take them off the queue and advance ``through``.
+
+        submit() may have dropped some of them from the head at HARD_CAP while they were written: those are not
+        popped again (that would lose records never stored) and, being stored after all, not counted dropped."""
+        gone = min(self._capped - capped, done)
+        self.n_dropped -= gone
+        for _ in range(done - gone):
+            self._queue.popleft()
+        self._advance(islice(batch, done))
+
+    def _advance(self, records: Iterable[Record]) -> None:
+        through = self.through
+        for r in records:
+            if r.src and r.seq > through.get(r.src, 0):
+                through[r.src] = r.seq
+
     async def _backfill_one(self) -> bool:
         """Load the oldest spool file; True when one was loaded completely (and deleted)."""
+        if not self.rejects_stall.ready():
+            return False  # a file whose refused records could not be kept is retried after the back-off
         path = await asyncio.to_thread(self.spool.next_file)
         if path is None:
             return False
@@ -274,44 +398,52 @@ class PostgresSink:
         log.info("postgres sink: backfilled %s (%d records)", path.name, len(records))
         return True
 
-    async def _spool_queue(self, n: int) -> None:
-        """Move the first ``n`` queued records to the spool."""
+    async def _spool_queue(self, n: int, *, force: bool = False) -> None:
+        """Move the first ``n`` queued records to the spool. While its disk refuses, they stay queued and a try
+        waits for the back-off to end (``force``: try anyway)."""
         n = min(n, len(self._queue))
-        if n <= 0:
+        if n <= 0 or not (force or self.spool_stall.ready()):
             return
         batch = list(islice(self._queue, n))
-        unencodable = self.spool.writer.unencodable
+        writer = self.spool.writer
+        unencodable, capped = writer.unencodable, self._capped
+        error: OSError | None = None
         try:
             await asyncio.to_thread(self.spool.write, batch)
         except OSError as exc:
-            self.n_failures += 1
-            if not self._spool_error_logged:
-                log.error(
-                    "postgres sink: cannot spool to %s (%s); keeping records in memory", self.spool.directory, exc
-                )
-                self._spool_error_logged = True
-            with contextlib.suppress(OSError):
-                await asyncio.to_thread(self.spool.close)  # start a fresh file on the next try
-            return
-        self._spool_error_logged = False
-        for _ in batch:
-            self._queue.popleft()
-        lost = self.spool.writer.unencodable - unencodable  # not JSON-able: could never be stored anyway
+            error = exc
+        # A failed write keeps its file and cuts off its torn part: only what it settled is in the spool (some
+        # records under fsync "always"), the rest is retried into the same file; no new file per try.
+        done = n if error is None else writer.settled
+        lost = writer.unencodable - unencodable  # not JSON-able: could never be stored anyway
         self.n_dropped += lost
-        self.n_spooled += n - lost
+        self.n_spooled += done - lost
+        self._done(batch, done, capped)
+        if error is None:
+            self.spool_stall.cleared(n)
+            return
+        self.n_failures += 1
+        self.spool_stall.failed(error, len(self._queue))
 
-    async def _reject(self, result: WriteResult) -> None:
-        self.n_rejected += len(result.rejected)
+    async def _reject(self, result: WriteResult) -> bool:
+        """Keep the records PostgreSQL refused in rejected/; False when the disk refuses (the batch is then
+        retried after the back-off: nothing refused is lost, and ``through`` never passes it unkept)."""
+        refused = [r for r, _ in result.rejected]
+        try:
+            await asyncio.to_thread(self.rejects.write, refused)
+        except OSError as exc:
+            self.n_failures += 1
+            self.rejects_stall.failed(exc, len(self._queue))
+            return False
+        self.rejects_stall.cleared(len(refused))
+        self.n_rejected += len(refused)
         record, why = result.rejected[0]
         log.error(
             "postgres sink: %d records refused for their content (first: %s %s: %s); kept in %s",
-            len(result.rejected),
+            len(refused),
             record.kind,
             record.key,
             why,
             self.rejects.directory,
         )
-        try:
-            await asyncio.to_thread(self.rejects.write, [r for r, _ in result.rejected])
-        except OSError as exc:
-            log.error("postgres sink: cannot keep rejected records in %s: %s", self.rejects.directory, exc)
+        return True
