@@ -77,7 +77,8 @@ async def test_control_socket_status_ping_and_shutdown(
         await req.send(codec.encode(Command("status")))
         reply = codec.decode(await asyncio.wait_for(req.recv(), 10))
         assert isinstance(reply, Reply) and reply.ok
-        assert reply.data["state"] == "RUNNING" and reply.data["counters"] == {"answer": 42}
+        assert reply.data["state"] == "RUNNING" and reply.data["counters"]["answer"] == 42
+        assert reply.data["counters"]["event_log_failed"] == 0  # the base service's own counters come along
         assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
 
         await req.send(codec.encode(Command("ping")))

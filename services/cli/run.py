@@ -26,6 +26,7 @@ from services.cli.status_line import StatusLine
 from shared.config import Config, default_config_path, load_config, resolve_run_dir
 from shared.errors import ConfigError
 from shared.runtime.host import prepare_run_dir
+from shared.runtime.session import SESSION_ENV, new_session
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUPERVISORD_CONF = REPO_ROOT / "supervisord.conf"
@@ -167,7 +168,9 @@ def main(argv: list[str]) -> int:
     cfg, cfg_path = config_with_placement(args.config, args.placement, run_dir)
     placement = cfg.runtime.placement
     env = pipeline_env(cfg, cfg_path, run_dir, placement)
-    child_env = {**os.environ, **env, **paper_credentials(cfg)}
+    # One name for this run: programs supervisord restarts continue its counts and books (shared/runtime/session.py).
+    session = os.environ.get(SESSION_ENV) or new_session()
+    child_env = {**os.environ, **env, **paper_credentials(cfg), SESSION_ENV: session}
     print(f"draizer: {cfg.mode} mode, placement {placement}, run directory {run_dir}")
     print(f"draizer: supervisorctl by hand: eval \"$(draizer env --run-dir {shlex.quote(str(run_dir))})\"; "
           f"supervisorctl -c {SUPERVISORD_CONF} status")

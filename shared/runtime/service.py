@@ -11,6 +11,7 @@ import asyncio
 import inspect
 import logging
 import os
+import struct
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -18,21 +19,33 @@ from typing import TYPE_CHECKING, Any
 import zmq
 
 from shared.codec import Codec, control_codec, event_codec
-from shared.messages import TOPIC_OF, Command, Event, Reply, Stats
+from shared.messages import TOPIC_OF, TOPIC_STATS, Command, Event, Reply, Stats
+from shared.runtime.event_log import EventLog, log_dir
 from shared.runtime.lifecycle import State, check_transition
+from shared.runtime.session import current_session
 
 if TYPE_CHECKING:
     from shared.runtime.host import ProcessContext
 
 log = logging.getLogger(__name__)
+_SEQ = struct.Struct("<Q")
+_EPOCH = struct.Struct("<I")
 
 # Events must reach the bridge even at shutdown: a bounded linger flushes them without risking a hang.
 EVENTS_LINGER_MS = 1000
 MAX_DRAIN = 4096  # messages handled per readiness callback before yielding to the loop
+# The topic frame of an event is ``<topic>|<u64 seq><u32 log epoch><service name>``: subscribers filter on the
+# topic prefix as before, and the bridge learns which service's sequence the event belongs to (event_log.py).
+SEQ_SEP = b"|"
+# Counters that are levels, not counts: they are not carried over from the previous process's last heartbeat.
+LEVEL_COUNTERS = frozenset({"in_flight", "pending"})
 
 
 class Service:
     """Base class of every draizer actor."""
+
+    # Keep every published event in a numbered local log the bridge catches up from (the bridge itself: no).
+    durable_events = True
 
     def __init__(self, name: str, ctx: ProcessContext) -> None:
         self.name = name
@@ -55,6 +68,10 @@ class Service:
         self.events_dropped = 0
         self.n_malformed = 0
         self.control_malformed = 0  # control frames that are not a Command (answered with an error)
+        self.event_log: EventLog | None = None
+        self._seq_tail = b""  # what follows the seq in an event's topic frame: this service's name
+        # Counters of earlier lifetimes (the last heartbeat in the event log): published counters are cumulative.
+        self.counter_base: dict[str, int] = {}
 
     # ----- hooks for subclasses
     async def on_start(self) -> None:
@@ -94,6 +111,8 @@ class Service:
     async def start(self) -> None:
         self._set_state(State.STARTING)
         try:
+            if self.durable_events:
+                self._open_event_log()
             self._events_pub = self.socket(zmq.PUB, linger=EVENTS_LINGER_MS)
             self._events_pub.bind(self.ctx.endpoints.events(self.name))
             self._control_sock = self.socket(zmq.ROUTER)
@@ -125,8 +144,43 @@ class Service:
         self.publish_stats()  # the final counters, so sinks see the exact totals
         self.flush_events()  # ... which goes now: close() may come before the loop runs the scheduled flush
 
+    def _open_event_log(self) -> None:
+        """Open the event log; continue its numbering and take the previous lifetime's counters from it."""
+        ev_log = EventLog(log_dir(self.ctx.run_dir, self.name))
+        ev_log.open()
+        self.event_log = ev_log
+        self._seq_tail = _EPOCH.pack(ev_log.epoch) + self.name.encode()
+        last_stats = ev_log.last_record.get(TOPIC_STATS)
+        if ev_log.claim(current_session()) and last_stats is not None:  # counts are per run: not a new run's
+            try:
+                st = self._events_codec.decode(last_stats)
+            except Exception:
+                st = None
+            if isinstance(st, Stats):
+                self.counter_base = {k: v for k, v in st.counters.items() if k not in LEVEL_COUNTERS}
+        if ev_log.next_seq > 1:
+            log.info("%s: event log continues at #%d%s", self.name, ev_log.next_seq,
+                     ", counters carried over from the previous run" if self.counter_base else "")
+
+    def cumulative_counters(self) -> dict[str, int]:
+        """This process's counters plus those of its earlier lifetimes (levels excepted)."""
+        counters = {"events_published": self.events_published, "events_dropped": self.events_dropped,
+                    "control_malformed": self.control_malformed}
+        counters.update(self.counters())
+        if self.event_log is not None:
+            counters["event_log_failed"] = self.event_log.n_failed
+            counters["event_log_evicted"] = self.event_log.n_evicted
+        base = self.counter_base
+        if base:
+            for k, v in base.items():
+                if k not in LEVEL_COUNTERS:
+                    counters[k] = counters.get(k, 0) + v
+        return counters
+
     def close(self) -> None:
         self.flush_events()
+        if self.event_log is not None:
+            self.event_log.close()
         loop = asyncio.get_running_loop()
         for fd in self._watched:
             loop.remove_reader(fd)
@@ -226,20 +280,24 @@ class Service:
         self._flush_scheduled = False
         sock = self._events_pub
         outbox, self._outbox = self._outbox, []
-        if sock is None or sock.closed:
+        if sock is None or sock.closed or not outbox:
             return
         encode = self._events_codec.encode
-        for event in outbox:
+        frames = [(TOPIC_OF[type(event)], encode(event)) for event in outbox]
+        ev_log = self.event_log
+        seq = ev_log.append(frames) if ev_log is not None else 0
+        tail, pack = self._seq_tail, _SEQ.pack
+        for topic, payload in frames:
+            head = topic + SEQ_SEP + pack(seq) + tail if seq else topic
+            seq += 1 if seq else 0
             try:
-                sock.send_multipart((TOPIC_OF[type(event)], encode(event)), zmq.NOBLOCK)
+                sock.send_multipart((head, payload), zmq.NOBLOCK)
                 self.events_published += 1
-            except zmq.Again:  # PUB drops at the high-water mark; count it so a lagging sink is visible
+            except zmq.Again:  # PUB drops at the high-water mark: counted; the bridge catches up from the log
                 self.events_dropped += 1
 
     def publish_stats(self) -> None:
-        counters = {"events_published": self.events_published, "events_dropped": self.events_dropped,
-                    "control_malformed": self.control_malformed}
-        counters.update(self.counters())
+        counters = self.cumulative_counters()
         self.publish(
             Stats(
                 service=self.name,
@@ -319,7 +377,7 @@ class Service:
                         "state": self.state.value,
                         "pid": os.getpid(),
                         "fault": self.fault,
-                        "counters": self.counters(),
+                        "counters": self.cumulative_counters(),
                         "gauges": self.gauges(),
                     },
                 )
