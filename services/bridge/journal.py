@@ -156,6 +156,11 @@ class JournalWriter:
         self.files_opened += 1
         self._dir_synced = self.fsync_policy == "never"
 
+    @property
+    def position(self) -> tuple[str, int] | None:
+        """(file name, bytes of complete records in it): everything this writer wrote is before this point."""
+        return None if self.path is None else (self.path.name, self._committed)
+
     def _fsync(self) -> None:
         os.fsync(self._fd)
         self.fsyncs += 1
@@ -313,6 +318,29 @@ def read_journal(path: Path, stats: ReadStats | None = None) -> Iterator[Record]
         log.warning("journal %s: skipped %d torn and %d bad lines", path, skipped_torn, skipped_bad)
 
 
+def stored_through(
+    directory: Path, position: tuple[str, int] | None, prefix: str = "journal"
+) -> dict[str, int]:
+    """The highest event number per source among the records written at or after ``position`` (file name, offset;
+    None: every file), in ``directory``'s own files. The bridge's checkpoint lags its journal by up to one
+    interval; this closes the gap, so no record is written twice after a restart."""
+    through: dict[str, int] = {}
+    for path in journal_files(directory, prefix):
+        offset = 0
+        if position is not None:
+            if path.name < position[0]:
+                continue
+            if path.name == position[0]:
+                offset = position[1]
+        with open(path, "rb") as f:
+            f.seek(offset)
+            for line in f:
+                record = _decode(line) if line.endswith(b"\n") else None
+                if record is not None and record.src and record.seq > through.get(record.src, 0):
+                    through[record.src] = record.seq
+    return through
+
+
 def _decode(line: bytes) -> Record | None:
     try:
         msg = _decoder.decode(line)
@@ -358,6 +386,10 @@ class JournalSink:
         self.n_stalls = 0  # times the disk started refusing: each is logged when it starts and when it ends
         self._stalled_at = 0.0  # monotonic start of the current stall; 0: writing
         self._stall_attempts = 0
+        # Per source service, the highest event number whose record is written (records arrive in each source's
+        # order, so every record before it is written too), and where the writer stood then: the checkpoint.
+        self.through: dict[str, int] = {}
+        self.position: tuple[str, int] | None = None
 
     @property
     def stalled(self) -> bool:
@@ -405,8 +437,12 @@ class JournalSink:
             error = exc
         # What the writer settled is in the journal (a failed write keeps its file and cuts off its torn part):
         # only the rest is retried.
+        through = self.through
         for _ in range(len(batch) if error is None else self.writer.settled):
-            self._pending.popleft()
+            record = self._pending.popleft()
+            if record.src and record.seq > through.get(record.src, 0):
+                through[record.src] = record.seq
+        self.position = self.writer.position or self.position
         self.n_written += self.writer.records_written - before
         if error is None:
             if self.stalled:

@@ -122,6 +122,19 @@ class Metrics(Struct, frozen=True):
     breakers: dict[str, float] = {}  # risk's circuit breakers: name -> 1 open (tripped) / 0 closed
 
 
+class Totals(Struct):
+    """The bridge's cumulative counts, as its checkpoint keeps them across its restarts (ids as in the config)."""
+
+    opportunities: dict[int, int] = {}  # strategy id
+    approved: int = 0
+    rejections: dict[str, int] = {}
+    orders: list[tuple[int, str, int]] = []  # (venue id, status, count)
+    fills: dict[int, int] = {}  # venue id
+    executions: dict[str, int] = {}
+    pnl_usd: float = 0.0
+    fees_usd: float = 0.0
+
+
 class _Recent:
     __slots__ = ("decision", "opp", "reason")
 
@@ -179,6 +192,24 @@ class BridgeState:
             Execution: self._on_execution,
             Stats: self._on_stats,
         }
+
+    # ----- checkpoint
+    def totals(self) -> Totals:
+        with self.lock:
+            return Totals(dict(self.opportunities), self.approved, dict(self.rejections),
+                          [(v, status, n) for (v, status), n in self.orders.items()], dict(self.fills),
+                          dict(self.executions), self.pnl_usd, self.fees_usd)
+
+    def restore(self, t: Totals) -> None:
+        """Start from an earlier lifetime's counts (the events after them are replayed on top)."""
+        with self.lock:
+            self.opportunities = dict(t.opportunities)
+            self.approved = t.approved
+            self.rejections = dict(t.rejections)
+            self.orders = {(v, status): n for v, status, n in t.orders}
+            self.fills = dict(t.fills)
+            self.executions = dict(t.executions)
+            self.pnl_usd, self.fees_usd = t.pnl_usd, t.fees_usd
 
     # ----- events in
     def on_event(self, event: Event) -> None:
