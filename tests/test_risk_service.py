@@ -44,6 +44,7 @@ from shared.registry import Registry
 from shared.runtime.control_client import request
 from shared.runtime.endpoints import Endpoints
 from shared.runtime.host import serve
+from shared.runtime.session import SESSION_ENV
 from tests.conftest import eventually_async, make_config_dict, write_config
 
 EXECUTOR_KILL_ANSWER = {"cancelled": 3, "open_orders": 0}
@@ -66,7 +67,9 @@ class FakeExecutor:
         self.opps = opportunity_codec()
         self.intent_codec = intent_codec()
         self.control = control_codec()
-        self.commands: list[str] = []
+        self.commands: list[str] = []  # every command but `booked` (risk asks for that once a second)
+        self.session = "fake-run"
+        self.booked: list[list[Any]] = []  # what it answers `booked` with (SessionBooks.since's executions)
         self.received: list[Event] = []
         self.intents: list[OrderIntent] = []
         self.next_id = 1
@@ -86,9 +89,24 @@ class FakeExecutor:
         while True:
             cmd = self.control.decode(await self.rep.recv())
             assert isinstance(cmd, Command)
+            if cmd.cmd == "booked":
+                await self.rep.send(self.control.encode(Reply(ok=True, data=self.listing(cmd.args))))
+                continue
             self.commands.append(cmd.cmd)
             data = EXECUTOR_KILL_ANSWER if cmd.cmd == "kill" else {"intake": "open"}
             await self.rep.send(self.control.encode(Reply(ok=True, data=data)))
+
+    def listing(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The executor's answer to `booked`: its numbered executions after ``after``."""
+        after = int(args.get("after", 0)) if args.get("session") == self.session else 0
+        seq = self.booked[-1][0] if self.booked else 0
+        return {"session": self.session, "seq": seq, "first": 1, "executions": [b for b in self.booked if b[0] > after]}
+
+    def book(self, exe: Execution) -> None:
+        """Number an execution as the executor does when it books one (before it publishes it, if it does)."""
+        seq = len(self.booked) + 1
+        self.booked.append([seq, exe.opportunity_id, exe.outcome, exe.pnl_usd,
+                            [[d.venue, d.asset, d.delta] for d in exe.deltas]])
 
     def stop_answering(self) -> None:
         self._tasks[0].cancel()
@@ -277,14 +295,19 @@ async def test_kill_halts_forwards_to_the_executor_and_resume_clears_both(tmp_pa
         await fake.close()
 
 
-async def test_pnl_positions_and_breakers_survive_a_restart(tmp_path: Path, run_dir: Path) -> None:
+async def test_pnl_positions_and_breakers_survive_a_restart(
+    tmp_path: Path, run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SESSION_ENV, "run-1")
     cfg = config(tmp_path, run_dir)
     fake = FakeExecutor(cfg, run_dir)
     risk = await started(cfg, fake)
     try:
         await fake.report_venues(risk)  # risk's SUB is joined: the executions below are not lost
-        await fake.publish(fake.execution(50, -7.5, deltas=(AssetDelta(0, "BTC", "-0.00100000"),)))
-        await fake.publish(fake.execution(51, -1.0, OUTCOME_ORPHANED))
+        for exe in (fake.execution(50, -7.5, deltas=(AssetDelta(0, "BTC", "-0.00100000"),)),
+                    fake.execution(51, -1.0, OUTCOME_ORPHANED)):
+            fake.book(exe)
+            await fake.publish(exe)
         await fake.alert("orphan")
         wind_down = await risk.ask("kill", {"persist": False, "reason": "end of run"})
         assert wind_down.data["persisted"] is False and wind_down.data["executor"] == EXECUTOR_KILL_ANSWER
@@ -295,9 +318,10 @@ async def test_pnl_positions_and_breakers_survive_a_restart(tmp_path: Path, run_
         assert (run_dir / "state" / "risk.json").exists()
 
         fake.received.clear()
-        risk = await started(cfg, fake)
-        after = (await risk.ask("risk")).data
-        assert after["daily_pnl_usd"] == -8.5 and after["session_pnl_usd"] == 0.0
+        risk = await started(cfg, fake)  # a restart within the run: its PnL so far comes back
+        after = (await risk.ask("risk", {"catch_up": True})).data
+        assert after["daily_pnl_usd"] == -8.5 and after["session_pnl_usd"] == -8.5 and after["session"] == "run-1"
+        assert after["executor_seq"] == 2 and after["catch_up"]["ok"]  # nothing booked twice
         assert after["kill_switch"] is False  # the wind-down halt ended with the process
         assert after["positions"] == {"binance": {"BTC": "-0.00100000"}}
         assert after["breakers"]["orphan"]["open"] and "opportunity 51 orphaned" in after["breakers"]["orphan"]["note"]
@@ -307,11 +331,68 @@ async def test_pnl_positions_and_breakers_survive_a_restart(tmp_path: Path, run_
 
         await risk.ask("resume")
         await risk.stop()
+        monkeypatch.setenv(SESSION_ENV, "run-2")
         risk = await started(cfg, fake)
-        assert not (await risk.ask("risk")).data["breakers"]["orphan"]["open"]  # the resume was persisted too
+        again = (await risk.ask("risk")).data
+        assert not again["breakers"]["orphan"]["open"]  # the resume was persisted too
+        assert again["daily_pnl_usd"] == -8.5 and again["session_pnl_usd"] == 0.0  # a new run starts from zero
     finally:
         await risk.stop()
         await fake.close()
+
+
+async def test_executions_the_events_socket_lost_are_booked_from_the_executors_list_once(
+    tmp_path: Path, run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Published while risk was down, or numbered and never published (the executor killed in between): risk books
+    them from the executor's list; one it heard, or hears late, is never booked twice; all across a restart."""
+    monkeypatch.setenv(SESSION_ENV, "run-1")
+    cfg = config(tmp_path, run_dir)
+    fake = FakeExecutor(cfg, run_dir)
+    risk = await started(cfg, fake)
+    try:
+        await fake.report_venues(risk)
+        heard = fake.execution(60, -1.0, deltas=(AssetDelta(0, "BTC", "0.001"),))
+        fake.book(heard)
+        await fake.publish(heard)
+        await until(risk, lambda d: d["session_pnl_usd"] == -1.0, "the published execution booked")
+        await risk.stop()  # the list may or may not have passed #1 yet: either way it is booked once
+
+        lost = fake.execution(61, -2.0, deltas=(AssetDelta(0, "BTC", "0.002"),))
+        fake.book(lost)
+        await fake.publish(lost)  # nobody subscribed: gone
+        risk = await started(cfg, fake)
+        status = (await risk.ask("risk", {"catch_up": True})).data
+        assert status["catch_up"] == {"ok": True, "error": ""}
+        assert (status["session_pnl_usd"], status["daily_pnl_usd"], status["executor_seq"]) == (-3.0, -3.0, 2)
+        assert status["positions"] == {"binance": {"BTC": "0.003"}}
+
+        late = fake.execution(62, -4.0)
+        fake.book(late)  # numbered; its publication comes after risk has listed it
+        status = (await risk.ask("risk", {"catch_up": True})).data
+        assert (status["session_pnl_usd"], status["executor_seq"]) == (-7.0, 3)
+        await fake.publish(late)
+        counters = await until_counters(risk, lambda c: c["duplicate_executions"] == 1, "the late one dropped")
+        assert counters["caught_up"] == 2
+        both = fake.execution(63, -0.5)
+        fake.book(both)
+        await fake.publish(both)
+        status = await until(risk, lambda d: d["executor_seq"] == 4, "the list passing #4")
+        assert status["session_pnl_usd"] == -7.5 and status["daily_pnl_usd"] == -7.5
+        assert (await risk.ask("status")).data["counters"]["caught_up"] == 2
+    finally:
+        await risk.stop()
+        await fake.close()
+
+
+async def until_counters(risk: Risk, check: Callable[[dict[str, Any]], bool], what: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while True:
+        counters = dict((await risk.ask("status")).data["counters"])
+        if check(counters):
+            return counters
+        assert time.monotonic() < deadline, f"timed out waiting for {what}: last counters {counters}"
+        await asyncio.sleep(0.02)
 
 
 async def test_a_corrupt_state_file_stops_the_start_naming_the_file(

@@ -11,6 +11,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from services.risk.rules import BREAKER_FAILURE, SYMBOL_IN_FLIGHT, RiskBook
@@ -43,6 +44,11 @@ def full_state() -> RiskState:
         kill=True,
         in_flight={5: Reservation(WALL_MS, ((BIN, BTC), (MEXC, BTC)),
                                   ((BIN, "USDT", 970.97), (MEXC, "BTC", 0.01)), ((BIN, 1), (MEXC, 1)))},
+        session="run-1",
+        session_pnl_usd=-2.0000000000000004,
+        executor_session="run-1",
+        executor_seq=41,
+        ahead={43: WALL_MS - 2, 42: WALL_MS - 1},
     )
 
 
@@ -57,6 +63,27 @@ def test_a_state_written_and_reloaded_is_equal(tmp_path: Path) -> None:
     assert loaded == state and warnings == []
     assert str(loaded.positions["binance"]["USDT"]) == "-970.97000000"  # exact text, trailing zeros kept
     assert not list(store.path.parent.glob(".*.tmp"))  # the temporary file was renamed away
+
+
+def test_a_file_from_before_session_figures_reads_as_a_new_run(tmp_path: Path) -> None:
+    """Files written before the run's PnL and the executor's numbering were kept: read, never refused; the next
+    start begins this run's figures from zero and follows the executor from #1."""
+    doc = msgspec.json.decode(encode_state(full_state(), VENUES, SYMBOLS, WALL_MS))
+    for added in ("session", "session_pnl_usd", "executor_session", "executor_seq", "ahead"):
+        del doc[added]
+    state, _ = decode_state(msgspec.json.encode(doc), VENUES, SYMBOLS, "x")
+    assert (state.session, state.session_pnl_usd, state.executor_seq, state.ahead) == ("", 0.0, 0, {})
+    assert state.daily_pnl_usd == full_state().daily_pnl_usd
+    book = RiskBook(Risk(), REG, state)
+    assert not book.begin_session("run-2") and book.session_pnl_usd == 0.0 and book.state.session == "run-2"
+
+
+def test_the_runs_pnl_continues_within_the_run_only() -> None:
+    state, _ = decode_state(encode_state(full_state(), VENUES, SYMBOLS, WALL_MS), VENUES, SYMBOLS, "x")
+    book = RiskBook(Risk(), REG, state)
+    assert book.begin_session("run-1") and book.session_pnl_usd == -2.0000000000000004  # a restart within it
+    assert not book.begin_session("run-2") and book.session_pnl_usd == 0.0  # the next run
+    assert book.state.daily_pnl_usd == -12.345678901234567  # the day's figure spans runs
 
 
 def test_an_older_generation_never_overwrites_a_newer_one(tmp_path: Path) -> None:

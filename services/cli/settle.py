@@ -2,14 +2,18 @@
 
 1. ``kill`` goes to risk (it halts and forwards to the executor, which cancels every open order), then the
    executions still in flight are waited for (they finish their unwinds).
-2. Three views of the same money are compared:
+2. Three views of the same money are compared, all of them over the whole run (a restart of the executor or of
+   risk within it changes none of them):
    - the venues' balances: the simulator's account now minus at its start (``/sim/balances``,
      ``/sim/starting_balances``), per venue and asset, exact;
-   - the executor's ledger: the sum of every execution's balance deltas (``orders`` control command);
-   - risk's daily PnL, and the executor's booked PnL (each execution valued at its own prices).
+   - the executor's ledger: the sum of every execution's balance deltas in this run (``orders`` control command;
+     the executor rebuilds it from its order journal after a restart: ``services/executor/session_books.py``);
+   - risk's PnL for the run (persisted with its state), and the executor's booked PnL for the run (each execution
+     valued at its own prices). Risk first books any execution it never heard of (``risk`` with ``catch_up``:
+     a restart loses what the events socket carried meanwhile), and must have booked every one the executor did.
    The ledger must equal the venues' balance changes asset by asset (exactly), hence also valued at the
-   current mark prices (to the cent); booked PnL must equal risk's daily PnL to the cent. Booked PnL and PnL at
-   marks differ only by the revaluation of inventory left over (commissions paid in the base asset, step dust),
+   current mark prices (to the cent); booked PnL must equal risk's PnL for the run to the cent. Booked PnL and PnL
+   at marks differ only by the revaluation of inventory left over (commissions paid in the base asset, step dust),
    which is printed as its own line.
 """
 
@@ -81,7 +85,8 @@ def settle(cfg: Config, env: dict[str, str], say: Callable[[str], None] = print)
     endpoints = Endpoints(cfg, _run_dir(env))
     try:
         executor = wind_down(endpoints)
-        risk = request(endpoints.control("risk"), "risk", timeout_s=5.0).data
+        # After the executions in flight: risk books any the events socket lost before it answers.
+        risk = request(endpoints.control("risk"), "risk", {"catch_up": True}, timeout_s=10.0).data
     except ControlError as exc:
         say(f"draizer: settlement impossible: {exc}")
         return False
@@ -110,11 +115,26 @@ def settle(cfg: Config, env: dict[str, str], say: Callable[[str], None] = print)
         report.add(f"PnL at marks: venues {venue_pnl:+.4f} USD, executor {ledger_pnl:+.4f} USD",
                    abs(venue_pnl - ledger_pnl) < CENT)
         booked = float(executor.get("pnl_usd", 0.0))
-        risk_pnl = float(risk.get("session_pnl_usd", 0.0))  # this run's part of risk's (persisted) daily PnL
-        report.add(f"booked PnL: executor {booked:+.4f} USD, risk {risk_pnl:+.4f} USD", abs(booked - risk_pnl) < CENT)
+        add_risk_lines(report, executor, risk)
         report.add(f"inventory revaluation (booked vs marks): {ledger_pnl - booked:+.4f} USD")
     say("draizer: settlement\n" + "\n".join(report.lines))
     return report.ok
+
+
+def add_risk_lines(report: Report, executor: dict[str, Any], risk: dict[str, Any]) -> None:
+    """Risk booked every execution of the run the executor booked, and the same PnL: both over the same run."""
+    booked = float(executor.get("pnl_usd", 0.0))
+    risk_pnl = float(risk.get("session_pnl_usd", 0.0))  # this run's part of risk's (persisted) daily PnL
+    same_run = executor.get("session") == risk.get("session") == risk.get("executor_session")
+    run_note = "" if same_run else (f" (not one run: executor {executor.get('session')!r}, risk "
+                                    f"{risk.get('session')!r} following {risk.get('executor_session')!r})")
+    caught_up = risk.get("catch_up", {})
+    heard, executions = int(risk.get("executor_seq", 0)), int(executor.get("executions", 0))
+    report.add(f"executions booked by risk: {heard} of the executor's {executions}"
+               + ("" if caught_up.get("ok") else f" (catch-up failed: {caught_up.get('error')})") + run_note,
+               same_run and heard == executions and bool(caught_up.get("ok")))
+    report.add(f"booked PnL: executor {booked:+.4f} USD, risk {risk_pnl:+.4f} USD" + run_note,
+               same_run and abs(booked - risk_pnl) < CENT)
 
 
 def _get(url: str, headers: dict[str, str]) -> Any:

@@ -16,6 +16,13 @@ Records, by ``t``:
   (``compact`` rewrites those of the last 8 days with outcome ``compacted``: ``JournalState.settled``).
 - ``last``: ``{"opportunity_id", "ts_ns"}`` — written by ``compact`` so the highest id and the time of the
   latest record survive compaction (``ts_ns`` is absent in files written before it existed).
+- A ``done`` the executor booked also carries the session's books of that execution: ``{"session", "seq",
+  "pnl_usd", "deltas"}`` (``session_books.py``). Replaying them rebuilds the run's ledger after a restart.
+  And ``"event"``: the Execution it publishes (base64 msgpack), as a kill between this record and the event's
+  publication would otherwise lose it for good; a restart publishes what its event log lacks (``republish.py``).
+- ``books``: ``SessionBooks.checkpoint()`` — written by ``compact`` before it drops the ``done`` records' books:
+  the session's totals so far. A replay takes it in place of what it summed before it (a compacted file left
+  beside the files it replaces by a crash counts nothing twice).
 
 Durability contract (``execution.journal_fsync``)
 -------------------------------------------------
@@ -69,6 +76,7 @@ import os
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,6 +86,7 @@ from typing import Any, Literal, NamedTuple
 import msgspec
 
 from services.executor.order_state import PENDING, ZERO, TrackedOrder
+from services.executor.session_books import Booked, SessionBooks
 from shared.durable import fsync_dir
 
 FsyncPolicy = Literal["always", "batch", "never"]
@@ -95,6 +104,7 @@ SETTLED_OUTCOME = "compacted"  # the outcome of a `done` record rewritten by com
 log = logging.getLogger(__name__)
 _encoder = msgspec.json.Encoder()
 NLINK_CHECK_NS = 1_000_000_000  # a compaction by another process is noticed within this
+BOOKED_EVENTS_KEPT = 256  # far more executions than are ever between their `done` and their publication
 _compactions: dict[str, int] = {}  # directory -> compactions run by this process (see _needs_new_file)
 _PLAIN_NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")
 _EMPTY: Mapping[int, int] = MappingProxyType({})
@@ -107,6 +117,11 @@ class JournalState(NamedTuple):
     last_opportunity_id: int  # the highest opportunity id any record ever named (0 if none)
     settled: Mapping[int, int] = _EMPTY  # opportunity id -> ts_ns of its `done`: booked, never book again
     last_ts_ns: int = 0  # the latest time any record carries (0: none): where a host crash's lost tail starts
+    books: SessionBooks | None = None  # the books of the latest session any record names (None: none does)
+    books_unreadable: int = 0  # `done` records whose books did not decode (the execution still counts as settled)
+    # (session seq, opportunity id, the Execution as published, base64 msgpack) of the latest session's recent
+    # `done` records: a restart publishes those its event log lacks (``services/executor/republish.py``)
+    booked_events: tuple[tuple[int, int, str], ...] = ()
 
 
 class JournalSyncError(RuntimeError):
@@ -281,10 +296,12 @@ class OrderJournal:
         every answer. The next sync carries it to disk anyway."""
         self._append([_order_line("update", o)], durable=False)
 
-    def done(self, opportunity_id: int, outcome: str) -> None:
-        """The execution is settled: a restart no longer reconciles its orders. Under ``batch`` the caller
-        awaits ``synced()`` before it tells anyone (see the module docstring)."""
-        record = {"t": "done", "opportunity_id": opportunity_id, "outcome": outcome, "ts_ns": self.clock()}
+    def done(self, opportunity_id: int, outcome: str, books: Mapping[str, Any] | None = None) -> None:
+        """The execution is settled: a restart no longer reconciles its orders. ``books``: what the session booked
+        for it (``Booked.done_fields``), so a restart rebuilds the run's books. Under ``batch`` the caller awaits
+        ``synced()`` before it tells anyone (see the module docstring)."""
+        record = {"t": "done", "opportunity_id": opportunity_id, "outcome": outcome, "ts_ns": self.clock(),
+                  **(books or {})}
         self._append([_encoder.encode(record) + b"\n"], durable=True)
 
     # ------------------------------------------------------------ durability
@@ -567,6 +584,8 @@ class OrderJournal:
         tmp = directory / COMPACT_TMP
         last = {"t": "last", "opportunity_id": keep.last_opportunity_id, "ts_ns": keep.last_ts_ns}
         lines = [_encoder.encode(last) + b"\n"]
+        if keep.books is not None:  # the `done` records below lose their books: their totals go on here
+            lines.append(_encoder.encode(keep.books.checkpoint()) + b"\n")
         lines.extend(
             _encoder.encode({"t": "done", "opportunity_id": opp, "outcome": SETTLED_OUTCOME, "ts_ns": ts}) + b"\n"
             for opp, ts in keep.settled.items() if ts >= now - SETTLED_RETAIN_NS
@@ -602,6 +621,9 @@ class _Replay:
         self.torn = 0
         self.last = 0
         self.last_ts = 0
+        self.books: SessionBooks | None = None
+        self.books_unreadable = 0
+        self.booked_events: deque[tuple[int, int, str]] = deque(maxlen=BOOKED_EVENTS_KEPT)
 
     def run(self, files: list[Path]) -> JournalState:
         for path in files:
@@ -617,7 +639,8 @@ class _Replay:
             # An order whose intent record is missing still has to be reconciled: give it a placeholder.
             if o.opportunity_id not in self.open:
                 self.open[o.opportunity_id] = _intent_record(o.opportunity_id, NO_STRATEGY, [], 0)
-        return JournalState(self.open, self.orders, self.torn, self.last, self.done, self.last_ts)
+        return JournalState(self.open, self.orders, self.torn, self.last, self.done, self.last_ts, self.books,
+                            self.books_unreadable, tuple(self.booked_events))
 
     def apply(self, r: dict[str, Any]) -> None:
         kind = r["t"]
@@ -645,6 +668,11 @@ class _Replay:
             for cid in self.by_opp.pop(opp, ()):
                 self.orders.pop(cid, None)
             self.done[opp] = ts
+            if "session" in r:
+                self._book(r)
+        elif kind == "books":
+            self.books = SessionBooks.from_checkpoint(r)  # the totals of everything before it: replaces, never adds
+            return
         elif kind == "last":
             opp = int(r["opportunity_id"])
             ts = int(r.get("ts_ns", 0))
@@ -652,6 +680,23 @@ class _Replay:
             raise ValueError(f"unknown record kind {kind!r}")
         self.last = max(self.last, opp)
         self.last_ts = max(self.last_ts, ts)
+
+    def _book(self, r: dict[str, Any]) -> None:
+        """Add a `done` record's books to its session's. Unreadable books are counted, never raised: the record
+        still settles its execution (treating it as torn would reconcile, and book, the execution again)."""
+        try:
+            booked = Booked.from_done(r)
+        except (KeyError, ValueError, TypeError, ArithmeticError):
+            self.books_unreadable += 1
+            return
+        session = str(r["session"])
+        if self.books is None or self.books.session != session:
+            self.books = SessionBooks(session)  # a later run: its books start from zero
+            self.booked_events.clear()
+        self.books.add(booked)
+        event = r.get("event")
+        if isinstance(event, str):
+            self.booked_events.append((booked.seq, booked.opportunity_id, event))
 
 
 def _lines(path: Path) -> Iterator[bytes]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -21,9 +22,11 @@ import zmq
 from services.executor.accounting import Books
 from services.executor.execution import ExecutionRun
 from services.executor.ledger import Ledger
-from services.executor.order_journal import JournalSyncError, OrderJournal
+from services.executor.order_journal import JournalState, JournalSyncError, OrderJournal
 from services.executor.order_state import TrackedOrder, Trade
 from services.executor.reconcile import reconcile
+from services.executor.republish import encode_event, logged_executions, unpublished
+from services.executor.session_books import SessionBooks, resumed
 from services.executor.user_stream import UserStream
 from services.executor.venue_client import VenueClient
 from shared.codec import Codec, intent_codec
@@ -43,6 +46,7 @@ from shared.messages import (
 from shared.money import price_text, step_multiple_text, to_wire
 from shared.runtime.host import ProcessContext
 from shared.runtime.service import Service
+from shared.runtime.session import current_session
 from shared.venues.common import (
     ANSWER_THROTTLED,
     ORDER_LIMIT_IOC,
@@ -90,9 +94,15 @@ class Executor(Service):
         self._jobs: set[asyncio.Task[Any]] = set()
         self.n_intents = self.n_orders = self.n_fills = self.n_rejected = 0
         self.n_refused = self.n_trades_missing = self.n_reconciled = self.n_reports = self.n_kill_cancelled = 0
-        self.outcomes: dict[str, int] = {}
-        self.pnl_usd = 0.0
-        self.run_ledger = Ledger()  # every balance move since this process started: reconciles with the venues
+        self.n_republished = 0  # executions a kill left booked but unpublished, published by the restart
+        self.outcomes: dict[str, int] = {}  # this process's executions (heartbeat counters)
+        self.pnl_usd = 0.0  # booked by this process
+        self.run_ledger = Ledger()  # every balance move since this process started
+        # The run's books across restarts of this process (what the settlement compares with the venues), rebuilt
+        # from the journal at start; answers about them wait for that (``books_loaded``).
+        self.session = current_session()
+        self.books = SessionBooks(self.session)
+        self.books_loaded = False
         self._latency: dict[str, list[int]] = {"tick_to_order": [], "decide_to_order": []}
 
     def link_in_process(self, peers: dict[str, object]) -> None:
@@ -104,6 +114,8 @@ class Executor(Service):
         state = OrderJournal.load(self.journal_dir)
         if state.torn_lines:
             log.warning("order journal: %d torn or unreadable lines skipped", state.torn_lines)
+        self._resume_books(state)
+        self._republish(state)
         for i, v in enumerate(self.cfg.venues):
             if v.kind in SPOT_KINDS:
                 self.clients[i] = VenueClient(v, self.registry, timeout_s=self.settings.order_timeout_ms / 1000)
@@ -125,6 +137,31 @@ class Executor(Service):
             pull.bind(self.ctx.endpoints.intents)
             self._pull = pull
             self.watch(pull, self._on_intents)
+
+    def _resume_books(self, state: JournalState) -> None:
+        """Before reconciliation books anything: the session's books as the journal has them."""
+        if state.books_unreadable:
+            log.error("order journal: %d settled executions carry unreadable books; the run's ledger lacks them",
+                      state.books_unreadable)
+        self.books = resumed(state.books, self.session)
+        self.books_loaded = True
+        if self.books.seq:
+            log.info("session %s: books resumed from the journal: %d executions, pnl %+.4f USD", self.session,
+                     self.books.seq, self.books.pnl_usd)
+
+    def _republish(self, state: JournalState) -> None:
+        """Publish the Executions a kill lost between their ``done`` record and their publication."""
+        if self.event_log is None or not state.booked_events or state.books is None \
+                or state.books.session != self.session:
+            return
+        logged, whole = logged_executions(self.event_log.directory)
+        lost = unpublished(state.booked_events, logged, whole)
+        for exe in lost:
+            self.publish(exe)
+        if lost:
+            self.n_republished += len(lost)
+            log.warning("published %d executions a restart found booked but never published: %s", len(lost),
+                        [e.opportunity_id for e in lost][:10])
 
     async def on_stop(self) -> None:
         if self._pull is not None:
@@ -374,8 +411,12 @@ class Executor(Service):
         after a published Execution would settle, and book, the execution twice after a restart. A sync failure
         (alerted once) still books and publishes: the record is in the page cache, which any restart short of a
         host crash reads back. Cancelled while waiting (a stop), it books and publishes all the same: ``close``
-        syncs the record before the process ends."""
-        self.journal.done(exe.opportunity_id, exe.outcome)
+        syncs the record before the process ends. The session's books take the execution with its ``done`` record,
+        which carries them, numbered: a restart rebuilds exactly what was booked."""
+        booked = self.books.next(exe.opportunity_id, exe.outcome, exe.pnl_usd, books.ledger)
+        self.journal.done(exe.opportunity_id, exe.outcome,
+                          {**booked.done_fields(self.session), "event": encode_event(exe, self._events_codec.encode)})
+        self.books.add(booked, published=False)
         try:
             await asyncio.shield(self.journal.synced())
         except JournalSyncError as exc:
@@ -391,6 +432,7 @@ class Executor(Service):
             self.outcomes[exe.outcome] = self.outcomes.get(exe.outcome, 0) + 1
             self.pnl_usd += exe.pnl_usd
             self.publish(exe)
+            self.books.published(booked.seq)
             for venue in {f.venue for f in exe.legs}:  # balances moved, or the rate budget did (a 429 blocks one)
                 self.publish_venue(venue)
 
@@ -439,15 +481,34 @@ class Executor(Service):
             log.warning("kill switch released")
             return Reply(ok=True, data={"halted": False})
         if cmd.cmd == "orders":
-            return Reply(ok=True, data={
-                "in_flight": len(self._runs),
-                "open": [o.client_order_id for _r, o in self._by_cid.values() if not o.final],
-                "outcomes": dict(self.outcomes),
-                "pnl_usd": self.pnl_usd,
-                "deltas": [[self.registry.venue(v), a, to_wire(d)] for (v, a), d in
-                           sorted(self.run_ledger.deltas().items())],
-            })
+            return self._orders_reply()
+        if cmd.cmd == "booked":
+            return self._booked_reply(cmd.args)
         return None
+
+    def _orders_reply(self) -> Reply:
+        """What is open, and the run's books (every lifetime of this process in the session: the settlement's
+        view); ``process``: this process's own share."""
+        b = self.books
+        return Reply(ok=True, data={
+            "in_flight": len(self._runs),
+            "open": [o.client_order_id for _r, o in self._by_cid.values() if not o.final],
+            "session": b.session,
+            "executions": b.seq,
+            "outcomes": dict(b.outcomes),
+            "pnl_usd": b.pnl_usd,
+            "deltas": [[self.registry.venue(v), a, to_wire(d)] for (v, a), d in sorted(b.ledger.deltas().items())],
+            "process": {"pid": os.getpid(), "intents": self.n_intents, "executions": sum(self.outcomes.values()),
+                        "pnl_usd": self.pnl_usd},
+        })
+
+    def _booked_reply(self, args: dict[str, Any]) -> Reply:
+        """Risk's catch-up: the executions numbered after ``after`` in ``session`` (from the first one when the
+        asker followed another session)."""
+        if not self.books_loaded:  # numbers before the journal is read would look like a sequence gone back
+            return Reply(ok=False, error="executor starting: its books are not loaded yet")
+        after = int(args.get("after", 0)) if args.get("session") == self.session else 0
+        return Reply(ok=True, data=self.books.since(after))
 
     async def _cancel_everything(self) -> int:
         """Every open order on every venue and symbol, all venues at once; how many were cancelled."""
@@ -493,6 +554,7 @@ class Executor(Service):
             "executions": sum(self.outcomes.values()),
             "refused": self.n_refused,
             "reconciled": self.n_reconciled,
+            "republished": self.n_republished,
             "trades_missing": self.n_trades_missing,
             "user_reports": self.n_reports,
             "kill_cancelled": self.n_kill_cancelled,

@@ -104,10 +104,24 @@ class RiskBook:
         self.dirty = False  # state changed since the last write (approvals are written lazily)
         # A kill for this process's life only (end-of-run wind-down): the next start trades again.
         self.session_kill = False
-        self.session_pnl_usd = 0.0  # booked since this process started (the day's figure may span restarts)
         self._busy: dict[tuple[int, int], int] = {}
         for reservation in self.state.in_flight.values():  # reloaded after a restart: hold them again
             self._hold(reservation)
+
+    @property
+    def session_pnl_usd(self) -> float:
+        """Booked in this run (``state.session``), across restarts of risk; the day's figure may span runs."""
+        return self.state.session_pnl_usd
+
+    def begin_session(self, session: str) -> bool:
+        """Continue the state's run figures when they are ``session``'s (a restart within the run), else start
+        them from zero. True when continued."""
+        st = self.state
+        if st.session == session:
+            return True
+        st.session, st.session_pnl_usd = session, 0.0
+        self.dirty = True
+        return False
 
     # ----- the decision path
     def check(self, opp: Opportunity, now_ns: int, wall_ns: int) -> str:
@@ -243,7 +257,7 @@ class RiskBook:
         if math.isfinite(exe.pnl_usd):
             before = st.daily_pnl_usd
             st.daily_pnl_usd += exe.pnl_usd
-            self.session_pnl_usd += exe.pnl_usd
+            st.session_pnl_usd += exe.pnl_usd
             limit = -self.limits.max_daily_loss_usd
             if before > limit >= st.daily_pnl_usd:
                 alerts.append(Alert(
@@ -322,7 +336,10 @@ class RiskBook:
             "halted": self.halted(wall_ns),
             "day": st.day,
             "daily_pnl_usd": st.daily_pnl_usd,
-            "session_pnl_usd": self.session_pnl_usd,
+            "session": st.session,
+            "session_pnl_usd": st.session_pnl_usd,
+            "executor_session": st.executor_session,
+            "executor_seq": st.executor_seq,
             "positions": {v: {a: format(q, "f") for a, q in assets.items()} for v, assets in st.positions.items()},
             "breakers": self.breakers.status(wall_ms),
             "in_flight": len(st.in_flight),

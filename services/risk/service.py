@@ -12,6 +12,10 @@ anything else happens — they are money and safety state. Approvals only reserv
 and happen on the hot path, so they mark the state dirty and a 100 ms timer writes it from a worker thread:
 the decision costs a flag, not an fsync. A crash loses at most 100 ms of reservations, which only delays
 trading (a lost reservation's Execution is still booked, as a foreign one).
+
+Executions the events socket lost (a restart of risk or of the executor) are booked from the executor's numbered
+list, once a second and before the ``risk`` command answers ``{"catch_up": true}`` (the settlement asks so):
+``services/risk/catchup.py``. Session PnL is the run's (``state.session``), so it survives a restart of risk.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 
 import zmq
 
+from services.risk.catchup import CatchUp, ListingError
 from services.risk.rules import APPROVED, EXECUTOR_UNAVAILABLE, REASONS, RiskBook
 from services.risk.state import StateStore, decode_state, encode_state
 from shared.codec import Codec, event_codec, intent_codec, opportunity_codec
@@ -48,6 +53,7 @@ from shared.runtime.host import ProcessContext
 from shared.runtime.lifecycle import State
 from shared.runtime.outlet import Outlet, SocketOutlet
 from shared.runtime.service import Service
+from shared.runtime.session import current_session
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +61,10 @@ STATE_WRITE_INTERVAL_S = 0.1  # lazy writes (approvals) and the clock's duties r
 # The CLI waits 5 s and the HTTP API 3 s for risk's answer: the executor's must come back well before that.
 FORWARD_TIMEOUT_S = 2.0  # inside the HTTP API's 3 s wait; the executor answers at once and cancels after
 FORWARDED = frozenset({"kill", "resume"})
+MAX_EARLY_EVENTS = 100_000  # kept before the state is loaded (a long reconciliation's VenueStates, its executions)
+CATCH_UP_INTERVAL_S = 1.0  # how often risk asks the executor for executions it may have missed
+CATCH_UP_TIMEOUT_S = 2.0  # the settlement waits 10 s for risk's answer, which may include one catch-up
+CATCH_UP_ROUNDS = 50  # answers per catch-up (each up to session_books.LIST_LIMIT executions)
 
 
 def state_path(cfg: Config, run_dir: Path) -> Path:
@@ -84,10 +94,23 @@ class RiskEngine(Service):
         self.n_state_write_errors = 0
         self._writer: asyncio.Task[None] | None = None  # the execution state write in flight (_persist_soon)
         self._executions_pending = False
+        self.session = current_session()  # the run: session PnL continues across restarts within it
+        self.catch_up = CatchUp(self.book)
+        self._catch_up_lock = asyncio.Lock()  # the periodic catch-up and a settlement's never interleave
+        self._catch_up_error = ""
+        self._executor: Any = None  # the executor in this process (fused, single): asked by a call, not a socket
+        # In one process with the executor, its events reach risk from the executor's start on (its reconciliation
+        # publishes), before risk has read its state: kept until then, never booked into (nor written over) it.
+        self._loaded = False
+        self._early: list[Event] = []
 
     # ----- lifecycle
     async def on_start(self) -> None:
         self._load_state()  # before any socket: a corrupt file must stop the start, not trade on zeros
+        self._loaded = True
+        early, self._early = self._early, []
+        for event in early:
+            self._on_local_event(event)
         if not self.intents.connected:
             push = self.socket(zmq.PUSH)
             push.connect(self.ctx.endpoints.intents)
@@ -103,6 +126,7 @@ class RiskEngine(Service):
         self._pull = pull
         self.watch(pull, self._on_opportunities)
         self.spawn(self._housekeeping())
+        self.spawn(self._catch_up_loop())
 
     async def on_stop(self) -> None:
         if self._writer is not None and not self._writer.done():
@@ -113,13 +137,18 @@ class RiskEngine(Service):
         data = self.store.read()
         if data is None:
             log.info("no risk state at %s: starting from zero", self.store.path)
+            self.book.begin_session(self.session)
             return
         reg = self.registry
         state, warnings = decode_state(data, reg.venue_names, reg.symbol_names, str(self.store.path))
         for warning in warnings:
             log.warning("%s: %s", self.store.path, warning)
         self.book = RiskBook(self.cfg.risk, reg, state)
+        self.catch_up = CatchUp(self.book)
         self.book.roll_day(time.time_ns())
+        if self.book.begin_session(self.session):
+            log.info("run %s continues: session pnl %.4f USD, executions booked up to #%d", self.session,
+                     state.session_pnl_usd, state.executor_seq)
         if self.book.halted(time.time_ns()):
             log.warning("starting HALTED (state of the last run): kill switch %s, breakers %s; `draizer resume` "
                         "clears it", "ON" if state.kill else "off", self.book.breakers.status(time.time_ns() // 10**6))
@@ -135,6 +164,7 @@ class RiskEngine(Service):
         if executor is None:
             return
         handler: Callable[[OrderIntent], bool] = executor.on_intent  # type: ignore[attr-defined]
+        self._executor = executor
         self.intents = Outlet.direct("intents", handler)
         executor.local_listeners.append(self._on_local_event)  # type: ignore[attr-defined]
 
@@ -160,11 +190,17 @@ class RiskEngine(Service):
         self.drain(self._exec_sub, self._executor_codec, self._on_local_event, "executor event")
 
     def _on_local_event(self, event: Event) -> None:
+        if not self._loaded:
+            if len(self._early) < MAX_EARLY_EVENTS:
+                self._early.append(event)
+            return
         if isinstance(event, VenueState):
             self.book.on_venue_state(event, time.monotonic_ns())
             self.n_venue_states += 1
         elif isinstance(event, Execution):
-            alerts = self.book.on_execution(event, time.time_ns())
+            alerts = self.catch_up.published(event, time.time_ns())
+            if alerts is None:  # booked already from the executor's list
+                return
             self._persist_soon()  # booked money: written at once, off the event loop
             for alert in alerts:
                 self._alert(alert)
@@ -190,6 +226,9 @@ class RiskEngine(Service):
         return self._generation, encode_state(self.book.state, reg.venue_names, reg.symbol_names, saved_ms)
 
     def _write(self, generation: int, data: bytes) -> bool:
+        if not self._loaded:  # a state that is not the file's would replace it: money state lost
+            log.error("risk state not written: it was not loaded yet")
+            return False
         try:
             self.store.write(data, generation)
         except OSError as exc:
@@ -240,10 +279,64 @@ class RiskEngine(Service):
         for name in ended:
             log.warning("%s breaker cooldown over: trading resumes", name)
         rolled = book.roll_day(wall_ns)
+        self.catch_up.prune(wall_ns)
         if rolled:
             log.info("new UTC day %d: daily PnL starts from zero", book.state.day)
         if ended or rolled:
             self._persist_now()
+
+    # ----- executions the events socket lost
+    async def _catch_up_loop(self) -> None:
+        while True:
+            await self.catch_up_now()
+            await asyncio.sleep(CATCH_UP_INTERVAL_S)
+
+    async def catch_up_now(self) -> str:
+        """Book what the executor numbered after ``executor_seq`` and risk never heard of; "" or why not."""
+        async with self._catch_up_lock:
+            for _ in range(CATCH_UP_ROUNDS):
+                st = self.book.state
+                before = (st.executor_seq, self.catch_up.n_caught_up)
+                try:
+                    reply = await self._ask_executor("booked", {"after": st.executor_seq,
+                                                                "session": st.executor_session})
+                    if not reply.ok:
+                        raise ListingError(reply.error)
+                    alerts, more = self.catch_up.listed(reply.data, time.time_ns())
+                except (ControlError, ListingError) as exc:
+                    return self._catch_up_failed(str(exc))
+                if (st.executor_seq, self.catch_up.n_caught_up) != before:
+                    self._persist_soon()  # booked money (or the mark that says it is booked): written at once
+                for alert in alerts:
+                    self._alert(alert)
+                if not more:
+                    break
+        if self._catch_up_error:
+            log.info("caught up with the executor's executions again (up to #%d)", self.book.state.executor_seq)
+            self._catch_up_error = ""
+        return ""
+
+    def _catch_up_failed(self, why: str) -> str:
+        if not self._catch_up_error:  # once per outage: the executor may simply be restarting
+            log.warning("cannot catch up with the executor's executions (%s); retrying every %.0f s", why,
+                        CATCH_UP_INTERVAL_S)
+        self._catch_up_error = why
+        return why
+
+    async def _ask_executor(self, cmd: str, args: dict[str, Any]) -> Reply:
+        if self._executor is not None:
+            reply = self._executor.on_command(Command(cmd, args))
+            if not isinstance(reply, Reply):
+                raise ControlError(f"the executor in this process did not answer {cmd!r}")
+            return reply
+        endpoint = self.ctx.endpoints.control("executor")
+        return await asyncio.to_thread(request, endpoint, cmd, args, CATCH_UP_TIMEOUT_S)
+
+    async def _status_caught_up(self) -> Reply:
+        error = await self.catch_up_now()
+        data = self.book.status(time.time_ns())
+        data["catch_up"] = {"ok": not error, "error": error}
+        return Reply(ok=True, data=data)
 
     # ----- control
     def operator(self, cmd: Command) -> dict[str, Any]:
@@ -282,6 +375,8 @@ class RiskEngine(Service):
         if cmd.cmd in FORWARDED:
             return self._operator_command(cmd)
         if cmd.cmd == "risk":
+            if cmd.args.get("catch_up"):
+                return self._status_caught_up()
             return Reply(ok=True, data=self.book.status(time.time_ns()))
         return None
 
@@ -297,6 +392,9 @@ class RiskEngine(Service):
         c["executor_alerts"] = self.n_executor_alerts
         c["venue_states"] = self.n_venue_states
         c["malformed_balances"] = book.venues.malformed_balances
+        c["caught_up"] = self.catch_up.n_caught_up
+        c["duplicate_executions"] = self.catch_up.n_duplicates
+        c["unlisted_executions"] = self.catch_up.n_unlisted
         c["state_writes"] = self.store.writes
         c["state_write_errors"] = self.n_state_write_errors
         return c

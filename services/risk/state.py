@@ -1,8 +1,10 @@
 """Risk state that must survive a restart, and the file that holds it.
 
 What is kept: the UTC day and its realized PnL, positions (per venue and asset, exact decimal text), the
-breakers (open until when, plus the recent loss/failure history their windows need), the kill switch, and
-the executions in flight with what they reserved. Money state is never reset silently: a file that does not
+breakers (open until when, plus the recent loss/failure history their windows need), the kill switch, the
+executions in flight with what they reserved, the run's ("session") PnL, and how far risk has booked the
+executor's numbered executions (``services/risk/catchup.py``): PnL and that mark are written together, so a
+restart neither misses an execution nor books one twice. Money state is never reset silently: a file that does not
 decode stops the start with an error naming it; only a missing file starts fresh.
 
 Writes are atomic: a temporary file in the same directory is written and fsynced, renamed over the old one,
@@ -65,6 +67,12 @@ class RiskState:
     breakers: BreakerState = field(default_factory=BreakerState)
     kill: bool = False
     in_flight: dict[int, Reservation] = field(default_factory=dict)  # opportunity id -> reservation
+    session: str = ""  # the run session_pnl_usd belongs to (shared.runtime.session.current_session)
+    session_pnl_usd: float = 0.0  # booked in this run, across restarts of risk (the settlement compares it)
+    executor_session: str = ""  # whose numbering executor_seq follows
+    executor_seq: int = 0  # every execution the executor numbered up to here is booked
+    # Executions booked as published whose number executor_seq has not reached yet: opportunity id -> wall ms
+    ahead: dict[int, int] = field(default_factory=dict)
 
     def roll_day(self, wall_ns: int) -> bool:
         """At UTC midnight the daily PnL starts again from zero (positions carry over)."""
@@ -109,6 +117,12 @@ class _File(Struct, forbid_unknown_fields=True):
     kill: bool
     breakers: _Breakers
     in_flight: list[_Reservation]
+    # Added later: absent from older files, which read as a new run.
+    session: str = ""
+    session_pnl_usd: float = 0.0
+    executor_session: str = ""
+    executor_seq: int = 0
+    ahead: list[tuple[int, int]] = []
 
 
 _ENCODER = msgspec.json.Encoder()
@@ -133,6 +147,11 @@ def encode_state(state: RiskState, venues: tuple[str, ...], symbols: tuple[str, 
             _Reservation(oid, r.wall_ms, list(r.slots), list(r.amounts), list(r.orders))
             for oid, r in state.in_flight.items()
         ],
+        session=state.session,
+        session_pnl_usd=state.session_pnl_usd,
+        executor_session=state.executor_session,
+        executor_seq=state.executor_seq,
+        ahead=sorted(state.ahead.items()),
     )
     return _ENCODER.encode(doc)
 
@@ -174,7 +193,8 @@ def decode_state(
     breakers = BreakerState(
         b.loss_until_ms, b.failure_until_ms, b.orphan, b.orphan_note, list(b.losses), list(b.failures)
     )
-    state = RiskState(doc.day, doc.daily_pnl_usd, positions, breakers, doc.kill, in_flight)
+    state = RiskState(doc.day, doc.daily_pnl_usd, positions, breakers, doc.kill, in_flight, doc.session,
+                      doc.session_pnl_usd, doc.executor_session, doc.executor_seq, dict(doc.ahead))
     return state, warnings
 
 
