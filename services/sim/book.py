@@ -221,6 +221,10 @@ class VenueBook:
         return sorted((o for o in self._by_number.get(api_key, {}).values() if o.ticket.symbol == symbol),
                       key=lambda o: o.number)
 
+    def every_order(self, api_key: str) -> list[SimOrder]:
+        """Every order the account placed, in every symbol, oldest first."""
+        return sorted(self._by_number.get(api_key, {}).values(), key=lambda o: o.number)
+
     def trades(self, api_key: str, symbol: int, order_number: int | None = None) -> list[tuple[SimOrder, SimFill]]:
         """Every fill of the account in ``symbol`` (of one order if given), oldest first."""
         out = [

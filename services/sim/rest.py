@@ -106,6 +106,7 @@ class VenueRest(RestServer):
         app.router.add_get("/sim/balances", self._balances)
         app.router.add_get("/sim/starting_balances", self._balances)
         app.router.add_get("/sim/marks", self._marks)
+        app.router.add_get("/sim/account_orders", self._account_orders)
         app.router.add_post("/sim/order_fault", self._order_fault)
         app.router.add_get("/sim/order_faults", self._order_faults)
 
@@ -328,6 +329,17 @@ class VenueRest(RestServer):
         else:
             balances = self.book.balances(api_key)
         return self.json({asset: plain(amount) for asset, amount in sorted(balances.items())})
+
+    async def _account_orders(self, request: web.Request) -> web.Response:
+        """Every order of the key's account with its fills (the venue's side of a reconciliation, for tests)."""
+        api_key = request.headers.get(self.dialect.api_key_header, "")
+        if api_key not in self._secrets:
+            return self.error(self.dialect.unknown_api_key() if api_key else self.dialect.missing_api_key())
+        return self.json([
+            {"symbol": o.spec.name, "client_order_id": o.ticket.client_order_id, "status": o.status,
+             "trade_ids": [f.trade_id for f in o.fills]}
+            for o in self.book.every_order(api_key)
+        ])
 
     async def _marks(self, request: web.Request) -> web.Response:
         """USD per asset now, as ``Simulator.marks`` values them (for settling a paper run at mark prices)."""
