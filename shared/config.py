@@ -18,6 +18,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from shared.errors import ConfigError
+from shared.venues.kinds import KIND_NAMES, kind_of
 
 PositiveFloat = Annotated[float, Meta(gt=0)]  # unbounded above: prefer the bounded kinds below for a new field
 NonNegFloat = Annotated[float, Meta(ge=0)]
@@ -63,9 +64,11 @@ class Capital(_Frozen):
     total_usd: UsdAmount = 100_000.0
 
 
-VenueKind = Literal["binance", "mexc", "binance_usdm", "mexc_contract"]
-SPOT_KINDS = ("binance", "mexc")
-PERP_KINDS = ("binance_usdm", "mexc_contract")
+# The schema accepts exactly the declared kinds (shared/venues/kinds.py), so an unknown one is an error naming
+# its key, as before, and a new venue needs no edit here.
+KindName = Literal[KIND_NAMES]  # type: ignore[valid-type]
+SPOT_KINDS = tuple(name for name in KIND_NAMES if kind_of(name).spot)
+PERP_KINDS = tuple(name for name in KIND_NAMES if kind_of(name).perp)
 
 
 class FeedSettings(_Frozen):
@@ -98,7 +101,7 @@ class RateLimits(_Frozen):
 
 class Venue(_Frozen):
     name: Name
-    kind: VenueKind
+    kind: KindName
     ws_url: str
     rest_url: str
     api_key_env: str = ""
@@ -329,14 +332,11 @@ def _check_semantics(cfg: Config) -> None:
         unknown = [s for s in venue.symbols if s not in symbol_names]
         if unknown:
             raise ConfigError(f"venues[{i}].symbols: not in symbols: {unknown}")
-        if venue.kind in SPOT_KINDS and not venue.api_key_env:
+        kind = kind_of(venue.kind)
+        if kind.spot and not venue.api_key_env:
             raise ConfigError(f"venues[{i}].api_key_env: a spot venue needs the names of its key variables")
-        if venue.kind == "binance" and venue.feed.depth_interval_ms == 10:
-            raise ConfigError(f"venues[{i}].feed.depth_interval_ms: Binance serves 100 or 1000")
-        if venue.kind == "mexc" and venue.feed.depth_interval_ms == 1000:
-            raise ConfigError(f"venues[{i}].feed.depth_interval_ms: MEXC serves 10 or 100")
-        if venue.kind == "mexc" and venue.feed.depth == "partial":
-            raise ConfigError(f"venues[{i}].feed.depth: partial depth is a Binance option; use diff")
+        for check in kind.checks:  # the venue's own rules (its depth intervals, its depth modes)
+            check(venue, f"venues[{i}]")
         if venue.feed.depth == "partial" and venue.feed.depth_levels not in (5, 10, 20):
             raise ConfigError(f"venues[{i}].feed.depth_levels: Binance partial depth serves 5, 10 or 20")
     for i, sym in enumerate(cfg.symbols):

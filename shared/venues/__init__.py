@@ -1,62 +1,42 @@
-"""Venue wire formats, one folder per venue; pick one by the config's ``kind``."""
+"""Venue wire formats, one folder per venue; each kind is declared once (``shared.venues.kinds``).
+
+These lookups are thin: ``market_format(kind)`` is ``kind_of(kind).market_format()``, plus a clear error
+for a kind without an order API. Nothing is imported eagerly: ``shared.config`` imports the declarations
+through this package, and the formats import ``shared.config``.
+"""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING
 
-from shared.venues.common import MarketFormat, OrderFormat
+from shared.venues.declaration import DocumentedLimits
+from shared.venues.kinds import KINDS, kind_of
 
-SPOT_KINDS = ("binance", "mexc")
+if TYPE_CHECKING:
+    from shared.venues.common import MarketFormat, OrderFormat
+
+__all__ = ["DocumentedLimits", "documented_limits", "market_format", "order_format"]
 
 
 def market_format(kind: str) -> MarketFormat:
     """A fresh parser per caller: each holds its own reusable decoder state."""
-    if kind == "binance":
-        from shared.venues.binance.market import BinanceMarketFormat
-
-        return BinanceMarketFormat()
-    if kind == "mexc":
-        from shared.venues.mexc.market import MexcMarketFormat
-
-        return MexcMarketFormat()
-    if kind == "binance_usdm":
-        from shared.venues.binance.futures import BinanceFuturesFormat
-
-        return BinanceFuturesFormat()
-    if kind == "mexc_contract":
-        from shared.venues.mexc.contract import MexcContractFormat
-
-        return MexcContractFormat()
-    raise ValueError(f"unknown venue kind {kind!r}; expected binance, mexc, binance_usdm or mexc_contract")
+    return kind_of(kind).market_format()
 
 
-class DocumentedLimits(NamedTuple):
-    """A spot venue's published request budget (PROTOCOLS.md); 0 means the venue sets no such limit."""
-
-    weight_per_minute: int
-    orders_per_10s: int
-    orders_per_day: int
+def _no_order_api(kind: str) -> ValueError:
+    trading = ", ".join(name for name, k in KINDS.items() if k.order_format is not None)
+    return ValueError(f"no order API for venue kind {kind!r}; orders go to {trading}")
 
 
 def documented_limits(kind: str) -> DocumentedLimits:
-    if kind == "binance":
-        from shared.venues.binance import constants as b
-
-        return DocumentedLimits(b.LIMIT_WEIGHT_PER_MINUTE, b.LIMIT_ORDERS_PER_10S, b.LIMIT_ORDERS_PER_DAY)
-    if kind == "mexc":
-        from shared.venues.mexc import constants as m
-
-        return DocumentedLimits(m.LIMIT_WEIGHT_PER_MINUTE, m.LIMIT_ORDERS_PER_10S, m.LIMIT_ORDERS_PER_DAY)
-    raise ValueError(f"no order API for venue kind {kind!r}; orders go to spot venues (binance, mexc)")
+    limits = kind_of(kind).limits
+    if limits is None:
+        raise _no_order_api(kind)
+    return limits
 
 
 def order_format(kind: str) -> OrderFormat:
-    if kind == "binance":
-        from shared.venues.binance.orders import BinanceOrderFormat
-
-        return BinanceOrderFormat()
-    if kind == "mexc":
-        from shared.venues.mexc.orders import MexcOrderFormat
-
-        return MexcOrderFormat()
-    raise ValueError(f"no order API for venue kind {kind!r}; orders go to spot venues (binance, mexc)")
+    factory = kind_of(kind).order_format
+    if factory is None:
+        raise _no_order_api(kind)
+    return factory()

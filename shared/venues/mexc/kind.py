@@ -1,0 +1,73 @@
+"""MEXC's venue kinds: spot v3 (``mexc``) and contract perpetuals (``mexc_contract``).
+
+Kept light: ``shared.config`` imports this (through ``shared.venues.kinds``), so the formats (protobuf
+included) are imported only when a factory is called.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shared.errors import ConfigError
+from shared.venues.declaration import DocumentedLimits, Simulated, VenueKind
+from shared.venues.mexc import constants as c
+
+if TYPE_CHECKING:
+    from shared.config import Venue
+    from shared.venues.common import MarketFormat, OrderFormat
+
+
+def _spot_market() -> MarketFormat:
+    from shared.venues.mexc.market import MexcMarketFormat
+
+    return MexcMarketFormat()
+
+
+def _contract_market() -> MarketFormat:
+    from shared.venues.mexc.contract import MexcContractFormat
+
+    return MexcContractFormat()
+
+
+def _orders() -> OrderFormat:
+    from shared.venues.mexc.orders import MexcOrderFormat
+
+    return MexcOrderFormat()
+
+
+def _check_spot_depth(venue: Venue, where: str) -> None:
+    if venue.feed.depth_interval_ms == 1000:
+        raise ConfigError(f"{where}.feed.depth_interval_ms: MEXC serves 10 or 100")
+    if venue.feed.depth == "partial":
+        raise ConfigError(f"{where}.feed.depth: partial depth is a Binance option; use diff")
+
+
+MEXC = VenueKind(
+    name="mexc",
+    spot=True,
+    ws_path=c.WS_PATH,
+    market_format=_spot_market,
+    order_format=_orders,
+    limits=DocumentedLimits(c.LIMIT_WEIGHT_PER_MINUTE, c.LIMIT_ORDERS_PER_10S, c.LIMIT_ORDERS_PER_DAY),
+    api_key_header=c.API_KEY_HEADER,
+    checks=(_check_spot_depth,),
+    sim=Simulated(
+        stream="services.sim.ws_mexc:MexcStreamServer",
+        dialect="services.sim.dialect_mexc:MexcDialect",
+        load_stream="services.loadgen.venues:MexcServer",
+        load_ticker="services.loadgen.frames:mexc_ticker_frame",
+    ),
+)
+
+MEXC_CONTRACT = VenueKind(
+    name="mexc_contract",
+    spot=False,
+    ws_path=c.CONTRACT_WS_PATH,
+    market_format=_contract_market,
+    funding_decimals=6,
+    sim=Simulated(
+        stream="services.sim.ws_mexc_contract:MexcContractStreamServer",
+        funding_rest="services.sim.rest_perp:MexcFundingRateRest",
+        load_stream="services.loadgen.venues:MexcContractServer",
+    ),
+)

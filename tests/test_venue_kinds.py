@@ -1,0 +1,96 @@
+"""A venue kind is declared once (``shared/venues/kinds.py``): every configured kind has a declaration, an
+unknown kind fails with a message naming the known ones, and the config's per-venue rules come from it."""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+import msgspec
+import pytest
+
+from shared.config import KindName, default_config_path, load_config, parse_config
+from shared.errors import ConfigError
+from shared.venues import documented_limits, market_format, order_format
+from shared.venues.declaration import load
+from shared.venues.kinds import KIND_NAMES, KINDS, kind_of
+
+pytestmark = pytest.mark.unit
+
+
+def default_data() -> dict[str, Any]:
+    data: dict[str, Any] = msgspec.toml.decode(default_config_path().read_bytes())
+    return data
+
+
+def test_every_kind_in_the_default_config_is_declared() -> None:
+    cfg = load_config(default_config_path())
+    kinds = {v.kind for v in cfg.venues}
+    assert kinds == set(KINDS)  # the default config plays every venue draizer speaks
+    for name in kinds:
+        kind = kind_of(name)
+        assert kind.name == name and kind.spot != kind.perp
+
+
+def test_the_schema_accepts_exactly_the_declared_kinds() -> None:
+    assert get_args(KindName) == KIND_NAMES
+    data = default_data()
+    data["venues"][0]["kind"] = "kraken"
+    with pytest.raises(ConfigError, match=r"\$\.venues\[0\]\.kind"):
+        parse_config(msgspec.toml.encode(data))
+
+
+@pytest.mark.parametrize("lookup", [kind_of, market_format, order_format, documented_limits])
+def test_an_unknown_kind_fails_naming_the_known_ones(lookup: Any) -> None:
+    with pytest.raises(ValueError, match="unknown venue kind 'kraken'; known kinds: binance, mexc, binance_usdm, "
+                                         "mexc_contract"):
+        lookup("kraken")
+
+
+@pytest.mark.parametrize("name", KIND_NAMES)
+def test_each_declaration_is_whole(name: str) -> None:
+    kind = kind_of(name)
+    assert kind.ws_path.startswith("/")
+    assert kind.market_format() is not kind.market_format()  # a fresh parser per caller
+    if kind.spot:
+        assert kind.order_format is not None and kind.order_format().kind == name
+        assert kind.limits is not None and tuple(documented_limits(name)) == tuple(kind.limits)
+        assert kind.api_key_header and kind.funding_decimals is None
+        assert kind.sim.dialect and kind.sim.load_ticker and kind.sim.funding_rest is None
+    else:
+        assert kind.order_format is None and kind.limits is None and kind.user_stream is None
+        with pytest.raises(ValueError, match=f"no order API for venue kind '{name}'; orders go to binance, mexc"):
+            order_format(name)
+        assert kind.funding_decimals is not None and kind.sim.funding_rest and kind.sim.dialect is None
+    if kind.user_stream is not None:
+        assert kind.user_stream.ws_path.startswith("/")
+
+
+def test_load_refuses_a_path_without_an_attribute() -> None:
+    with pytest.raises(ValueError, match="not a 'module:attribute' path"):
+        load("services.sim.app")
+
+
+@pytest.mark.parametrize(
+    ("venue", "feed", "message"),
+    [
+        (0, {"depth_interval_ms": 10}, r"venues\[0\]\.feed\.depth_interval_ms: Binance serves 100 or 1000"),
+        (1, {"depth_interval_ms": 1000}, r"venues\[1\]\.feed\.depth_interval_ms: MEXC serves 10 or 100"),
+        (1, {"depth": "partial"}, r"venues\[1\]\.feed\.depth: partial depth is a Binance option; use diff"),
+        (0, {"depth": "partial", "depth_levels": 7}, r"venues\[0\]\.feed\.depth_levels: Binance partial depth"),
+    ],
+)
+def test_a_kinds_own_config_rules_name_the_key(venue: int, feed: dict[str, Any], message: str) -> None:
+    data = default_data()
+    data["venues"][venue]["feed"] = feed
+    with pytest.raises(ConfigError, match=message):
+        parse_config(msgspec.toml.encode(data))
+
+
+def test_a_spot_venue_needs_its_key_variables_a_perpetual_does_not() -> None:
+    data = default_data()
+    assert [v["kind"] for v in data["venues"]][:3] == ["binance", "mexc", "binance_usdm"]
+    data["venues"][2].pop("api_key_env", None)
+    parse_config(msgspec.toml.encode(data))
+    data["venues"][1].pop("api_key_env")
+    with pytest.raises(ConfigError, match=r"venues\[1\]\.api_key_env: a spot venue needs"):
+        parse_config(msgspec.toml.encode(data))
