@@ -67,8 +67,6 @@ class Capital(_Frozen):
 # The schema accepts exactly the declared kinds (shared/venues/kinds.py), so an unknown one is an error naming
 # its key, as before, and a new venue needs no edit here.
 KindName = Literal[KIND_NAMES]  # type: ignore[valid-type]
-SPOT_KINDS = tuple(name for name in KIND_NAMES if kind_of(name).spot)
-PERP_KINDS = tuple(name for name in KIND_NAMES if kind_of(name).perp)
 
 
 class FeedSettings(_Frozen):

@@ -10,7 +10,8 @@ from decimal import Decimal
 
 import numpy as np
 
-from shared.config import PERP_KINDS, SPOT_KINDS, Config, venue_symbols
+from shared.config import Config, venue_symbols
+from shared.venues.kinds import kind_of
 
 
 class Registry:
@@ -46,8 +47,8 @@ class Registry:
         for v, venue in enumerate(cfg.venues):
             for sym in venue_symbols(venue, cfg.symbols):
                 self.listed[v, self.symbol_id[sym.name]] = True
-        self.spot_venues = np.array([i for i, v in enumerate(cfg.venues) if v.kind in SPOT_KINDS], dtype=np.int64)
-        self.perp_venues = np.array([i for i, v in enumerate(cfg.venues) if v.kind in PERP_KINDS], dtype=np.int64)
+        self.spot_venues = np.array([i for i, v in enumerate(cfg.venues) if kind_of(v.kind).spot], dtype=np.int64)
+        self.perp_venues = np.array([i for i, v in enumerate(cfg.venues) if kind_of(v.kind).perp], dtype=np.int64)
 
     @property
     def n_venues(self) -> int:

@@ -20,10 +20,11 @@ import pytest
 from services.sim.app import Simulator
 from services.sim.market import PriceModel
 from services.sim.units import SymbolSpec
-from shared.config import SPOT_KINDS, Config, parse_config
+from shared.config import Config, parse_config
 from shared.http.client import HttpPool, HttpResponse
 from shared.venues import order_format
 from shared.venues.common import hmac_sha256_hex, signed_path
+from shared.venues.kinds import kind_of
 from tests.conftest import make_config_dict
 
 REPO = Path(__file__).resolve().parents[1]
@@ -156,7 +157,7 @@ def error_of(resp: HttpResponse) -> tuple[int, int, str]:
 def price_model(cfg: Config, seed: int | None = None) -> PriceModel:
     sim_cfg = cfg.sim if seed is None else msgspec.structs.replace(cfg.sim, seed=seed)
     kinds = {v.name: v.kind for v in cfg.venues}
-    spreads = [v.spread_bps for v in cfg.sim.venues if kinds[v.venue] in SPOT_KINDS]  # perps get no quotes
+    spreads = [v.spread_bps for v in cfg.sim.venues if kind_of(kinds[v.venue]).spot]  # perps get no quotes
     return PriceModel(sim_cfg, SymbolSpec.all_of(cfg.symbols), spreads)
 
 

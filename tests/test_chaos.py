@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 
 from services.bridge.journal import expand_paths, read_journal
-from shared.config import SPOT_KINDS, Config
+from shared.config import Config
 from shared.shm import shm_path
+from shared.venues.kinds import kind_of
 from tests.conftest import eventually, make_config_dict, write_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,10 +59,11 @@ def venue_orders(cfg: Config, env: dict[str, str]) -> dict[str, list[dict[str, A
     """Every order each spot venue's simulator holds for the paper account, with its trade ids."""
     out = {}
     for v in cfg.venues:
-        if v.kind not in SPOT_KINDS:
+        kind = kind_of(v.kind)
+        if not kind.spot or kind.api_key_header is None:
             continue
-        header = "X-MBX-APIKEY" if v.kind == "binance" else "X-MEXC-APIKEY"
-        req = urllib.request.Request(f"{v.rest_url}/sim/account_orders", headers={header: env[v.api_key_env]})
+        headers = {kind.api_key_header: env[v.api_key_env]}
+        req = urllib.request.Request(f"{v.rest_url}/sim/account_orders", headers=headers)
         with urllib.request.urlopen(req, timeout=10) as resp:
             out[v.name] = json.loads(resp.read())
     return out

@@ -21,10 +21,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.cli.tap import EventTap
-from shared.config import SPOT_KINDS
 from shared.messages import STRATEGY_NAMES
 from shared.runtime.endpoints import Endpoints
 from shared.shm import shm_path
+from shared.venues.kinds import kind_of
 from tests.conftest import eventually, make_config_dict, write_config
 
 pytestmark = pytest.mark.e2e
@@ -91,7 +91,7 @@ def test_pipeline_end_to_end(placement: str, tmp_path: Path, run_dir: Path, requ
             c = tap.drain()
             feeds_quoting = all(
                 tap.stats.get(f"feed.{v.name}") is not None
-                and tap.stats[f"feed.{v.name}"].counters["quotes" if v.kind in SPOT_KINDS else "funding"] > 0
+                and tap.stats[f"feed.{v.name}"].counters["quotes" if kind_of(v.kind).spot else "funding"] > 0
                 for v in cfg.venues
             )
             # More approvals than max_concurrent proves risk hears the executor's executions and frees slots.
@@ -117,12 +117,12 @@ def test_pipeline_end_to_end(placement: str, tmp_path: Path, run_dir: Path, requ
         status = draizer("status", "--json", "--instance", cfg.instance)
         assert status.returncode == 0, status.stderr
         live = json.loads(status.stdout)
-        assert all(live["quotes"][v.name] > 0 for v in cfg.venues if v.kind in SPOT_KINDS)
+        assert all(live["quotes"][v.name] > 0 for v in cfg.venues if kind_of(v.kind).spot)
         assert live["opportunities"] > 0
         # The acceptance: books for >= 20 symbols per spot venue, funding for every perp symbol, none stale.
         books = eventually(
             lambda: (b := json.loads(draizer("status", "--json", "--instance", cfg.instance).stdout)["books"])
-            and all(b.get(v.name, {}).get("live", 0) >= 20 for v in cfg.venues if v.kind in SPOT_KINDS) and b,
+            and all(b.get(v.name, {}).get("live", 0) >= 20 for v in cfg.venues if kind_of(v.kind).spot) and b,
             timeout=20, what="books live for every symbol",
         )
         assert all(b["stale"] == 0 for b in books.values()), books
@@ -131,7 +131,7 @@ def test_pipeline_end_to_end(placement: str, tmp_path: Path, run_dir: Path, requ
             funding = json.loads(draizer("status", "--json", "--instance", cfg.instance).stdout)["funding"]
             return funding if all(
                 {s for s, venues in funding.items() if v.name in venues} == set(v.symbols)
-                for v in cfg.venues if v.kind not in SPOT_KINDS
+                for v in cfg.venues if kind_of(v.kind).perp
             ) else None
 
         eventually(funding_for_every_perp_symbol, timeout=20, what="funding for every perpetual symbol")

@@ -28,10 +28,11 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared.config import SPOT_KINDS, Config
+from shared.config import Config
 from shared.runtime.control_client import request
 from shared.runtime.endpoints import Endpoints
 from shared.shm import ShmError, ShmReader, shm_path, snapshot_json
+from shared.venues.kinds import kind_of
 from tests.conftest import eventually, make_config_dict, write_config
 from tests.http_kit import Answer, call, without_ages
 from tests.redis_kit import RedisServer
@@ -91,7 +92,7 @@ def trading(live: Live) -> bool:
         d = live.status()
     except (ShmError, AssertionError):
         return False
-    quoting = all(d["quotes"].get(v.name, 0) > 0 for v in live.cfg.venues if v.kind in SPOT_KINDS)
+    quoting = all(d["quotes"].get(v.name, 0) > 0 for v in live.cfg.venues if kind_of(v.kind).spot)
     return quoting and d["opportunities"] > 0 and d["approved"] > 0 and d["fills"] > 0
 
 

@@ -28,10 +28,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from shared.config import SPOT_KINDS, Config
+from shared.config import Config
 from shared.errors import DraizerError
 from shared.runtime.control_client import ControlError, request
 from shared.runtime.endpoints import Endpoints
+from shared.venues.kinds import kind_of
 
 CENT = 0.01
 WIND_DOWN_S = 30.0
@@ -63,10 +64,10 @@ def venue_balances(cfg: Config, env: dict[str, str]) -> dict[str, tuple[dict[str
     """(start, now) per spot venue, from the simulator's test hooks, with the paper account's key."""
     out = {}
     for v in cfg.venues:
-        if v.kind not in SPOT_KINDS:
+        kind = kind_of(v.kind)
+        if not kind.spot or kind.api_key_header is None:
             continue
-        header = "X-MBX-APIKEY" if v.kind == "binance" else "X-MEXC-APIKEY"
-        headers = {header: env.get(v.api_key_env, "")}
+        headers = {kind.api_key_header: env.get(v.api_key_env, "")}
         now = _get(f"{v.rest_url}/sim/balances", headers)
         start = _get(f"{v.rest_url}/sim/starting_balances", headers)
         out[v.name] = ({a: Decimal(x) for a, x in start.items()}, {a: Decimal(x) for a, x in now.items()})
@@ -76,7 +77,7 @@ def venue_balances(cfg: Config, env: dict[str, str]) -> dict[str, tuple[dict[str
 def marks(cfg: Config) -> dict[str, float]:
     """USD per asset: the mean over the spot venues of each venue's own marks (the simulator's ``/sim/marks``).
     One mark per asset, so a cross pair's offsetting positions on two venues cancel."""
-    per_venue = [_get(f"{v.rest_url}/sim/marks", {}) for v in cfg.venues if v.kind in SPOT_KINDS]
+    per_venue = [_get(f"{v.rest_url}/sim/marks", {}) for v in cfg.venues if kind_of(v.kind).spot]
     assets = {a for m in per_venue for a in m}
     return {a: sum(float(m[a]) for m in per_venue if a in m) / sum(1 for m in per_venue if a in m) for a in assets}
 

@@ -30,7 +30,6 @@ from services.executor.session_books import SessionBooks, resumed
 from services.executor.user_stream import UserStream
 from services.executor.venue_client import VenueClient
 from shared.codec import Codec, intent_codec
-from shared.config import SPOT_KINDS
 from shared.errors import ProtocolError, VenueError
 from shared.messages import (
     OUTCOME_ABORTED,
@@ -55,6 +54,7 @@ from shared.venues.common import (
     SymbolRules,
     answer_without_order,
 )
+from shared.venues.kinds import kind_of
 from shared.venues.order_template import OrderTemplate
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ class Executor(Service):
         self._resume_books(state)
         self._republish(state)
         for i, v in enumerate(self.cfg.venues):
-            if v.kind in SPOT_KINDS:
+            if kind_of(v.kind).spot:  # the spot venues take orders
                 self.clients[i] = VenueClient(v, self.registry, timeout_s=self.settings.order_timeout_ms / 1000)
         await asyncio.gather(*(c.start() for c in self.clients.values()))
         for i, c in self.clients.items():

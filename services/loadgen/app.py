@@ -15,7 +15,8 @@ from services.loadgen.acceptor import AcceptorServer, Arrivals, VenueOrders
 from services.loadgen.frames import Tape, build_tape
 from services.loadgen.prices import generate
 from services.loadgen.server import Replayer, listed_symbols
-from shared.config import SPOT_KINDS, Config
+from shared.config import Config
+from shared.venues.kinds import kind_of
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class LoadGen:
         self._rest_ports: dict[str, int] = {}
         for sv in cfg.sim.venues:
             venue = by_name[sv.venue]
-            if venue.kind in SPOT_KINDS:
+            if kind_of(venue.kind).spot:
                 orders = VenueOrders(venue, self.tape.prices.specs, listed_symbols(cfg, venue.name),
                                      self.replayer.top, self.arrivals, self.stats)
                 self.acceptors.append(AcceptorServer(orders))

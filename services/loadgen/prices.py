@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from services.sim.units import USD_ASSETS, SymbolSpec
-from shared.config import SPOT_KINDS, Config, Sim, venue_symbols
+from shared.config import Config, Sim, venue_symbols
+from shared.venues.kinds import kind_of
 
 AR_COEFF = 0.95  # how much of a venue's deviation survives one of its quotes (as the simulator)
 QTY_SPREAD = 0.5  # top notional uniform in [1 - x, 1 + x] times top_qty_usd
@@ -76,7 +77,7 @@ def spot_venues(cfg: Config) -> list[SpotVenueInfo]:
     index = {s.name: i for i, s in enumerate(cfg.symbols)}
     out: list[SpotVenueInfo] = []
     for v in cfg.venues:
-        if v.kind in SPOT_KINDS:
+        if kind_of(v.kind).spot:
             listed = tuple(sorted(index[s.name] for s in venue_symbols(v, cfg.symbols)))
             out.append(SpotVenueInfo(len(out), v.name, v.kind, listed, spreads.get(v.name, DEFAULT_SPREAD_BPS)))
     return out

@@ -23,7 +23,8 @@ import msgspec
 from services.loadgen.frames import Tape, update_id
 from services.loadgen.venues import SERVERS, BinancePerpServer, Conn, MexcContractServer, VenueServer
 from services.sim.perp import FundingModel
-from shared.config import PERP_KINDS, SPOT_KINDS, Config, venue_symbols
+from shared.config import Config, venue_symbols
+from shared.venues.kinds import kind_of
 
 TICK_S = 0.001
 MAX_BURST_S = 0.05  # at most this much of the rate goes out in one wake-up
@@ -59,9 +60,9 @@ class Replayer:
         by_name = {s.name: s for s in self.servers}
         # Spot servers in the tape's venue order (a spot venue without a port still has its frames: unsent).
         self.spot: list[VenueServer | None] = [by_name.get(v.info.name) for v in tape.venues]
-        self.perp = [s for s in self.servers if s.kind in PERP_KINDS]
+        self.perp = [s for s in self.servers if kind_of(s.kind).perp]
         for s in self.servers:
-            if s.kind in SPOT_KINDS and s not in self.spot:  # pragma: no cover - the tape covers every spot venue
+            if kind_of(s.kind).spot and s not in self.spot:  # pragma: no cover - the tape covers every spot venue
                 raise ValueError(f"{s.name}: a spot venue the tape does not cover")
         sim = cfg.sim if seed is None else msgspec.structs.replace(cfg.sim, seed=seed)
         self.funding = FundingModel(sim, len(specs))

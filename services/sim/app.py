@@ -31,9 +31,10 @@ from services.sim.rest_common import SimHooks
 from services.sim.units import USD_ASSETS, SymbolSpec
 from services.sim.venues import PerpVenue, SimulatedVenue, SpotVenue
 from services.sim.ws_api import WS_API_PATH
-from shared.config import PERP_KINDS, Config
+from shared.config import Config
 from shared.errors import ConfigError
 from shared.venues.common import TopOfBook
+from shared.venues.kinds import kind_of
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class Simulator:
                 raise ConfigError(f"sim.venues: unknown venue {sv.venue!r}")
             hooks = self._hooks(venue.name)
             v: SimulatedVenue
-            if venue.kind in PERP_KINDS:
+            if kind_of(venue.kind).perp:
                 v = PerpVenue(venue, sv, cfg, self.specs, len(self.perp), self.funding_model, self._mid, hooks)
                 self.perp.append(v)
             else:
