@@ -6,15 +6,18 @@ from __future__ import annotations
 from typing import Any, get_args
 
 import msgspec
+import picows
 import pytest
 
-from shared.config import KindName, default_config_path, load_config, parse_config
+from services.sim.app import Simulator
+from shared.config import FeedSettings, KindName, default_config_path, load_config, parse_config
 from shared.errors import ConfigError
 from shared.venues import documented_limits, market_format, order_format
+from shared.venues.common import FundingUpdate, TopOfBook
 from shared.venues.declaration import load
 from shared.venues.kinds import KIND_NAMES, KINDS, kind_of
-
-pytestmark = pytest.mark.unit
+from tests.conftest import eventually_async
+from tests.sim_kit import DEADLINE_S, connect
 
 
 def default_data() -> dict[str, Any]:
@@ -94,3 +97,34 @@ def test_a_spot_venue_needs_its_key_variables_a_perpetual_does_not() -> None:
     data["venues"][1].pop("api_key_env")
     with pytest.raises(ConfigError, match=r"venues\[1\]\.api_key_env: a spot venue needs"):
         parse_config(msgspec.toml.encode(data))
+
+
+async def test_the_simulator_serves_each_kind_at_its_declared_ws_path(still_sim: Simulator) -> None:
+    """Each venue's feed format, pointed at the declared path of the simulator's port, gets its data."""
+    names = {v.venue.name: v.venue.kind for v in still_sim.venues}
+    assert set(names.values()) == set(KINDS)
+    for name, kind_name in names.items():
+        kind = kind_of(kind_name)
+        base = f"ws://{still_sim.cfg.sim.host}:{still_sim.venue(name).stream.port}"
+        assert still_sim.ws_url(name) == base + kind.ws_path
+        with pytest.raises(picows.WSError, match="404"):  # the path matters: another one is refused
+            await picows.ws_connect(picows.WSListener, base + "/not-a-venue-path")
+        fmt = kind.market_format()
+        channels = fmt.channels(["BTCUSDT"] if kind.spot else [fmt.wire_symbol("BTC", "USDT")],
+                                FeedSettings(depth="none"))
+        transport, listener = await connect(fmt.url(base + kind.ws_path, channels), fmt.subscribe_frames(channels))
+        try:
+            wanted = TopOfBook if kind.spot else FundingUpdate
+
+            def got_data(listener: Any = listener, fmt: Any = fmt, wanted: type = wanted) -> bool:
+                still_sim.emit(still_sim.model.n_slots)  # the market moves until the subscription is in
+                still_sim.push_funding()
+                return any(isinstance(fmt.parse(payload, binary), wanted) for binary, payload in listener.frames)
+
+            await eventually_async(got_data, DEADLINE_S, f"{name}: data on {kind.ws_path}")
+        finally:
+            transport.disconnect()
+        if kind.user_stream is not None:
+            assert still_sim.ws_api_url(name) == base + kind.user_stream.ws_path
+            transport, _ = await connect(still_sim.ws_api_url(name))
+            transport.disconnect()

@@ -30,7 +30,6 @@ from services.sim.rate_limits import SimRateLimits
 from services.sim.rest_common import SimHooks
 from services.sim.units import USD_ASSETS, SymbolSpec
 from services.sim.venues import PerpVenue, SimulatedVenue, SpotVenue
-from services.sim.ws_api import WS_API_PATH
 from shared.config import Config
 from shared.errors import ConfigError
 from shared.venues.common import TopOfBook
@@ -40,7 +39,6 @@ log = logging.getLogger(__name__)
 
 TIMER_S = 0.001
 MAX_BATCH_S = 0.05  # at most this much of the rate is emitted in one wake-up
-WS_PATHS = {"binance": "/stream", "mexc": "/ws", "binance_usdm": "/market/stream", "mexc_contract": "/edge"}
 
 Credentials = Mapping[str, tuple[str, str]]  # venue name -> (api key, secret)
 
@@ -162,17 +160,17 @@ class Simulator:
 
     def ws_url(self, name: str) -> str:
         v = self._by_name[name]
-        return f"ws://{self.cfg.sim.host}:{v.stream.port}{WS_PATHS[v.venue.kind]}"
+        return f"ws://{self.cfg.sim.host}:{v.stream.port}{v.kind.ws_path}"
 
     def rest_url(self, name: str) -> str:
         return f"http://{self.cfg.sim.host}:{self._by_name[name].rest.port}"
 
     def ws_api_url(self, name: str) -> str:
-        """Binance's WebSocket API (user data) on the venue's WebSocket port."""
+        """The venue's WebSocket API (user data: Binance's) on the venue's WebSocket port."""
         v = self._by_name[name]
-        if not isinstance(v, SpotVenue) or v.user_streams is None:
+        if not isinstance(v, SpotVenue) or v.user_streams is None or v.kind.user_stream is None:
             raise KeyError(f"{name} serves no WebSocket API")
-        return f"ws://{self.cfg.sim.host}:{v.stream.port}{WS_API_PATH}"
+        return f"ws://{self.cfg.sim.host}:{v.stream.port}{v.kind.user_stream.ws_path}"
 
     def balances(self, venue: str, api_key: str) -> dict[str, Decimal]:
         """Every asset of the account, total (free + locked)."""

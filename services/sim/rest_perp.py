@@ -25,9 +25,11 @@ PointOf = Callable[[int], FundingPoint]
 
 
 class PerpRest(RestServer):
+    """What every perpetual venue's REST API knows: its symbols and where their funding points come from.
+    The venue kind's declaration names the subclass that speaks its API (``Simulated.funding_rest``)."""
+
     def __init__(
         self,
-        kind: str,
         specs: Sequence[SymbolSpec],
         listed: Sequence[int],
         point_of: PointOf,
@@ -35,7 +37,6 @@ class PerpRest(RestServer):
         hooks: SimHooks,
     ) -> None:
         super().__init__(hooks)
-        self.kind = kind
         self.specs = specs
         self.listed = list(listed)
         self.point_of = point_of
@@ -43,11 +44,12 @@ class PerpRest(RestServer):
         self._by_name = {specs[i].name: i for i in listed}
         self._by_contract = {contract_symbol(specs[i]): i for i in listed}
 
+
+class BinancePremiumIndexRest(PerpRest):
+    """Binance USD-M: ``GET /fapi/v1/premiumIndex[?symbol=BTCUSDT]``."""
+
     def routes(self, app: web.Application) -> None:
-        if self.kind == "binance_usdm":
-            app.router.add_get(PREMIUM_INDEX_PATH, self._premium_index)
-        else:
-            app.router.add_get(FUNDING_RATE_PATH + "{symbol}", self._funding_rate)
+        app.router.add_get(PREMIUM_INDEX_PATH, self._premium_index)
 
     def _premium(self, s: int) -> dict[str, object]:
         pt = self.point_of(s)
@@ -71,6 +73,13 @@ class PerpRest(RestServer):
         if s is None:
             return json_response({"code": ERR_BAD_SYMBOL, "msg": MSG_BAD_SYMBOL}, 400)
         return json_response(self._premium(s))
+
+
+class MexcFundingRateRest(PerpRest):
+    """MEXC contract: ``GET /api/v1/contract/funding_rate/BTC_USDT``."""
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get(FUNDING_RATE_PATH + "{symbol}", self._funding_rate)
 
     async def _funding_rate(self, request: web.Request) -> web.Response:
         self.requests += 1

@@ -11,25 +11,25 @@ from typing import Any
 from services.sim.book import VenueBook
 from services.sim.depth import DepthBook
 from services.sim.dialect import Dialect
-from services.sim.dialect_binance import BinanceDialect
-from services.sim.dialect_mexc import MexcDialect
 from services.sim.perp import FundingModel, FundingPoint
 from services.sim.rate_limits import SimRateLimits
 from services.sim.rest import VenueRest
 from services.sim.rest_common import SimHooks, now_ms
 from services.sim.rest_perp import PerpRest
+from services.sim.streams import PerpStream, SpotStream
 from services.sim.units import SymbolSpec
 from services.sim.ws_api import UserStreams
-from services.sim.ws_binance import DIFF_INTERVALS as BINANCE_DIFF_INTERVALS
-from services.sim.ws_binance import PARTIAL_INTERVALS as BINANCE_PARTIAL_INTERVALS
-from services.sim.ws_binance import BinanceSpotStreamServer
-from services.sim.ws_binance_futures import BinanceFuturesStreamServer
-from services.sim.ws_mexc import DIFF_INTERVALS as MEXC_DIFF_INTERVALS
-from services.sim.ws_mexc import MexcStreamServer
-from services.sim.ws_mexc_contract import MexcContractStreamServer, contract_symbol
+from services.sim.ws_mexc_contract import contract_symbol
 from shared.config import Config, SimVenue, Venue, venue_symbols
+from shared.venues.declaration import VenueKind, load
+from shared.venues.kinds import kind_of
 
-RATE_DECIMALS = {"binance_usdm": 8, "mexc_contract": 6}  # how each venue writes a funding rate
+
+def _part(kind: VenueKind, path: str | None, what: str) -> Any:
+    """The class a kind's declaration names for ``what`` (imported once, when the venue is built)."""
+    if path is None:
+        raise ValueError(f"venue kind {kind.name!r} declares no simulator {what}")
+    return load(path)
 
 
 def listed_symbols(venue: Venue, cfg: Config) -> list[int]:
@@ -47,18 +47,14 @@ class SpotVenue:
     ) -> None:
         """``limits``: the REST rate limits (the venue's documented ones if None)."""
         self.venue = venue
+        self.kind = kind = kind_of(venue.kind)
         self.sim_venue = sv
         self.listed = listed_symbols(venue, cfg)
-        dialect: Dialect
-        self.stream: BinanceSpotStreamServer | MexcStreamServer
-        if venue.kind == "binance":
-            dialect = BinanceDialect()
-            self.stream = BinanceSpotStreamServer(venue.name, specs, self.listed, sv.max_connection_age_s)
-            self.diff_intervals, self.partial_intervals = BINANCE_DIFF_INTERVALS, BINANCE_PARTIAL_INTERVALS
-        else:
-            dialect = MexcDialect()
-            self.stream = MexcStreamServer(venue.name, specs, self.listed, sv.max_connection_age_s)
-            self.diff_intervals, self.partial_intervals = MEXC_DIFF_INTERVALS, ()
+        dialect: Dialect = _part(kind, kind.sim.dialect, "order API dialect")()
+        self.stream: SpotStream = _part(kind, kind.sim.stream, "stream server")(
+            venue.name, specs, self.listed, sv.max_connection_age_s
+        )
+        self.diff_intervals, self.partial_intervals = self.stream.diff_intervals, self.stream.partial_intervals
         rng = random.Random(f"depth:{cfg.sim.seed}:{venue.name}")  # its own stream: quotes stay as seeded
         sim = cfg.sim
         self.depth = [
@@ -85,7 +81,7 @@ class SpotVenue:
         )
         self.book.top_listeners.append(self.stream.publish)
         self.user_streams: UserStreams | None = None
-        if isinstance(self.stream, BinanceSpotStreamServer):  # Binance's WS API carries the account's events
+        if kind.user_stream is not None:  # the venue's WS API carries the account's events
             self.user_streams = UserStreams(creds)
             self.stream.user_streams = self.user_streams
             self.book.listeners.append(self.user_streams.on_order_event)
@@ -104,7 +100,7 @@ class SpotVenue:
                 diff = book.take_diff(interval_ms)
                 if diff is not None:
                     stream.publish_diff(s, interval_ms, diff)
-        if interval_ms in self.partial_intervals and isinstance(stream, BinanceSpotStreamServer):
+        if interval_ms in self.partial_intervals:
             stream.publish_partials(interval_ms, self.depth)
 
     def gap(self, symbol: int | None) -> None:
@@ -147,21 +143,23 @@ class PerpVenue:
         """``perp_index``: this venue's place among the perp venues (its rate offset); ``mid(symbol)``:
         the spot model's common mid."""
         self.venue = venue
+        self.kind = kind = kind_of(venue.kind)
         self.sim_venue = sv
         self.listed = listed_symbols(venue, cfg)
         self.perp_index = perp_index
-        self.decimals = RATE_DECIMALS[venue.kind]
+        if kind.funding_decimals is None:
+            raise ValueError(f"venue kind {kind.name!r} declares no funding-rate decimals")
+        self.decimals = kind.funding_decimals
         self._funding = funding
         self._mid = mid
-        self.stream: BinanceFuturesStreamServer | MexcContractStreamServer
-        if venue.kind == "binance_usdm":
-            self.stream = BinanceFuturesStreamServer(venue.name, specs, self.listed, sv.max_connection_age_s)
-        else:
-            self.stream = MexcContractStreamServer(venue.name, specs, self.listed, sv.max_connection_age_s)
+        self.stream: PerpStream = _part(kind, kind.sim.stream, "stream server")(
+            venue.name, specs, self.listed, sv.max_connection_age_s
+        )
         self.names = {specs[i].name: i for i in self.listed} | {contract_symbol(specs[i]): i for i in self.listed}
         self.last: dict[int, FundingPoint] = {}
         self._gaps: set[int] = set()
-        self.rest = PerpRest(venue.kind, specs, self.listed, self.point, cfg.sim.funding_period_s, hooks)
+        rest_class: type[PerpRest] = _part(kind, kind.sim.funding_rest, "funding REST server")
+        self.rest = rest_class(specs, self.listed, self.point, cfg.sim.funding_period_s, hooks)
 
     def point(self, symbol: int) -> FundingPoint:
         """What was last pushed for ``symbol``, or the model's value now before the first push."""

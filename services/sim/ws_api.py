@@ -36,7 +36,7 @@ from services.sim.ws_common import Connection, StreamServer
 from shared.venues.binance import constants as c
 from shared.venues.common import hmac_sha256_hex
 
-WS_API_PATH = "/ws-api/v3"
+WS_API_PATH = c.WS_API_PATH
 SUBSCRIBE = "userDataStream.subscribe.signature"
 UNSUBSCRIBE = "userDataStream.unsubscribe"
 SUBSCRIPTIONS = "session.subscriptions"

@@ -226,6 +226,9 @@ def levels_json(spec: SymbolSpec, levels: Sequence[Level]) -> str:
 
 
 class BinanceSpotStreamServer(BinanceStreamServer):
+    diff_intervals = DIFF_INTERVALS
+    partial_intervals = PARTIAL_INTERVALS
+
     def __init__(
         self, venue: str, specs: Sequence[SymbolSpec], listed: Sequence[int], max_connection_age_s: float = 86_400.0
     ) -> None:

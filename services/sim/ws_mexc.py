@@ -13,17 +13,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import msgspec
 import picows
 from msgspec import Struct
 
-from services.sim.depth import DepthDiff
+from services.sim.depth import DepthBook, DepthDiff
 from services.sim.market import SimQuote
 from services.sim.units import SymbolSpec, units_text
 from services.sim.ws_common import TICKER, Connection, ListenerOrResponse, StreamServer
 from shared.venues.mexc.constants import DEPTH_CHANNEL_PREFIX, MAX_SUBSCRIPTIONS, PONG_MSG, WS_PATH
 from shared.venues.mexc.proto.push_data_pb2 import PushDataV3ApiWrapper
+
+if TYPE_CHECKING:
+    from services.sim.ws_api import UserStreams
 
 CHANNEL_PREFIX = "spot@public.aggre.bookTicker.v3.api.pb@"
 INTERVALS = ("100ms", "10ms")
@@ -118,6 +122,10 @@ class MexcConnection(Connection):
 
 
 class MexcStreamServer(StreamServer):
+    diff_intervals = DIFF_INTERVALS
+    partial_intervals: tuple[int, ...] = ()  # MEXC pushes no partial books
+    user_streams: UserStreams | None = None  # and serves no WS API on this port
+
     def __init__(
         self, venue: str, specs: Sequence[SymbolSpec], listed: Sequence[int], max_connection_age_s: float = 86_400.0
     ) -> None:
@@ -150,6 +158,9 @@ class MexcStreamServer(StreamServer):
         w.symbol = spec.name
         w.sendTime = time.time_ns() // 1_000_000
         self.depth_frames += self.send(subs, picows.WSMsgType.BINARY, w.SerializeToString())
+
+    def publish_partials(self, interval_ms: int, books: Sequence[DepthBook]) -> None:
+        """Never called (no partial intervals): here so every spot server answers the same calls."""
 
     def listener(self, request: picows.WSUpgradeRequest) -> ListenerOrResponse:
         path = request.path.decode("latin-1").partition("?")[0]
