@@ -68,6 +68,14 @@ def test_each_declaration_is_whole(name: str) -> None:
         assert kind.user_stream.ws_path.startswith("/")
 
 
+@pytest.mark.parametrize("name", KIND_NAMES)
+def test_every_simulator_path_resolves(name: str) -> None:
+    sim = kind_of(name).sim
+    for path in (sim.stream, sim.load_stream, sim.dialect, sim.funding_rest, sim.load_ticker):
+        if path is not None:
+            assert callable(load(path)), path
+
+
 def test_load_refuses_a_path_without_an_attribute() -> None:
     with pytest.raises(ValueError, match="not a 'module:attribute' path"):
         load("services.sim.app")

@@ -42,10 +42,10 @@ import msgspec
 from services.sim import book
 from services.sim.book import Reject, SimFill, SimOrder, Ticket
 from services.sim.dialect import ApiError, Balance, Dialect
-from services.sim.dialect_binance import BinanceDialect
-from services.sim.dialect_mexc import MexcDialect
 from services.sim.units import USD_ASSETS, SymbolSpec, units_text
 from shared.config import Venue
+from shared.venues.declaration import load
+from shared.venues.kinds import kind_of
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +105,11 @@ class VenueOrders:
     def __init__(self, venue: Venue, specs: Sequence[SymbolSpec], listed: Sequence[int], top: TopLookup,
                  arrivals: Arrivals, stats: Callable[[], dict[str, Any]]) -> None:
         self.venue = venue
-        self.dialect: Dialect = BinanceDialect() if venue.kind == "binance" else MexcDialect()
-        self.binance = venue.kind == "binance"
+        kind = kind_of(venue.kind)
+        if kind.sim.dialect is None:
+            raise ValueError(f"venue kind {kind.name!r} declares no order API dialect")
+        self.dialect: Dialect = load(kind.sim.dialect)()
+        self.usage_headers_sent = self.dialect.binance_limits  # Binance's usage headers (MEXC sends none)
         self.specs = list(specs)
         self.index = {specs[i].name: i for i in listed}
         self.fee = Decimal(repr(venue.taker_fee))
@@ -164,7 +167,7 @@ class VenueOrders:
 
     def usage_headers(self, order: bool) -> list[tuple[str, str]]:
         """Binance's usage headers with small numbers (MEXC sends none)."""
-        if not self.binance:
+        if not self.usage_headers_sent:
             return []
         out = [("X-MBX-USED-WEIGHT-1M", "1")]
         if order:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +35,8 @@ import numpy as np
 from services.loadgen.prices import SpotVenueInfo, TapePrices
 from services.sim.units import SymbolSpec, units_text
 from shared.venues.binance.constants import BOOK_TICKER_SUFFIX
+from shared.venues.declaration import load
+from shared.venues.kinds import kind_of
 from shared.venues.mexc.constants import BOOK_TICKER_CHANNEL, CONTRACT_PUSH_FUNDING
 from shared.venues.mexc.proto.push_data_pb2 import PublicAggreBookTickerV3Api, PushDataV3ApiWrapper
 
@@ -96,6 +98,29 @@ def mexc_ticker_payload(spec: SymbolSpec, uid: int, bid: str, bid_qty: str, ask:
         channel=mexc_channel(spec), symbol=spec.name, sendTime=send_ms, publicAggreBookTicker=ticker
     )
     return wrapper.SerializeToString()
+
+
+# A venue kind's bookTicker as the whole frame (``Simulated.load_ticker`` names one of these):
+# (spec, update id, bid, bid qty, ask, ask qty, sendTime ms) -> the frame
+TickerFrame = Callable[[SymbolSpec, int, str, str, str, str, int], bytes]
+
+
+def binance_ticker_frame(spec: SymbolSpec, uid: int, bid: str, bid_qty: str, ask: str, ask_qty: str,
+                         send_ms: int) -> bytes:
+    return ws_frame(binance_ticker_payload(spec, uid, bid, bid_qty, ask, ask_qty), OP_TEXT)
+
+
+def mexc_ticker_frame(spec: SymbolSpec, uid: int, bid: str, bid_qty: str, ask: str, ask_qty: str,
+                      send_ms: int) -> bytes:
+    return ws_frame(mexc_ticker_payload(spec, uid, bid, bid_qty, ask, ask_qty, send_ms=send_ms), OP_BINARY)
+
+
+def ticker_frame_of(kind_name: str) -> TickerFrame:
+    path = kind_of(kind_name).sim.load_ticker
+    if path is None:
+        raise ValueError(f"venue kind {kind_name!r} declares no bookTicker frame for the load source")
+    frame: TickerFrame = load(path)
+    return frame
 
 
 @dataclass
@@ -183,6 +208,7 @@ def build_tape(prices: TapePrices, send_ms: int | None = None) -> Tape:
     loop_at: list[list[int]] = [[] for _ in prices.venues]
     sizes = [0] * len(prices.venues)
     kinds = [v.kind for v in prices.venues]
+    ticker_frames = [ticker_frame_of(kind) for kind in kinds]
     venue, symbol = prices.venue.tolist(), prices.symbol.tolist()
     bid, bid_qty = prices.bid.tolist(), prices.bid_qty.tolist()
     ask, ask_qty = prices.ask.tolist(), prices.ask_qty.tolist()
@@ -192,12 +218,7 @@ def build_tape(prices: TapePrices, send_ms: int | None = None) -> Tape:
         pd, qd = spec.price_decimals, spec.qty_decimals
         uid = update_id(0, g // n_slots)
         texts = (units_text(bid[g], pd), units_text(bid_qty[g], qd), units_text(ask[g], pd), units_text(ask_qty[g], qd))
-        if kinds[v] == "binance":
-            payload = binance_ticker_payload(spec, uid, *texts)
-            frame = ws_frame(payload, OP_TEXT)
-        else:
-            payload = mexc_ticker_payload(spec, uid, *texts, send_ms=send)
-            frame = ws_frame(payload, OP_BINARY)
+        frame = ticker_frames[v](spec, uid, *texts, send)
         id_bytes = str(uid).encode()
         at = frame.find(id_bytes)
         if at < 0 or frame.find(id_bytes, at + 1) >= 0:  # pragma: no cover - the id is 14 digits, nothing else is

@@ -21,14 +21,21 @@ from typing import Any
 import msgspec
 
 from services.loadgen.frames import Tape, update_id
-from services.loadgen.venues import SERVERS, BinancePerpServer, Conn, MexcContractServer, VenueServer
+from services.loadgen.venues import Conn, VenueServer
 from services.sim.perp import FundingModel
 from shared.config import Config, venue_symbols
+from shared.venues.declaration import load
 from shared.venues.kinds import kind_of
 
 TICK_S = 0.001
 MAX_BURST_S = 0.05  # at most this much of the rate goes out in one wake-up
-RATE_DECIMALS = {"binance_usdm": 8, "mexc_contract": 6}  # how each venue writes a funding rate
+
+
+def _funding_decimals(kind_name: str) -> int:
+    decimals = kind_of(kind_name).funding_decimals
+    if decimals is None:
+        raise ValueError(f"venue kind {kind_name!r} declares no funding-rate decimals")
+    return decimals
 
 
 def listed_symbols(cfg: Config, venue_name: str) -> list[int]:
@@ -52,15 +59,17 @@ class Replayer:
         self.ports: dict[str, int] = {}
         self._wanted_ports: dict[str, int] = {}
         for sv in cfg.sim.venues:
-            kind = kinds.get(sv.venue)
-            if kind is None:
+            name = kinds.get(sv.venue)
+            if name is None:
                 raise ValueError(f"sim.venues: unknown venue {sv.venue!r}")
-            self.servers.append(SERVERS[kind](sv.venue, kind, specs, listed_symbols(cfg, sv.venue)))
+            server_class: type[VenueServer] = load(kind_of(name).sim.load_stream)
+            self.servers.append(server_class(sv.venue, name, specs, listed_symbols(cfg, sv.venue)))
             self._wanted_ports[sv.venue] = sv.ws_port
         by_name = {s.name: s for s in self.servers}
         # Spot servers in the tape's venue order (a spot venue without a port still has its frames: unsent).
         self.spot: list[VenueServer | None] = [by_name.get(v.info.name) for v in tape.venues]
         self.perp = [s for s in self.servers if kind_of(s.kind).perp]
+        self._rate_decimals = [_funding_decimals(s.kind) for s in self.perp]  # how each writes a funding rate
         for s in self.servers:
             if kind_of(s.kind).spot and s not in self.spot:  # pragma: no cover - the tape covers every spot venue
                 raise ValueError(f"{s.name}: a spot venue the tape does not cover")
@@ -211,12 +220,9 @@ class Replayer:
         for perp_index, server in enumerate(self.perp):
             if not server.conns:
                 continue
-            decimals = RATE_DECIMALS[server.kind]
+            decimals = self._rate_decimals[perp_index]
             points = {s: self.funding.point(s, perp_index, decimals, mids[s], ms) for s in server.listed}
-            if isinstance(server, BinancePerpServer):
-                server.push(points, ms, self.funding_ticks)
-            elif isinstance(server, MexcContractServer):
-                server.push(points, ms)
+            server.push(points, ms, self.funding_ticks)
 
     # ----- stats
     def elapsed(self) -> float:

@@ -183,6 +183,10 @@ class VenueServer:
     def on_binary(self, conn: Conn) -> None:
         pass  # no venue here expects binary frames from a client; ignored
 
+    def push(self, points: Mapping[int, FundingPoint], event_ms: int, tick: int) -> None:
+        """A perpetual's funding push: ``points`` per symbol, the ``tick``-th push (spot servers have none)."""
+        raise NotImplementedError(f"{self.name} pushes no funding")
+
     async def start(self, host: str, port: int) -> int:
         self._server = await picows.ws_create_server(
             self.listener, host, port, enable_auto_ping=False, enable_auto_pong=True,
@@ -375,8 +379,9 @@ class MexcContractServer(VenueServer):
         else:
             conn.reply(_encode({"channel": "rs.error", "data": f"unknown method {req.method!r}", "ts": now_ms()}))
 
-    def push(self, points: Mapping[int, FundingPoint], ts_ms: int) -> None:
-        """Each subscriber's ``push.funding.rate`` frames for ``points``, as one write per connection."""
+    def push(self, points: Mapping[int, FundingPoint], ts_ms: int, tick: int) -> None:
+        """Each subscriber's ``push.funding.rate`` frames for ``points``, as one write per connection (every
+        push alike: ``tick`` does not matter here)."""
         frames = {
             s: mexc_funding_frame(contract_symbol(self.specs[s]), pt.rate, pt.next_funding_ms, ts_ms)
             for s, pt in points.items()
@@ -389,11 +394,3 @@ class MexcContractServer(VenueServer):
             if parts:
                 conn.write(b"".join(parts))
                 self.frames_sent += len(parts)
-
-
-SERVERS: dict[str, type[VenueServer]] = {
-    "binance": BinanceServer,
-    "binance_usdm": BinancePerpServer,
-    "mexc": MexcServer,
-    "mexc_contract": MexcContractServer,
-}
