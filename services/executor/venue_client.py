@@ -40,6 +40,7 @@ from shared.venues.common import (
     TradeFill,
     answer_without_order,
 )
+from shared.venues.kinds import kind_of
 from shared.venues.order_template import OrderTemplate, build_templates
 from shared.venues.spot_rest import ALL_ORDERS_MAX_LIMIT, SpotOrderFormat, VenueOrder
 
@@ -76,6 +77,7 @@ class VenueClient:
         self.venue_id = registry.venue_id[venue.name]
         self.registry = registry
         self.fmt = order_format(venue.kind)
+        self.user_stream = kind_of(venue.kind).user_stream  # None: the venue has no WS API user stream
         self.timeout_s = timeout_s
         self.budget = RateBudget(venue.limits, venue.kind)
         self.pool = HttpPool(venue.rest_url, venue.order_connections)
@@ -316,11 +318,9 @@ class VenueClient:
 
     def user_stream_request(self, request_id: str) -> str:
         """The signed WS API subscribe request (Binance): the credentials stay inside this client."""
-        if self.kind != "binance":
+        if self.user_stream is None:
             raise ValueError(f"{self.name}: {self.kind} has no WS API user stream")
-        from shared.venues.binance.user_stream import subscribe_request
-
-        return subscribe_request(self.__key, self.__secret, self.timestamp_ms(), request_id)
+        return self.user_stream.subscribe_request(self.__key, self.__secret, self.timestamp_ms(), request_id)
 
     def counters(self) -> dict[str, int]:
         b = self.budget
