@@ -32,12 +32,13 @@ import picows
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from shared.config import default_config_path, venue_symbols  # noqa: E402
+from shared.config import FeedSettings, default_config_path, venue_symbols  # noqa: E402
 from shared.config import parse_config as _parse  # noqa: E402
 from shared.http.client import HttpPool  # noqa: E402
+from shared.venues import market_format  # noqa: E402
+from shared.venues.kinds import kind_of  # noqa: E402
 
-WS_PATHS = {"binance": "/stream", "mexc": "/ws", "binance_usdm": "/market/stream", "mexc_contract": "/edge"}
-MEXC_CHANNELS_PER_CONNECTION = 30
+TOPS_ONLY = FeedSettings(depth="none")  # the load source replays bookTickers (and funding)
 START_S = 120.0
 
 
@@ -57,17 +58,15 @@ class Counter(picows.WSListener):  # type: ignore[misc]
 
 
 def subscriptions(kind: str, ws_url: str, symbols: list[tuple[str, str, str]]) -> list[tuple[str, list[str]]]:
-    """(url, frames to send) per connection, as the feeds subscribe; ``symbols`` as (name, base, quote)."""
-    if kind in ("binance", "binance_usdm"):
-        suffix = "@bookTicker" if kind == "binance" else "@markPrice@1s"
-        return [(ws_url + "?streams=" + "/".join(f"{n.lower()}{suffix}" for n, _, _ in symbols), [])]
-    if kind == "mexc":
-        channels = [f"spot@public.aggre.bookTicker.v3.api.pb@100ms@{n}" for n, _, _ in symbols]
-        step = MEXC_CHANNELS_PER_CONNECTION
-        return [(ws_url, [json.dumps({"method": "SUBSCRIPTION", "params": channels[i:i + step]})])
-                for i in range(0, len(channels), step)]
-    return [(ws_url, [json.dumps({"method": "sub.funding.rate", "param": {"symbol": f"{b}_{q}"}})
-                      for _, b, q in symbols])]
+    """(url, frames to send) per connection, as the feeds subscribe (the kind's own market format, its
+    channels per connection); ``symbols`` as (name, base, quote)."""
+    fmt = market_format(kind)
+    channels = fmt.channels([fmt.wire_symbol(b, q) for _, b, q in symbols], TOPS_ONLY)
+    step = fmt.max_channels_per_connection
+    chunks = [channels[i:i + step] for i in range(0, len(channels), step)]
+    if fmt.subscribes_in_url:
+        return [(fmt.url(ws_url, chunk), []) for chunk in chunks]
+    return [(ws_url, fmt.subscribe_frames(chunk)) for chunk in chunks]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -120,7 +119,7 @@ async def measure(data: dict[str, Any], ports: dict[str, dict[str, int]], pid: i
     transports = []
     try:
         for v in cfg.venues:
-            url = f"ws://127.0.0.1:{ports[v.name]['ws']}{WS_PATHS[v.kind]}"
+            url = f"ws://127.0.0.1:{ports[v.name]['ws']}{kind_of(v.kind).ws_path}"
             symbols = [(s.name, s.base, s.quote) for s in venue_symbols(v, cfg.symbols)]
             for _ in range(clients):
                 for sub_url, hello in subscriptions(v.kind, url, symbols):
@@ -141,7 +140,7 @@ async def measure(data: dict[str, Any], ports: dict[str, dict[str, int]], pid: i
         for t in transports:
             t.disconnect()
     elapsed = t1 - t0
-    spot = [v.name for v in cfg.venues if v.kind in ("binance", "mexc")]
+    spot = [v.name for v in cfg.venues if kind_of(v.kind).spot]
     return {
         "quotes_per_s": (after["quotes"] - before["quotes"]) / elapsed,
         "received_per_s": {n: (got1[n] - got0[n]) / elapsed for n in got1},

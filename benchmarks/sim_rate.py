@@ -31,11 +31,12 @@ import picows
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from shared.config import Config, default_config_path, parse_config, venue_symbols  # noqa: E402
+from shared.config import Config, FeedSettings, default_config_path, parse_config, venue_symbols  # noqa: E402
 from shared.http.client import HttpPool  # noqa: E402
+from shared.venues import market_format  # noqa: E402
+from shared.venues.kinds import kind_of  # noqa: E402
 
-WS_PATHS = {"binance": "/stream", "mexc": "/ws", "binance_usdm": "/market/stream", "mexc_contract": "/edge"}
-MEXC_CHANNELS_PER_CONNECTION = 30
+TOPS_AND_DEPTH = FeedSettings(depth="diff", depth_interval_ms=100)  # bookTicker and depth@100ms
 
 
 def free_port() -> int:
@@ -64,7 +65,7 @@ def bench_config(target: float, cpu: int) -> dict[str, Any]:
         sv["ws_port"], sv["rest_port"] = ports[sv["venue"]]
     for v in data["venues"]:
         ws, rest = ports[v["name"]]
-        v["ws_url"] = f"ws://127.0.0.1:{ws}{WS_PATHS[v['kind']]}"
+        v["ws_url"] = f"ws://127.0.0.1:{ws}{kind_of(v['kind']).ws_path}"
         v["rest_url"] = f"http://127.0.0.1:{rest}"
     data["sim"]["quotes_per_second"] = target
     data["services"]["sim"]["cpu"] = cpu
@@ -72,19 +73,15 @@ def bench_config(target: float, cpu: int) -> dict[str, Any]:
 
 
 def subscriptions(kind: str, ws_url: str, symbols: list[tuple[str, str, str]]) -> list[tuple[str, list[str]]]:
-    """(url, frames to send) per connection; ``symbols`` as (name, base, quote)."""
-    if kind in ("binance", "binance_usdm"):
-        suffixes = ("@bookTicker", "@depth@100ms") if kind == "binance" else ("@markPrice@1s",)
-        streams = [f"{name.lower()}{x}" for name, _, _ in symbols for x in suffixes]
-        return [(ws_url + "?streams=" + "/".join(streams), [])]
-    if kind == "mexc":
-        channels = [f"spot@public.aggre.{k}.v3.api.pb@100ms@{name}" for name, _, _ in symbols
-                    for k in ("bookTicker", "depth")]
-        step = MEXC_CHANNELS_PER_CONNECTION
-        return [(ws_url, [json.dumps({"method": "SUBSCRIPTION", "params": channels[i:i + step]})])
-                for i in range(0, len(channels), step)]
-    subs = [json.dumps({"method": "sub.funding.rate", "param": {"symbol": f"{b}_{q}"}}) for _, b, q in symbols]
-    return [(ws_url, subs)]
+    """(url, frames to send) per connection, as the feeds subscribe (the kind's own market format, its
+    channels per connection); ``symbols`` as (name, base, quote)."""
+    fmt = market_format(kind)
+    channels = fmt.channels([fmt.wire_symbol(b, q) for _, b, q in symbols], TOPS_AND_DEPTH)
+    step = fmt.max_channels_per_connection
+    chunks = [channels[i:i + step] for i in range(0, len(channels), step)]
+    if fmt.subscribes_in_url:
+        return [(fmt.url(ws_url, chunk), []) for chunk in chunks]
+    return [(ws_url, fmt.subscribe_frames(chunk)) for chunk in chunks]
 
 
 async def sim_stats(urls: list[str]) -> list[dict[str, Any]]:

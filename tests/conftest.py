@@ -14,6 +14,7 @@ import msgspec
 import pytest
 
 from shared.config import Config, default_config_path, parse_config
+from shared.venues.kinds import kind_of
 
 pytest_plugins = ["tests.sim_kit", "tests.pg_kit", "tests.redis_kit"]
 
@@ -56,7 +57,6 @@ async def eventually_async(check: Callable[[], Any], timeout: float = 30.0, what
     raise AssertionError(f"timed out after {timeout}s waiting for {what or check}: last={last!r}")
 
 
-WS_PATHS = {"binance": "/stream", "mexc": "/ws", "binance_usdm": "/market/stream", "mexc_contract": "/edge"}
 
 
 def make_config_dict(run_dir: Path, **overrides: Any) -> dict[str, Any]:
@@ -67,11 +67,11 @@ def make_config_dict(run_dir: Path, **overrides: Any) -> dict[str, Any]:
         sv["ws_port"], sv["rest_port"] = ports[sv["venue"]]
     for v in data["venues"]:
         ws, rest = ports[v["name"]]
-        path = WS_PATHS[v["kind"]]
-        v["ws_url"] = f"ws://127.0.0.1:{ws}{path}"
+        kind = kind_of(v["kind"])
+        v["ws_url"] = f"ws://127.0.0.1:{ws}{kind.ws_path}"
         v["rest_url"] = f"http://127.0.0.1:{rest}"
-        if v.get("ws_api_url"):
-            v["ws_api_url"] = f"ws://127.0.0.1:{ws}/ws-api/v3"
+        if v.get("ws_api_url") and kind.user_stream is not None:
+            v["ws_api_url"] = f"ws://127.0.0.1:{ws}{kind.user_stream.ws_path}"
     data["instance"] = "t" + uuid.uuid4().hex[:12]
     data["runtime"]["run_dir"] = str(run_dir)
     data["sinks"]["prometheus_port"] = free_port()

@@ -44,6 +44,7 @@ from shared.registry import Registry
 from shared.venues import order_format
 from shared.venues.binance.market import BinanceMarketFormat
 from shared.venues.common import ANSWER_OK, ORDER_MARKET
+from shared.venues.kinds import kind_of
 from shared.venues.mexc.market import MexcMarketFormat
 from tests.conftest import eventually_async, make_config_dict
 from tests.test_feed_live import running_feed
@@ -53,7 +54,6 @@ START_S = 60.0  # building the tape and binding: a few seconds on a busy box
 SEED = 11
 TAPE = 3000  # small: at 5000 quotes/s the tape starts over every 0.6 s, so the tests cross loops
 DEADLINE_S = 20.0
-WS_PATHS = {"binance": "/stream", "mexc": "/ws", "binance_usdm": "/market/stream", "mexc_contract": "/edge"}
 CREDS = {"binance": ("lg-bkey", "lg-bsecret"), "mexc": ("lg-mkey", "lg-msecret")}
 
 
@@ -73,7 +73,7 @@ class Running:
 
     def ws_url(self, venue: str) -> str:
         kind = next(v["kind"] for v in self.data["venues"] if v["name"] == venue)
-        return f"ws://127.0.0.1:{self.ports[venue]['ws']}{WS_PATHS[kind]}"
+        return f"ws://127.0.0.1:{self.ports[venue]['ws']}{kind_of(kind).ws_path}"
 
 
 def base_config(run_dir: Path) -> dict[str, Any]:
@@ -82,7 +82,7 @@ def base_config(run_dir: Path) -> dict[str, Any]:
         sv["ws_port"] = sv["rest_port"] = 0
     for v in data["venues"]:
         v.pop("ws_api_url", None)
-        if v["kind"] in ("binance", "mexc"):
+        if kind_of(v["kind"]).spot:
             v["feed"] = {"depth": "none"}  # tops only: the load source replays book tickers
     return data
 
@@ -113,7 +113,7 @@ def loadgen(run_dir: Path, rate: float, *extra: str, stop: int = signal.SIGTERM)
         assert line["ready"] is True and line["pid"] == proc.pid
         ports = line["ports"]
         for v in data["venues"]:
-            v["ws_url"] = f"ws://127.0.0.1:{ports[v['name']]['ws']}{WS_PATHS[v['kind']]}"
+            v["ws_url"] = f"ws://127.0.0.1:{ports[v['name']]['ws']}{kind_of(v['kind']).ws_path}"
             if "rest" in ports[v["name"]]:
                 v["rest_url"] = f"http://127.0.0.1:{ports[v['name']]['rest']}"
         running = Running(proc, ports, data)

@@ -17,8 +17,8 @@ from typing import Any
 import msgspec
 
 from shared.config import default_config_path
+from shared.venues.kinds import kind_of
 
-WS_PATHS = {"binance": "/stream", "mexc": "/ws", "binance_usdm": "/market/stream", "mexc_contract": "/edge"}
 LOAD_CPU = 0  # the load source, and what the engine does not need on its core
 ENGINE_CPU = 1
 
@@ -57,11 +57,12 @@ def bench_config(run_dir: Path, placement: str, *, busy_poll: bool = False, fsyn
     by_venue = {sv["venue"]: sv for sv in data["sim"]["venues"]}
     for v in data["venues"]:
         sv = by_venue[v["name"]]
-        v["ws_url"] = f"ws://127.0.0.1:{sv['ws_port']}{WS_PATHS[v['kind']]}"
+        kind = kind_of(v["kind"])
+        v["ws_url"] = f"ws://127.0.0.1:{sv['ws_port']}{kind.ws_path}"
         v["rest_url"] = f"http://127.0.0.1:{sv['rest_port']}"
         v.pop("ws_api_url", None)  # fills come in the order answers: no user stream to serve
         v["limits"] = dict(LIFTED_LIMITS)
-        if v["kind"] in ("binance", "mexc"):
+        if kind.spot:
             v["feed"] = {**v.get("feed", {}), "depth": "none"}  # tops only: the load source replays bookTickers
     data["instance"] = f"bench{os.getpid()}"
     data["sim"]["enabled"] = False
