@@ -33,6 +33,7 @@ from shared.config import default_config_path, parse_config
 from shared.messages import ACTION_OPEN, SIDE_BUY, SIDE_SELL, STRATEGY_CROSS, Leg, Opportunity, OrderIntent
 from shared.registry import Registry
 from shared.runtime.host import ProcessContext
+from shared.venues.kinds import kind_of
 
 KEYS = {"binance": ("bkey", "bsecret"), "mexc": ("mkey", "msecret")}
 UNLIMITED = SimRateLimits(weight_per_minute=10**9, orders_per_10s=10**9, orders_per_day=10**9,
@@ -75,7 +76,7 @@ async def run(n: int) -> None:
                              rate_limits={"binance": UNLIMITED, "mexc": UNLIMITED}) as sim:
             sim.emit(sim.model.n_slots)
             for v in data["venues"]:
-                if v["kind"] in ("binance", "mexc"):
+                if kind_of(v["kind"]).spot:
                     v["rest_url"] = sim.rest_url(v["name"])
                     if v.get("ws_api_url"):
                         v["ws_api_url"] = sim.ws_api_url(v["name"])

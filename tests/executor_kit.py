@@ -31,6 +31,7 @@ from shared.messages import (
 )
 from shared.registry import Registry
 from shared.runtime.host import ProcessContext
+from shared.venues.kinds import kind_of
 from tests.conftest import eventually_async, make_config_dict
 from tests.sim_kit import CREDS
 
@@ -67,7 +68,7 @@ def rig_config(run_dir: Path, sim: Simulator | None = None, limits: dict[str, di
         sv["ws_port"] = sv["rest_port"] = 0
     if sim is not None:
         for v in data["venues"]:
-            if v["kind"] in ("binance", "mexc"):
+            if kind_of(v["kind"]).spot:
                 v["rest_url"] = sim.rest_url(v["name"])
                 if v.get("ws_api_url"):
                     v["ws_api_url"] = sim.ws_api_url(v["name"])

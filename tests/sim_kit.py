@@ -132,9 +132,15 @@ async def query_order(sim: Simulator, venue: str, client_order_id: str, symbol: 
     return await http(sim, venue, req.method, req.path, req.headers)
 
 
+def api_key_header(sim: Simulator, venue: str) -> str:
+    """The header the venue's kind carries its API key in."""
+    header = kind_of(sim.venue(venue).venue.kind).api_key_header
+    assert header is not None, f"{venue} takes no API key"
+    return header
+
+
 async def balances(sim: Simulator, venue: str) -> dict[str, Decimal]:
-    header = "X-MBX-APIKEY" if venue == "binance" else "X-MEXC-APIKEY"
-    resp = await http(sim, venue, "GET", "/sim/balances", [(header, CREDS[venue][0])])
+    resp = await http(sim, venue, "GET", "/sim/balances", [(api_key_header(sim, venue), CREDS[venue][0])])
     assert resp.status == 200, resp.body
     return {k: Decimal(v) for k, v in json.loads(resp.body).items()}
 
@@ -162,7 +168,6 @@ def price_model(cfg: Config, seed: int | None = None) -> PriceModel:
 
 
 # ----- signed requests of any kind (orders beyond the shared formats' LIMIT IOC, account endpoints)
-API_KEY_HEADERS = {"binance": "X-MBX-APIKEY", "mexc": "X-MEXC-APIKEY"}
 ORDER_TYPES = {  # (venue, kind) -> the venue's type / timeInForce parameters
     ("binance", "IOC"): (("type", "LIMIT"), ("timeInForce", "IOC")),
     ("binance", "FOK"): (("type", "LIMIT"), ("timeInForce", "FOK")),
@@ -185,7 +190,7 @@ async def signed(
     key, real_secret = CREDS[venue]
     full = [*params, ("recvWindow", "5000"), ("timestamp", str(now_ms()))]
     return await http(sim, venue, method, signed_path(path, full, secret or real_secret),
-                      [(API_KEY_HEADERS[venue], key)])
+                      [(api_key_header(sim, venue), key)])
 
 
 async def place(

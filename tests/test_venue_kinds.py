@@ -3,6 +3,8 @@ unknown kind fails with a message naming the known ones, and the config's per-ve
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any, get_args
 
 import msgspec
@@ -18,6 +20,16 @@ from shared.venues.declaration import load
 from shared.venues.kinds import KIND_NAMES, KINDS, kind_of
 from tests.conftest import eventually_async
 from tests.sim_kit import DEADLINE_S, connect
+
+REPO = Path(__file__).resolve().parents[1]
+SKIPPED_DIRS = {".venv", ".git", "__pycache__", ".ruff_cache", ".hypothesis", ".run"}
+_KNOWN = "|".join(re.escape(name) for name in KINDS)
+# A choice between venues by kind name: kind == "binance", v["kind"] in ("binance", "mexc"), kinds[v] != "mexc"...
+KIND_CHAIN = re.compile(
+    r"""\bkinds?(?:\[[^\]]*\])*["']?\]?\s*(?:==|!=|(?:not\s+)?in\s*[(\[{][^)\]}]*?)\s*["'](?:""" + _KNOWN + r""")["']"""
+)
+WS_PATHS_TABLE = re.compile(r"\bWS_PATHS\s*(?::[^=]*)?=\s*\{")  # a copy of the declared paths
+KIND_SETS = re.compile(r"\b(?:SPOT|PERP)_KINDS\s*(?::[^=]*)?=")  # a copy of the declared spot / perpetual split
 
 
 def default_data() -> dict[str, Any]:
@@ -136,3 +148,39 @@ async def test_the_simulator_serves_each_kind_at_its_declared_ws_path(still_sim:
             assert still_sim.ws_api_url(name) == base + kind.user_stream.ws_path
             transport, _ = await connect(still_sim.ws_api_url(name))
             transport.disconnect()
+
+
+def repo_sources() -> list[Path]:
+    here = Path(__file__).resolve()  # this file's own examples of what the patterns find
+    return [p for p in REPO.rglob("*.py") if not SKIPPED_DIRS & set(p.relative_to(REPO).parts) and p != here]
+
+
+@pytest.mark.parametrize(
+    ("line", "chain"),
+    [
+        ('if venue.kind == "binance":', True),
+        ("if v['kind'] in ('binance', 'mexc'):", True),
+        ('if kinds[v] != "mexc_contract":', True),
+        ('if self.kind not in ["binance_usdm"]:', True),
+        ('if kind == "depth":', False),
+        ("if kind.kind == book.MARKET:", False),
+        ('if venue.name == "binance":', False),
+    ],
+)
+def test_the_chain_pattern_sees_a_choice_by_kind_name(line: str, chain: bool) -> None:
+    assert bool(KIND_CHAIN.search(line)) is chain
+
+
+def test_no_kind_chain_or_ws_path_table_outside_the_venue_folders() -> None:
+    """Adding a venue is its folder and its declaration: nothing else may choose between kinds by name."""
+    sources = repo_sources()
+    assert len(sources) > 100 and REPO / "services" / "sim" / "app.py" in sources
+    found = []
+    for path in sources:
+        rel = path.relative_to(REPO).as_posix()
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            table = WS_PATHS_TABLE.search(line) or KIND_SETS.search(line)
+            chain = KIND_CHAIN.search(line) and not rel.startswith("shared/venues/")  # a venue's own dialect may
+            if table or chain:
+                found.append(f"{rel}:{n}: {line.strip()}")
+    assert not found, "\n".join(found)
