@@ -16,7 +16,7 @@ from shared.config import FeedSettings, KindName, default_config_path, load_conf
 from shared.errors import ConfigError
 from shared.venues import documented_limits, market_format, order_format
 from shared.venues.common import FundingUpdate, TopOfBook
-from shared.venues.declaration import load
+from shared.venues.declaration import load, need
 from shared.venues.kinds import KIND_NAMES, KINDS, kind_of
 from tests.conftest import eventually_async
 from tests.sim_kit import DEADLINE_S, connect
@@ -184,3 +184,10 @@ def test_no_kind_chain_or_ws_path_table_outside_the_venue_folders() -> None:
             if table or chain:
                 found.append(f"{rel}:{n}: {line.strip()}")
     assert not found, "\n".join(found)
+
+
+def test_a_missing_field_a_caller_needs_is_named() -> None:
+    perp = kind_of("mexc_contract")
+    assert need(perp, perp.funding_decimals, "funding-rate decimals") == 6
+    with pytest.raises(ValueError, match="venue kind 'mexc_contract' declares no simulator order API dialect"):
+        need(perp, perp.sim.dialect, "simulator order API dialect")

@@ -44,7 +44,7 @@ from services.sim.book import Reject, SimFill, SimOrder, Ticket
 from services.sim.dialect import ApiError, Balance, Dialect
 from services.sim.units import USD_ASSETS, SymbolSpec, units_text
 from shared.config import Venue
-from shared.venues.declaration import load
+from shared.venues.declaration import load, need
 from shared.venues.kinds import kind_of
 
 log = logging.getLogger(__name__)
@@ -106,9 +106,7 @@ class VenueOrders:
                  arrivals: Arrivals, stats: Callable[[], dict[str, Any]]) -> None:
         self.venue = venue
         kind = kind_of(venue.kind)
-        if kind.sim.dialect is None:
-            raise ValueError(f"venue kind {kind.name!r} declares no order API dialect")
-        self.dialect: Dialect = load(kind.sim.dialect)()
+        self.dialect: Dialect = load(need(kind, kind.sim.dialect, "simulator order API dialect"))()
         self.usage_headers_sent = self.dialect.binance_limits  # Binance's usage headers (MEXC sends none)
         self.specs = list(specs)
         self.index = {specs[i].name: i for i in listed}

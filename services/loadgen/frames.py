@@ -35,7 +35,7 @@ import numpy as np
 from services.loadgen.prices import SpotVenueInfo, TapePrices
 from services.sim.units import SymbolSpec, units_text
 from shared.venues.binance.constants import BOOK_TICKER_SUFFIX
-from shared.venues.declaration import load
+from shared.venues.declaration import load, need
 from shared.venues.kinds import kind_of
 from shared.venues.mexc.constants import BOOK_TICKER_CHANNEL, CONTRACT_PUSH_FUNDING
 from shared.venues.mexc.proto.push_data_pb2 import PublicAggreBookTickerV3Api, PushDataV3ApiWrapper
@@ -116,10 +116,8 @@ def mexc_ticker_frame(spec: SymbolSpec, uid: int, bid: str, bid_qty: str, ask: s
 
 
 def ticker_frame_of(kind_name: str) -> TickerFrame:
-    path = kind_of(kind_name).sim.load_ticker
-    if path is None:
-        raise ValueError(f"venue kind {kind_name!r} declares no bookTicker frame for the load source")
-    frame: TickerFrame = load(path)
+    kind = kind_of(kind_name)
+    frame: TickerFrame = load(need(kind, kind.sim.load_ticker, "load source bookTicker frame"))
     return frame
 
 

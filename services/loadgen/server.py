@@ -24,18 +24,11 @@ from services.loadgen.frames import Tape, update_id
 from services.loadgen.venues import Conn, VenueServer
 from services.sim.perp import FundingModel
 from shared.config import Config, venue_symbols
-from shared.venues.declaration import load
+from shared.venues.declaration import load, need
 from shared.venues.kinds import kind_of
 
 TICK_S = 0.001
 MAX_BURST_S = 0.05  # at most this much of the rate goes out in one wake-up
-
-
-def _funding_decimals(kind_name: str) -> int:
-    decimals = kind_of(kind_name).funding_decimals
-    if decimals is None:
-        raise ValueError(f"venue kind {kind_name!r} declares no funding-rate decimals")
-    return decimals
 
 
 def listed_symbols(cfg: Config, venue_name: str) -> list[int]:
@@ -69,7 +62,9 @@ class Replayer:
         # Spot servers in the tape's venue order (a spot venue without a port still has its frames: unsent).
         self.spot: list[VenueServer | None] = [by_name.get(v.info.name) for v in tape.venues]
         self.perp = [s for s in self.servers if kind_of(s.kind).perp]
-        self._rate_decimals = [_funding_decimals(s.kind) for s in self.perp]  # how each writes a funding rate
+        # How each writes a funding rate (looked up once here, not on every push).
+        perp_kinds = [kind_of(s.kind) for s in self.perp]
+        self._rate_decimals = [need(k, k.funding_decimals, "funding-rate decimals") for k in perp_kinds]
         for s in self.servers:
             if kind_of(s.kind).spot and s not in self.spot:  # pragma: no cover - the tape covers every spot venue
                 raise ValueError(f"{s.name}: a spot venue the tape does not cover")

@@ -21,15 +21,8 @@ from services.sim.units import SymbolSpec
 from services.sim.ws_api import UserStreams
 from services.sim.ws_mexc_contract import contract_symbol
 from shared.config import Config, SimVenue, Venue, venue_symbols
-from shared.venues.declaration import VenueKind, load
+from shared.venues.declaration import load, need
 from shared.venues.kinds import kind_of
-
-
-def _part(kind: VenueKind, path: str | None, what: str) -> Any:
-    """The class a kind's declaration names for ``what`` (imported once, when the venue is built)."""
-    if path is None:
-        raise ValueError(f"venue kind {kind.name!r} declares no simulator {what}")
-    return load(path)
 
 
 def listed_symbols(venue: Venue, cfg: Config) -> list[int]:
@@ -50,10 +43,9 @@ class SpotVenue:
         self.kind = kind = kind_of(venue.kind)
         self.sim_venue = sv
         self.listed = listed_symbols(venue, cfg)
-        dialect: Dialect = _part(kind, kind.sim.dialect, "order API dialect")()
-        self.stream: SpotStream = _part(kind, kind.sim.stream, "stream server")(
-            venue.name, specs, self.listed, sv.max_connection_age_s
-        )
+        # The kind's own classes, imported now (once per venue, at start).
+        dialect: Dialect = load(need(kind, kind.sim.dialect, "simulator order API dialect"))()
+        self.stream: SpotStream = load(kind.sim.stream)(venue.name, specs, self.listed, sv.max_connection_age_s)
         self.diff_intervals, self.partial_intervals = self.stream.diff_intervals, self.stream.partial_intervals
         rng = random.Random(f"depth:{cfg.sim.seed}:{venue.name}")  # its own stream: quotes stay as seeded
         sim = cfg.sim
@@ -147,18 +139,14 @@ class PerpVenue:
         self.sim_venue = sv
         self.listed = listed_symbols(venue, cfg)
         self.perp_index = perp_index
-        if kind.funding_decimals is None:
-            raise ValueError(f"venue kind {kind.name!r} declares no funding-rate decimals")
-        self.decimals = kind.funding_decimals
+        self.decimals = need(kind, kind.funding_decimals, "funding-rate decimals")
         self._funding = funding
         self._mid = mid
-        self.stream: PerpStream = _part(kind, kind.sim.stream, "stream server")(
-            venue.name, specs, self.listed, sv.max_connection_age_s
-        )
+        self.stream: PerpStream = load(kind.sim.stream)(venue.name, specs, self.listed, sv.max_connection_age_s)
         self.names = {specs[i].name: i for i in self.listed} | {contract_symbol(specs[i]): i for i in self.listed}
         self.last: dict[int, FundingPoint] = {}
         self._gaps: set[int] = set()
-        rest_class: type[PerpRest] = _part(kind, kind.sim.funding_rest, "funding REST server")
+        rest_class: type[PerpRest] = load(need(kind, kind.sim.funding_rest, "simulator funding REST server"))
         self.rest = rest_class(specs, self.listed, self.point, cfg.sim.funding_period_s, hooks)
 
     def point(self, symbol: int) -> FundingPoint:

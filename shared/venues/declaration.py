@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 if TYPE_CHECKING:  # type hints only: importing them here would be a cycle (they import shared.config)
     from shared.config import Venue
@@ -73,6 +73,16 @@ class VenueKind:
     @property
     def perp(self) -> bool:
         return not self.spot
+
+
+T = TypeVar("T")
+
+
+def need(kind: VenueKind, value: T | None, what: str) -> T:
+    """``value``, a field the caller cannot do without; a clear error if this kind leaves it out."""
+    if value is None:
+        raise ValueError(f"venue kind {kind.name!r} declares no {what}")
+    return value
 
 
 def load(path: str) -> Any:
