@@ -326,8 +326,10 @@ def json_body(fields: Sequence[tuple[str, Json | None]]) -> str:
             text = str(value)
         elif isinstance(value, Decimal):
             text = wire_decimal(value)
-        else:
+        elif isinstance(value, str):
             text = msgspec.json.encode(value).decode()
+        else:  # a float would go out as its repr
+            raise TypeError(f"{key}: send a Decimal, int, bool or str, not {type(value).__name__}")
         parts.append(f"{msgspec.json.encode(key).decode()}:{text}")
     return "{" + ",".join(parts) + "}"
 
@@ -384,7 +386,7 @@ Time = int | str  # the docs' list template writes "" for times
 class _Envelope(Struct):
     success: bool = False
     code: int = 0
-    message: str = ""
+    message: str | None = ""  # null values are left to default alike
     data: msgspec.Raw = msgspec.Raw(b"null")
 
 
@@ -405,7 +407,7 @@ class _Order(Struct):
     dealAvgPrice: Decimal = ZERO
     takerFee: Decimal = ZERO
     makerFee: Decimal = ZERO
-    feeCurrency: str = ""
+    feeCurrency: str | None = ""
     leverage: int = 0
     positionId: Id = ""
     category: int = 0
@@ -418,7 +420,7 @@ class _Order(Struct):
 class _CancelItem(Struct):
     orderId: Id | None = None
     errorCode: int = 0
-    errorMsg: str = ""
+    errorMsg: str | None = ""
 
 
 class _Position(Struct):
@@ -531,7 +533,7 @@ def _contract_order(o: _Order) -> ContractOrder:
         status = PARTIALLY_FILLED
     return ContractOrder(
         str(o.orderId), o.externalOid or "", o.symbol, o.side, o.orderType, o.openType, o.state, status,
-        o.price, o.vol, o.dealVol, o.dealAvgPrice, o.takerFee, o.makerFee, o.feeCurrency, o.leverage,
+        o.price, o.vol, o.dealVol, o.dealAvgPrice, o.takerFee, o.makerFee, o.feeCurrency or "", o.leverage,
         str(o.positionId), o.category, o.errorCode, _ms(o.createTime), _ms(o.updateTime),
     )
 
@@ -678,7 +680,7 @@ class MexcContractOrderFormat:
             env = _envelope.decode(body)
         except msgspec.DecodeError:
             return 0, f"HTTP {http_status}: {body[:200].decode(errors='replace')}"
-        return env.code, env.message
+        return env.code, env.message or ""
 
     def _verdict(self, http_status: int, body: bytes, headers: Mapping[str, str]) -> _Verdict:
         """Classify an answer: 429/418 or code 510 → throttled; 5xx, codes that leave the outcome open, or an
@@ -697,11 +699,12 @@ class MexcContractOrderFormat:
             return _Verdict(ANSWER_UNKNOWN, 0, f"HTTP {http_status}: unreadable answer ({exc})", b"null", 0.0)
         if env.success and env.code == 0 and 200 <= http_status < 300:
             return _Verdict(ANSWER_OK, 0, "", bytes(env.data), 0.0)
+        msg = env.message or ""
         if env.code in THROTTLE_CODES:
-            return _Verdict(ANSWER_THROTTLED, env.code, env.message, b"null", wait)
+            return _Verdict(ANSWER_THROTTLED, env.code, msg, b"null", wait)
         if env.code in STATUS_UNKNOWN_CODES:
-            return _Verdict(ANSWER_UNKNOWN, env.code, env.message, b"null", 0.0)
-        return _Verdict(ANSWER_REJECTED, env.code, env.message, b"null", 0.0)
+            return _Verdict(ANSWER_UNKNOWN, env.code, msg, b"null", 0.0)
+        return _Verdict(ANSWER_REJECTED, env.code, msg, b"null", 0.0)
 
     def _data(self, http_status: int, body: bytes, what: str) -> bytes:
         """The ``data`` of an ok answer; VenueError for an error answer, ProtocolError for an unreadable 2xx."""
@@ -771,7 +774,7 @@ class MexcContractOrderFormat:
         return [
             CancelResult(
                 ANSWER_OK if i.errorCode == 0 else self._refusal_kind(i.errorCode),
-                "" if i.orderId is None else str(i.orderId), "", i.errorCode, i.errorMsg, http_status,
+                "" if i.orderId is None else str(i.orderId), "", i.errorCode, i.errorMsg or "", http_status,
             )
             for i in items
         ]
@@ -790,8 +793,8 @@ class MexcContractOrderFormat:
         for i in items:
             if i.errorCode != 0:
                 oid = "" if i.orderId is None else str(i.orderId)
-                return CancelResult(self._refusal_kind(i.errorCode), oid, client_order_id, i.errorCode, i.errorMsg,
-                                    http_status)
+                kind = self._refusal_kind(i.errorCode)
+                return CancelResult(kind, oid, client_order_id, i.errorCode, i.errorMsg or "", http_status)
         return CancelResult(ANSWER_OK, "", client_order_id, 0, "", http_status)
 
     def _refusal_kind(self, code: int) -> str:
