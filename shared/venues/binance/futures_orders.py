@@ -60,7 +60,7 @@ from shared.venues.spot_rest import THROTTLED_HTTP, dec, decimals, header_int, p
 KIND = "binance_usdm"  # the venue kind's name in kind.py
 BASE_URL = "https://fapi.binance.com"  # general-info: "The base endpoint is"
 
-# The current docs, one page per group; each builder names its anchor.
+# The current docs put each group of endpoints on one page; each builder names its own section under it.
 DOC = "https://developers.binance.com/en/docs/catalog/core-trading-derivatives-trading-usd-s-m-futures/api/rest-api/"
 
 ORDER_PATH = "/fapi/v1/order"
@@ -599,7 +599,9 @@ class BinanceFuturesOrderFormat:
         api_key: str, api_secret: str, timestamp_ms: int, recv_window_ms: int, order_type: str = ORDER_LIMIT_IOC,
         reduce_only: bool = False,
     ) -> HttpRequest:
-        """POST /fapi/v1/order (TRADE): LIMIT IOC or MARKET, RESULT answer.  DOC + trade#new-order"""
+        """POST /fapi/v1/order (TRADE): LIMIT IOC or MARKET, RESULT answer.
+        https://developers.binance.com/en/docs/catalog/core-trading-derivatives-trading-usd-s-m-futures/api/rest-api/trade#new-order
+        """
         params = self.new_order_params(symbol=symbol, side=side, price=price, qty=qty,
                                        client_order_id=client_order_id, order_type=order_type,
                                        reduce_only=reduce_only)
@@ -627,52 +629,66 @@ class BinanceFuturesOrderFormat:
 
     def build_query_order(self, *, symbol: str, client_order_id: str, api_key: str, api_secret: str,
                           timestamp_ms: int, recv_window_ms: int) -> HttpRequest:
-        """GET /fapi/v1/order (USER_DATA) by origClientOrderId.  DOC + trade#query-order
-        The venue forgets CANCELED/EXPIRED orders without fills after 3 days (-2013 then)."""
+        """GET /fapi/v1/order (USER_DATA) by origClientOrderId. The venue forgets CANCELED/EXPIRED orders
+        without fills after 3 days, and every order after 90 days (-2013 then).
+        https://developers.binance.com/en/docs/catalog/core-trading-derivatives-trading-usd-s-m-futures/api/rest-api/trade#query-order
+        """
         params = [("symbol", symbol), ("origClientOrderId", client_order_id)]
         return self.signed("GET", ORDER_PATH, params, api_key, api_secret, timestamp_ms, recv_window_ms)
 
     def build_cancel_order(self, *, symbol: str, client_order_id: str, api_key: str, api_secret: str,
                            timestamp_ms: int, recv_window_ms: int) -> HttpRequest:
-        """DELETE /fapi/v1/order (TRADE) by origClientOrderId.  DOC + trade#cancel-order"""
+        """DELETE /fapi/v1/order (TRADE) by origClientOrderId.
+        https://developers.binance.com/en/docs/catalog/core-trading-derivatives-trading-usd-s-m-futures/api/rest-api/trade#cancel-order
+        """
         params = [("symbol", symbol), ("origClientOrderId", client_order_id)]
         return self.signed("DELETE", ORDER_PATH, params, api_key, api_secret, timestamp_ms, recv_window_ms)
 
     def build_open_orders(self, *, symbol: str | None, api_key: str, api_secret: str, timestamp_ms: int,
                           recv_window_ms: int) -> HttpRequest:
         """GET /fapi/v1/openOrders (USER_DATA); weight 1 with a symbol, 40 without.
-        DOC + trade#current-all-open-orders"""
+        https://developers.binance.com/en/docs/catalog/core-trading-derivatives-trading-usd-s-m-futures/api/rest-api/trade#current-all-open-orders
+        """
         params = [("symbol", symbol)] if symbol else []
         return self.signed("GET", OPEN_ORDERS_PATH, params, api_key, api_secret, timestamp_ms, recv_window_ms)
 
     def build_cancel_all(self, *, symbol: str, api_key: str, api_secret: str, timestamp_ms: int,
                          recv_window_ms: int) -> HttpRequest:
         """DELETE /fapi/v1/allOpenOrders (TRADE); answers ``{"code":200,"msg":..}`` (``parse_ack``), not the
-        orders.  DOC + trade#cancel-all-open-orders"""
+        orders.
+        https://developers.binance.com/en/docs/catalog/core-trading-derivatives-trading-usd-s-m-futures/api/rest-api/trade#cancel-all-open-orders
+        """
         params = [("symbol", symbol)]
         return self.signed("DELETE", CANCEL_ALL_PATH, params, api_key, api_secret, timestamp_ms, recv_window_ms)
 
     def build_position_risk(self, *, symbol: str | None, api_key: str, api_secret: str, timestamp_ms: int,
                             recv_window_ms: int) -> HttpRequest:
         """GET /fapi/v3/positionRisk (USER_DATA): only symbols with a position or open orders.
-        DOC + trade#position-information-v3"""
+        https://developers.binance.com/en/docs/catalog/core-trading-derivatives-trading-usd-s-m-futures/api/rest-api/trade#position-information-v3
+        """
         params = [("symbol", symbol)] if symbol else []
         return self.signed("GET", POSITION_RISK_PATH, params, api_key, api_secret, timestamp_ms, recv_window_ms)
 
     def build_account(self, *, api_key: str, api_secret: str, timestamp_ms: int, recv_window_ms: int) -> HttpRequest:
-        """GET /fapi/v3/account (USER_DATA).  DOC + account#account-information-v3"""
+        """GET /fapi/v3/account (USER_DATA).
+        https://developers.binance.com/en/docs/catalog/core-trading-derivatives-trading-usd-s-m-futures/api/rest-api/account#account-information-v3
+        """
         return self.signed("GET", ACCOUNT_PATH, [], api_key, api_secret, timestamp_ms, recv_window_ms)
 
     def build_symbol_config(self, *, symbol: str | None, api_key: str, api_secret: str, timestamp_ms: int,
                             recv_window_ms: int) -> HttpRequest:
         """GET /fapi/v1/symbolConfig (USER_DATA): margin type and leverage, which positionRisk V3 no longer
-        carries.  DOC + account#symbol-configuration"""
+        carries.
+        https://developers.binance.com/en/docs/catalog/core-trading-derivatives-trading-usd-s-m-futures/api/rest-api/account#symbol-configuration
+        """
         params = [("symbol", symbol)] if symbol else []
         return self.signed("GET", SYMBOL_CONFIG_PATH, params, api_key, api_secret, timestamp_ms, recv_window_ms)
 
     def build_leverage(self, *, symbol: str, leverage: int, api_key: str, api_secret: str, timestamp_ms: int,
                        recv_window_ms: int) -> HttpRequest:
-        """POST /fapi/v1/leverage (TRADE), 1..125.  DOC + trade#change-initial-leverage"""
+        """POST /fapi/v1/leverage (TRADE), 1..125.
+        https://developers.binance.com/en/docs/catalog/core-trading-derivatives-trading-usd-s-m-futures/api/rest-api/trade#change-initial-leverage
+        """
         if isinstance(leverage, bool) or not isinstance(leverage, int) or not 1 <= leverage <= MAX_LEVERAGE:
             raise ValueError(f"leverage must be an int in 1..{MAX_LEVERAGE}, got {leverage!r}")
         params = [("symbol", symbol), ("leverage", str(leverage))]
@@ -680,7 +696,9 @@ class BinanceFuturesOrderFormat:
 
     def build_margin_type(self, *, symbol: str, margin: str, api_key: str, api_secret: str, timestamp_ms: int,
                           recv_window_ms: int) -> HttpRequest:
-        """POST /fapi/v1/marginType (TRADE), ISOLATED or CROSSED.  DOC + trade#change-margin-type"""
+        """POST /fapi/v1/marginType (TRADE), ISOLATED or CROSSED.
+        https://developers.binance.com/en/docs/catalog/core-trading-derivatives-trading-usd-s-m-futures/api/rest-api/trade#change-margin-type
+        """
         if margin not in (MARGIN_ISOLATED, MARGIN_CROSSED):
             raise ValueError(f"margin type must be {MARGIN_ISOLATED} or {MARGIN_CROSSED}, got {margin!r}")
         params = [("symbol", symbol), ("marginType", margin)]
@@ -690,7 +708,9 @@ class BinanceFuturesOrderFormat:
                      start_ms: int | None = None, end_ms: int | None = None, limit: int = INCOME_MAX_LIMIT,
                      api_key: str, api_secret: str, timestamp_ms: int, recv_window_ms: int) -> HttpRequest:
         """GET /fapi/v1/income (USER_DATA), funding fees by default. Without times the venue answers the
-        last 7 days; it keeps three months.  DOC + account#get-income-history"""
+        last 7 days; it keeps three months.
+        https://developers.binance.com/en/docs/catalog/core-trading-derivatives-trading-usd-s-m-futures/api/rest-api/account#get-income-history
+        """
         params: Params = [("symbol", symbol)] if symbol else []
         if income_type:
             params.append(("incomeType", income_type))
@@ -703,11 +723,15 @@ class BinanceFuturesOrderFormat:
 
     def build_exchange_info(self, symbols: Sequence[str] = ()) -> HttpRequest:
         """GET /fapi/v1/exchangeInfo (NONE): every symbol; the page documents no parameters, so ``symbols``
-        is accepted for the OrderFormat signature and ignored.  DOC + market-data#exchange-information"""
+        is accepted for the OrderFormat signature and ignored.
+        https://developers.binance.com/en/docs/catalog/core-trading-derivatives-trading-usd-s-m-futures/api/rest-api/market-data#exchange-information
+        """
         return HttpRequest("GET", EXCHANGE_INFO_PATH, [], b"")
 
     def build_time(self) -> HttpRequest:
-        """GET /fapi/v1/time (NONE).  DOC + market-data#check-server-time"""
+        """GET /fapi/v1/time (NONE).
+        https://developers.binance.com/en/docs/catalog/core-trading-derivatives-trading-usd-s-m-futures/api/rest-api/market-data#check-server-time
+        """
         return HttpRequest("GET", TIME_PATH, [], b"")
 
     # ----- order answers (never raise)
@@ -742,6 +766,7 @@ class BinanceFuturesOrderFormat:
             if code == ERR_THROTTLED:
                 kind = ANSWER_THROTTLED
             elif http_status >= 500 or http_status == HTTP_BACKEND_TIMEOUT or code == 0:
+                # code 0: no venue error object (a proxy's or the WAF's page): nothing says the order died
                 kind = ANSWER_UNKNOWN
             else:
                 kind = ANSWER_UNKNOWN if code in self.status_unknown_codes else ANSWER_REJECTED
