@@ -23,11 +23,13 @@ from typing import Any
 
 from services.sim import faults
 from services.sim.faults import Fault, FaultError
+from services.sim.funding_clock import FundingClock
 from services.sim.market import PriceModel
 from services.sim.order_faults import OrderFault
 from services.sim.perp import FundingModel
+from services.sim.perp_account import account_listing
 from services.sim.rate_limits import SimRateLimits
-from services.sim.rest_common import SimHooks
+from services.sim.rest_common import SimHooks, now_ms
 from services.sim.units import USD_ASSETS, SymbolSpec
 from services.sim.venues import PerpVenue, SimulatedVenue, SpotVenue
 from shared.config import Config
@@ -82,15 +84,16 @@ class Simulator:
                 raise ConfigError(f"sim.venues: unknown venue {sv.venue!r}")
             hooks = self._hooks(venue.name)
             v: SimulatedVenue
+            key_secret = creds.get(venue.name)
+            accepted = {key_secret[0]: key_secret[1]} if key_secret else {}
             if kind_of(venue.kind).perp:
-                v = PerpVenue(venue, sv, cfg, self.specs, len(self.perp), self.funding_model, self._mid, hooks)
+                v = PerpVenue(venue, sv, cfg, self.specs, len(self.perp), self.funding_model, self._mid, hooks,
+                              accepted)
                 self.perp.append(v)
             else:
-                key_secret = creds.get(venue.name)
                 if key_secret is None:
                     log.warning("sim %s: no API key in %s/%s; orders will be refused",
                                 venue.name, venue.api_key_env, venue.api_secret_env)
-                accepted = {key_secret[0]: key_secret[1]} if key_secret else {}
                 limits = (rate_limits or {}).get(venue.name)
                 v = SpotVenue(venue, sv, cfg, self.specs, accepted, hooks, limits)
                 self.spot.append(v)
@@ -99,6 +102,7 @@ class Simulator:
         self.model = PriceModel(
             cfg.sim, self.specs, [v.sim_venue.spread_bps for v in self.spot], [v.listed for v in self.spot]
         )
+        self.funding_clock = FundingClock(cfg.sim.funding_period_s, now_ms())
         self._task: asyncio.Task[None] | None = None
         self.emitted = 0
         self.skipped = 0
@@ -228,6 +232,32 @@ class Simulator:
         update_id, bids, asks = book.top()
         return update_id, book.text_levels(bids), book.text_levels(asks)
 
+    def private_ws_url(self, name: str) -> str:
+        """The base URL of a perp venue's user-data stream (Binance USD-M: ``.../private``)."""
+        v = self._by_name[name]
+        path = getattr(v.stream, "private_path", None)
+        if not isinstance(v, PerpVenue) or path is None:
+            raise KeyError(f"{name} serves no private stream")
+        return f"ws://{self.cfg.sim.host}:{v.stream.port}{path}"
+
+    def perp_account(self, venue: str, api_key: str) -> dict[str, Any]:
+        """A perp account's orders, open positions, funding payments and wallet (``/sim/perp_account``)."""
+        v = self._by_name[venue]
+        if not isinstance(v, PerpVenue):
+            raise KeyError(f"{venue} is not a perp venue")
+        return account_listing(v.book, api_key)
+
+    def settle_funding(self, at_ms: int | None = None) -> int:
+        """Settle funding now on every perp venue, as at the boundary ``at_ms`` (default: now). The timer does
+        this at each boundary of ``sim.funding_period_s``; a test without the timer calls it (or
+        ``settle_due_funding``). Returns how many positions paid."""
+        at = now_ms() if at_ms is None else at_ms
+        return sum(v.settle_funding(at) for v in self.perp)
+
+    def settle_due_funding(self) -> int:
+        """Settle every funding boundary passed since the last call (what the timer runs)."""
+        return sum(self.settle_funding(at) for at in self.funding_clock.due(now_ms()))
+
     def funding(self, venue: str, symbol: str) -> tuple[str, int, str]:
         """(rate as Binance text, next funding time ms, mark price text) as last pushed (or the model's
         current values before the first push). ``symbol``: the configured name or MEXC's BASE_QUOTE."""
@@ -336,6 +366,8 @@ class Simulator:
             if now >= next_funding:
                 self.push_funding()
                 next_funding = max(next_funding + funding_s, now)
+                if self.perp:
+                    self.settle_due_funding()  # after the push: the rate paid is the one just published
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

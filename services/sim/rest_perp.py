@@ -1,4 +1,5 @@
-"""A simulated perpetual venue's REST API: funding and mark price only (no orders).
+"""A simulated perpetual venue's REST API: funding and mark price here; orders and accounts from the kind's
+order API (``Simulated.perp_orders``: ``rest_futures_binance``, ``rest_contract_mexc``), served on the same port.
 
 Binance USD-M: ``GET /fapi/v1/premiumIndex[?symbol=BTCUSDT]`` (one object, or a list of all symbols
 without ``symbol``). MEXC contract: ``GET /api/v1/contract/funding_rate/BTC_USDT`` with JSON numbers.
@@ -8,6 +9,7 @@ Values are what the venue last pushed (the model's current values before the fir
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -22,6 +24,16 @@ INTEREST_RATE = "0.00010000"  # Binance's usual interest component, per period
 MEXC_NO_CONTRACT = 1001  # MEXC contract API: "contract not exist"
 
 PointOf = Callable[[int], FundingPoint]
+
+
+class PerpApi(Protocol):
+    """A perpetual venue's order and account API, mounted on its funding REST server."""
+
+    requests: int
+
+    def routes(self, app: web.Application) -> None: ...
+
+    def middlewares(self) -> list[Any]: ...
 
 
 class PerpRest(RestServer):
@@ -43,6 +55,16 @@ class PerpRest(RestServer):
         self.collect_cycle_h = funding_period_s / 3600
         self._by_name = {specs[i].name: i for i in listed}
         self._by_contract = {contract_symbol(specs[i]): i for i in listed}
+        self.apis: list[PerpApi] = []  # the order API, when the venue's kind declares one
+
+    def app(self) -> web.Application:
+        app = super().app()
+        for api in self.apis:
+            api.routes(app)
+        return app
+
+    def middlewares(self) -> list[Any]:
+        return [m for api in self.apis for m in api.middlewares()]
 
 
 class BinancePremiumIndexRest(PerpRest):

@@ -1,21 +1,24 @@
 """The simulated venues: a spot venue (matching book, L2 depth books, streams, REST with orders) and a
-perpetual venue (funding and mark price only: no orders, no book).
+perpetual venue (funding and mark price pushed; orders, positions and funding payments against the mark with a
+spread: ``perp_account``).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from services.sim.book import VenueBook
 from services.sim.depth import DepthBook
 from services.sim.dialect import Dialect
 from services.sim.perp import FundingModel, FundingPoint
+from services.sim.perp_account import PerpBook
 from services.sim.rate_limits import SimRateLimits
 from services.sim.rest import VenueRest
 from services.sim.rest_common import SimHooks, now_ms
-from services.sim.rest_perp import PerpRest
+from services.sim.rest_perp import PerpApi, PerpRest
 from services.sim.streams import PerpStream, SpotStream
 from services.sim.units import SymbolSpec
 from services.sim.ws_api import UserStreams
@@ -119,7 +122,8 @@ class SpotVenue:
 
 
 class PerpVenue:
-    """One perpetual venue: funding and mark price pushed on a timer, and a REST read of them."""
+    """One perpetual venue: funding and mark price pushed on a timer, a REST read of them, and (when its kind
+    declares an order API) accounts that trade against the published mark and pay funding at its rate."""
 
     def __init__(
         self,
@@ -131,9 +135,10 @@ class PerpVenue:
         funding: FundingModel,
         mid: Callable[[int], float],
         hooks: SimHooks,
+        credentials: Mapping[str, str] | None = None,
     ) -> None:
         """``perp_index``: this venue's place among the perp venues (its rate offset); ``mid(symbol)``:
-        the spot model's common mid."""
+        the spot model's common mid; ``credentials``: api key -> secret of the accounts it serves."""
         self.venue = venue
         self.kind = kind = kind_of(venue.kind)
         self.sim_venue = sv
@@ -148,6 +153,25 @@ class PerpVenue:
         self._gaps: set[int] = set()
         rest_class: type[PerpRest] = load(need(kind, kind.sim.funding_rest, "simulator funding REST server"))
         self.rest = rest_class(specs, self.listed, self.point, cfg.sim.funding_period_s, hooks)
+        sim = cfg.sim
+        self.book = PerpBook(specs, self.listed, self.mark, sv.spread_bps, venue.taker_fee, sim.starting_balance_usd)
+        self.api: PerpApi | None = None
+        if kind.sim.perp_orders is not None:
+            self.api = load(kind.sim.perp_orders)(venue, self.book, dict(credentials or {}), self.stream)
+            self.rest.apis.append(self.api)
+
+    def mark(self, symbol: int) -> Decimal:
+        """The mark price as published (its wire text, exact): what orders trade around and funding pays on."""
+        return Decimal(self.point(symbol).mark_text)
+
+    def settle_funding(self, at_ms: int) -> int:
+        """Funding at the boundary ``at_ms``: every open position pays or receives at the rate and mark the
+        venue last published. Returns how many positions paid."""
+        paid = 0
+        for s in self.listed:
+            pt = self.point(s)
+            paid += self.book.settle(s, Decimal(pt.mark_text), Decimal(pt.rate_text), at_ms)
+        return paid
 
     def point(self, symbol: int) -> FundingPoint:
         """What was last pushed for ``symbol``, or the model's value now before the first push."""
@@ -175,6 +199,11 @@ class PerpVenue:
             "kind": self.venue.kind,
             "frames": {self.stream.specs[i].name: self.stream.frames[i] for i in self.listed},
             **self.stream.stats(),
+            "orders": self.book.orders,
+            "fills": self.book.fills,
+            "rejects": self.book.rejects,
+            "funding_payments": self.book.funding_payments,
+            "order_api_requests": self.api.requests if self.api is not None else 0,
         }
 
 

@@ -51,6 +51,7 @@ class Simulated:
     load_stream: str  # the load source's WebSocket server class
     dialect: str | None = None  # spot: the order API's dialect (the simulator's REST, the load source's acceptor)
     funding_rest: str | None = None  # perpetual: the simulator's funding REST server class
+    perp_orders: str | None = None  # perpetual: the simulator's order and account API (on the funding REST port)
     load_ticker: str | None = None  # spot: the load source's bookTicker frame builder
 
 

@@ -72,8 +72,9 @@ BINANCE_USDM = VenueKind(
     market_format=_futures_market,
     funding_decimals=8,
     sim=Simulated(
-        stream="services.sim.ws_binance_futures:BinanceFuturesStreamServer",
+        stream="services.sim.ws_binance_futures_user:BinanceFuturesPrivateStreamServer",
         funding_rest="services.sim.rest_perp:BinancePremiumIndexRest",
+        perp_orders="services.sim.rest_futures_binance:BinanceFuturesApi",
         load_stream="services.loadgen.venues:BinancePerpServer",
     ),
 )

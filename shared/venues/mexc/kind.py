@@ -68,6 +68,7 @@ MEXC_CONTRACT = VenueKind(
     sim=Simulated(
         stream="services.sim.ws_mexc_contract:MexcContractStreamServer",
         funding_rest="services.sim.rest_perp:MexcFundingRateRest",
+        perp_orders="services.sim.rest_contract_mexc:MexcContractApi",
         load_stream="services.loadgen.venues:MexcContractServer",
     ),
 )
