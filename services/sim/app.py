@@ -1,14 +1,16 @@
 """The simulated exchange: one process serving every configured sim venue's WebSocket and REST API.
 
-One seeded price model feeds every spot venue. A timer wakes about every millisecond and emits the quotes
-that are due at ``quotes_per_second``; each quote is one change of that venue's L2 book (and of its
-matching book) and goes to that venue's bookTicker subscribers at once. The same timer ends the depth
-aggregation intervals (10/100/1000 ms: pending diffs are pushed) and the funding push interval (perp
-venues push funding and mark price). A sim that falls more than a batch behind (a stalled loop) skips
-ahead instead of bursting, and counts what it skipped. Faults are injected at runtime: market-data faults
-with ``inject``, order faults (rejects, 5xx after acceptance, rate limiting, slow and partial fills) with
-``inject_order_fault``. Orders walk each venue's L2 book; what they take is one more book change, so a
-quote's update id (bookTicker ``u``, MEXC ``version``) is the depth book's id after the quote is applied.
+One seeded price model feeds every spot venue. A timer wakes about every millisecond and emits the quotes that
+are due at ``quotes_per_second``; each quote is one change of that venue's L2 book (and of its matching book)
+and goes to that venue's bookTicker subscribers at once. The same timer ends the depth aggregation intervals
+(10/100/1000 ms: pending diffs are pushed), the funding push interval (perp venues push funding and mark
+price) and the funding boundaries of ``funding_period_s`` (perp accounts pay or receive funding at the rate
+and mark last pushed: ``funding_clock``, ``perp_account``). A sim that falls more than a batch behind (a
+stalled loop) skips ahead instead of bursting, and counts what it skipped. Faults are injected at runtime:
+market-data faults with ``inject``, order faults (rejects, 5xx after acceptance, rate limiting, slow and
+partial fills) with ``inject_order_fault``. Orders walk each venue's L2 book; what they take is one more book
+change, so a quote's update id (bookTicker ``u``, MEXC ``version``) is the depth book's id after the quote is
+applied.
 """
 
 from __future__ import annotations
@@ -363,11 +365,12 @@ class Simulator:
                     self.flush_depth(ms)
                     # A stalled loop skips the intervals it missed rather than pushing them in a burst.
                     next_flush[ms] = max(at + ms / 1000, now)
+            if self.perp and now_ms() >= self.funding_clock.next_ms:
+                # Before the next push: a boundary pays at the rate and mark last published for it.
+                self.settle_due_funding()
             if now >= next_funding:
                 self.push_funding()
                 next_funding = max(next_funding + funding_s, now)
-                if self.perp:
-                    self.settle_due_funding()  # after the push: the rate paid is the one just published
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:
