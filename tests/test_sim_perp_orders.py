@@ -18,7 +18,10 @@ from typing import Any
 
 import pytest
 
+from services.sim import perp_account as pa
 from services.sim.app import Simulator
+from services.sim.funding_clock import FundingClock
+from services.sim.units import SymbolSpec
 from shared.errors import VenueError
 from shared.http.client import HttpPool, HttpResponse
 from shared.venues.binance import futures_orders as bf
@@ -180,6 +183,8 @@ async def test_binance_refuses_insufficient_margin_and_a_duplicate_client_id(sim
                                                                 **bauth()))
     assert B.not_found(B.parse_order(query.status, query.body, query.headers, new_order=False))
 
+    tiny = await b_order(sim, side="SELL", qty="0.00001")  # about 1 USDT: under MIN_NOTIONAL 5
+    assert (tiny.answer.kind, tiny.answer.error_code) == (ANSWER_REJECTED, bf.ERR_MIN_NOTIONAL)
     first = await b_order(sim, side="SELL", qty="0.01", cid="dup-1")
     assert first.answer.status == FILLED
     second = await b_order(sim, side="SELL", qty="0.01", cid="dup-1")
@@ -223,6 +228,11 @@ async def test_binance_query_cancel_and_open_orders_of_final_orders(sim: Simulat
     assert cancel.kind == ANSWER_REJECTED and cancel.error_code == bf.ERR_CANCEL_REJECTED and B.not_found(cancel)
     resp = await send(sim, "binance_perp", B.build_open_orders(symbol="BTCUSDT", **bauth()))
     assert B.parse_order_list(resp.status, resp.body, resp.headers) == []
+    hook = await send(sim, "binance_perp", HttpRequest("GET", "/sim/perp_account", [("X-MBX-APIKEY", BKEY)], b""))
+    listing = json.loads(hook.body)
+    assert [(o["client_order_id"], o["status"], o["executed"]) for o in listing["orders"]] == [
+        ("q-1", "FILLED", "0.01")]
+    assert [(p["symbol"], p["size"]) for p in listing["positions"]] == [("BTCUSDT", "0.01")]
     resp = await send(sim, "binance_perp", B.build_cancel_all(symbol="BTCUSDT", **bauth()))
     assert B.parse_ack(resp.status, resp.body)
     rate = B.parse_futures_rate_headers(resp.headers)
@@ -404,6 +414,12 @@ async def test_mexc_cancel_and_open_orders_of_final_orders(sim: Simulator) -> No
     assert M.parse_order_detail(resp.status, resp.body).client_order_id == cid
     resp = await send(sim, "mexc_perp", M.build_open_orders(symbol="BTC_USDT", **mauth()))
     assert M.parse_order_list(resp.status, resp.body) == []
+    hook = await send(sim, "mexc_perp", HttpRequest("GET", "/sim/perp_account", [(mc.API_KEY_HEADER, MKEY)], b""))
+    listing = json.loads(hook.body)
+    assert [(o["client_order_id"], o["position_side"], o["executed"]) for o in listing["orders"]] == [
+        (cid, "LONG", "0.00100")]
+    refused = await send(sim, "mexc_perp", HttpRequest("GET", "/sim/perp_account", [], b""))
+    assert json.loads(refused.body)["code"] == mc.ERR_UNAUTHORIZED
     resp = await send(sim, "mexc_perp", M.build_query_order(symbol="BTC_USDT", client_order_id="nope", **mauth()))
     assert M.not_found(M.parse_order(resp.status, resp.body, resp.headers, rules=await m_rules(sim)))
 
@@ -503,4 +519,54 @@ async def test_the_timer_settles_at_the_boundary_with_the_rate_the_stream_publis
         last = published[-1]  # what the stream said last for that boundary: the rate and mark paid on
         assert Decimal(paid["rate"]) == Decimal(last["r"])
         assert Decimal(paid["amount"]) == Decimal("0.01") * Decimal(last["p"]) * Decimal(last["r"])
-        assert sim.stats()["venues"][2]["funding_payments"] >= 1
+        assert sim.venue("binance_perp").stats()["funding_payments"] >= 1
+
+
+# ----- the pure model
+def book_at(mark: str) -> pa.PerpBook:
+    spec = SymbolSpec("BTCUSDT", "BTC", "USDT", 2, 1, 3, 1, Decimal(5), 100.0, "0.01", "0.001")
+    book = pa.PerpBook([spec], [0], lambda s: Decimal(mark), 0.0, 0.001, 10_000.0)
+    book.open_account("k")
+    return book
+
+
+def one_way(side: str, qty: str, cid: str, *, reduce_only: bool = False) -> pa.OrderRequest:
+    return pa.OrderRequest(0, side, pa.BOTH, pa.MARKET, Decimal(qty), None, cid, reduce_only)
+
+
+def test_a_one_way_order_past_the_position_flips_it_and_a_partial_close_releases_cost_pro_rata() -> None:
+    book = book_at("100")  # no spread: the bid is the mark, the ask one tick up
+    book.place("k", one_way("SELL", "3", "a"), 1)
+    [short] = book.positions("k")
+    assert (short.size, short.cost, short.entry(), short.position_id) == (-3, 300, 100, 1)
+    book.mark_of = lambda s: Decimal("90")  # buys at 90.01
+    part = book.place("k", one_way("BUY", "1", "b"), 2)
+    assert isinstance(part, pa.PerpOrder) and part.realized == Decimal("9.99")  # 1 x (100 - 90.01)
+    assert (short.size, short.cost) == (-2, 200)
+    flip = book.place("k", one_way("BUY", "5", "c"), 3)  # closes 2 (+19.98), opens a long of 3 at 90.01
+    assert isinstance(flip, pa.PerpOrder) and flip.realized == Decimal("19.98") and flip.status == pa.FILLED
+    [long] = book.positions("k")
+    assert (long.size, long.cost, long.position_id, long.open_ms) == (3, Decimal("270.03"), 2, 3)
+    fees = Decimal("0.3") + Decimal("0.09001") + Decimal("0.45005")  # 0.1 % of 300, 90.01, 450.05
+    assert book.account("k").wallet == Decimal(10_000) + Decimal("29.97") - fees
+    assert [i.kind for i in book.account("k").income].count(pa.REALIZED_PNL) == 2
+    assert book.place("k", one_way("BUY", "1", "a"), 4) == pa.Reject(pa.DUPLICATE, "a")
+
+
+def test_settlement_is_exact_and_signed_by_side() -> None:
+    book = book_at("97000.12345678")
+    book.place("k", one_way("SELL", "0.123", "a"), 1)
+    wallet = book.account("k").wallet
+    assert book.settle(0, Decimal("97000.12345678"), Decimal("0.00012345"), 10) == 1
+    [income] = book.funding("k")
+    assert income.amount == Decimal("0.123") * Decimal("97000.12345678") * Decimal("0.00012345") > 0
+    assert book.account("k").wallet == wallet + income.amount
+    book.settle(0, Decimal("97000.12345678"), Decimal("-0.0003"), 20)
+    assert book.funding("k")[1].amount == -Decimal("0.123") * Decimal("97000.12345678") * Decimal("0.0003")
+
+
+def test_the_funding_clock_returns_each_boundary_once_in_order() -> None:
+    clock = FundingClock(60, 1_000)
+    assert clock.next_ms == 60_000 and clock.due(59_999) == []
+    assert clock.due(60_000) == [60_000] and clock.due(60_001) == []
+    assert clock.due(250_000) == [120_000, 180_000, 240_000] and clock.settled == 4

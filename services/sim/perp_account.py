@@ -18,8 +18,9 @@ Margin model (one model for both venues, stated so that settlement checks can re
   ``im`` and Binance's isolated wallet), rounded up to 8 decimals;
 - maintenance margin MM = |size| x M x ``MAINT_MARGIN_RATE`` (0.4 %, both venues' rate for their first
   BTC bracket), no brackets;
-- available = max(0, W + sum(uPnL) - sum(IM)); an order that adds exposure needs the added IM plus its
-  commission available, else it is refused (insufficient margin); closing needs nothing;
+- available = max(0, W + sum(uPnL) - sum(IM)); an order that adds exposure needs the added IM (at its fill
+  price) plus its commission available, else it is refused (insufficient margin); closing needs nothing,
+  and what the closing part of a flip would free is not counted toward its opening part;
 - liquidation price (Binance's single-bracket formula with no maintenance amount): with margin B and
   q = |size|, entry E, a long liquidates at (E - B/q) / (1 - MMR), a short at (E + B/q) / (1 + MMR);
   B is the position's IM when isolated, and W + the other positions' uPnL - their MM when cross. 0 when
@@ -385,11 +386,10 @@ class PerpBook:
                 return self.reject(REDUCE_ONLY)
             qty = min(qty, abs(size))  # never more than the position: no flip
         touch = self.touch(req.symbol)
-        price = touch.ask if direction > 0 else touch.bid
-        crosses = req.kind == MARKET or (req.price is not None and (
-            req.price >= price if direction > 0 else req.price <= price))
-        if not req.reduce_only and req.min_notional and qty * (price if req.kind == MARKET else req.price or price) \
-                < req.min_notional:
+        price = touch.ask if direction > 0 else touch.bid  # where it fills, if it fills
+        limit = price if req.price is None else req.price  # what it is worth as sent (MARKET: the touch)
+        crosses = req.kind == MARKET or (limit >= price if direction > 0 else limit <= price)
+        if not req.reduce_only and qty * limit < req.min_notional:
             return self.reject(NOTIONAL, str(req.min_notional))
         fill_qty = qty if crosses else ZERO
         closing = min(fill_qty, abs(size)) if size and (size > 0) != (direction > 0) else ZERO

@@ -228,6 +228,9 @@ class BinanceFuturesApi:
         req, ack = parsed
         order = self.book.place(api_key, req, now_ms())
         if isinstance(order, Reject):
+            if order.reason == pa.NOTIONAL:
+                msg = f"Order's notional must be no smaller than {order.detail} (unless you choose reduce only)."
+                return self.error(ApiError(400, f.ERR_MIN_NOTIONAL, msg))
             return self.error(_REJECTIONS.get(order.reason, ApiError(400, c.ERR_NEW_ORDER_REJECTED, order.reason)))
         return json_response(answers.order_body(order, ack=ack))
 
