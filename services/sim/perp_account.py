@@ -466,7 +466,7 @@ class PerpBook:
         """Every open position of ``symbol`` pays -size x mark x rate (exact). Returns how many paid."""
         paid = 0
         for api_key, acct in self.accounts.items():
-            for pos in [p for p in self.positions(api_key, symbol)]:
+            for pos in self.positions(api_key, symbol):  # a new list: the wallet changes, not the positions
                 with localcontext() as ctx:
                     ctx.prec = WIDE
                     amount = -(pos.size * mark * rate)
@@ -474,7 +474,7 @@ class PerpBook:
                 acct.wallet += amount
                 pos.funding += amount
                 pos.update_ms = at_ms
-                self._book(acct, Income(0, symbol, FUNDING_FEE, amount + 0, at_ms, 0, pos.side, pos.position_id,
+                self._book(acct, Income(0, symbol, FUNDING_FEE, amount, at_ms, 0, pos.side, pos.position_id,
                                         rate, value))
                 paid += 1
                 for listener in self.account_listeners:

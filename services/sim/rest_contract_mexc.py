@@ -66,6 +66,7 @@ _SIDES = {
     m.SIDE_OPEN_SHORT: ("SELL", pa.SHORT, False),
     m.SIDE_CLOSE_LONG: ("SELL", pa.LONG, True),
 }
+_SIDE_OF = {(side, position_side): n for n, (side, position_side, _) in _SIDES.items()}
 
 
 class Refusal(Exception):
@@ -382,7 +383,7 @@ class MexcContractApi:
     # ----- bodies
     def order_body(self, order: PerpOrder) -> dict[str, Any]:
         req, size = order.request, self._contract_size(order.request.symbol)
-        side = {(k[0], k[1]): n for n, k in _SIDES.items()}[(req.side, req.position_side)]
+        side = _SIDE_OF[(req.side, req.position_side)]
         opening = not req.reduce_only
         margin = (order.cum_quote / order.leverage).quantize(pa.MARGIN_QUANTUM) if opening else Decimal(0)
         price = req.price if req.price is not None else order.avg_price
