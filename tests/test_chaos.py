@@ -24,6 +24,7 @@ from shared.config import Config
 from shared.shm import shm_path
 from shared.venues.kinds import kind_of
 from tests.conftest import eventually, make_config_dict, write_config
+from tests.supervisor_kit import supervisor_status
 
 REPO = Path(__file__).resolve().parents[1]
 VICTIMS = {  # supervisord program names, in the order they are killed
@@ -31,22 +32,6 @@ VICTIMS = {  # supervisord program names, in the order they are killed
     "fused": ["feed:feed-1", "engine", "bridge"],
     "single": ["engine", "bridge"],
 }
-
-
-def supervisor_status(run_dir: Path, cfg_path: Path, placement: str, n_feeds: int) -> dict[str, tuple[str, int]]:
-    env = {"DRAIZER_RUN_DIR": str(run_dir), "DRAIZER_CONFIG": str(cfg_path), "DRAIZER_PYTHON": sys.executable,
-           "DRAIZER_FEEDS": str(n_feeds), "DRAIZER_PLACEMENT": placement}
-    out = subprocess.run(
-        [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(REPO / "supervisord.conf"), "status"],
-        capture_output=True, text=True, env={**os.environ, **env}, timeout=20, check=False,
-    ).stdout
-    result = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) >= 2:
-            pid = int(parts[3].rstrip(",")) if len(parts) > 3 and parts[2] == "pid" else 0
-            result[parts[0]] = (parts[1], pid)
-    return result
 
 
 def status(instance: str) -> dict[str, Any] | None:

@@ -26,6 +26,7 @@ from shared.runtime.endpoints import Endpoints
 from shared.shm import shm_path
 from shared.venues.kinds import kind_of
 from tests.conftest import eventually, make_config_dict, write_config
+from tests.supervisor_kit import supervisor_status
 
 pytestmark = pytest.mark.e2e
 
@@ -37,24 +38,6 @@ def draizer(*args: str, env: dict[str, str] | None = None, timeout: float = 30) 
         [sys.executable, "-m", "services.cli.main", *args],
         capture_output=True, text=True, timeout=timeout, cwd=REPO, env={**os.environ, **(env or {})}, check=False,
     )
-
-
-def supervisor_pids(run_dir: Path, cfg_path: Path, placement: str, n_feeds: int) -> dict[str, tuple[str, int]]:
-    env = {
-        "DRAIZER_RUN_DIR": str(run_dir), "DRAIZER_CONFIG": str(cfg_path), "DRAIZER_PYTHON": sys.executable,
-        "DRAIZER_FEEDS": str(n_feeds), "DRAIZER_PLACEMENT": placement,
-    }
-    out = subprocess.run(
-        [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(REPO / "supervisord.conf"), "status"],
-        capture_output=True, text=True, env={**os.environ, **env}, timeout=20, check=False,
-    ).stdout
-    result: dict[str, tuple[str, int]] = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) >= 2:
-            pid = int(parts[3].rstrip(",")) if len(parts) > 3 and parts[2] == "pid" else 0
-            result[parts[0]] = (parts[1], pid)
-    return result
 
 
 def alive(pid: int) -> bool:
@@ -108,7 +91,7 @@ def test_pipeline_end_to_end(placement: str, tmp_path: Path, run_dir: Path, requ
             expected_programs |= {f"feed:feed-{i}" for i in range(len(cfg.venues))}
         expected_programs |= {"detector", "risk", "executor"} if placement == "processes" else {"engine"}
         pids = eventually(
-            lambda: (p := supervisor_pids(run_dir, cfg_path, placement, len(cfg.venues)))
+            lambda: (p := supervisor_status(run_dir, cfg_path, placement, len(cfg.venues)))
             and all(s == "RUNNING" for s, _ in p.values()) and p,
             timeout=20, what="supervisorctl status: every program RUNNING",
         )

@@ -23,6 +23,7 @@ from services.bridge.journal import (
 from services.bridge.records import KINDS, Record
 from shared.config import Sinks
 from tests.conftest import eventually_async
+from tests.disk_kit import Disk
 
 DAY_NS = 86_400 * 10**9
 T0 = 1_767_225_600 * 10**9 - 5 * 10**9  # 2025-12-31T23:59:55Z: a UTC midnight 5 s later
@@ -41,25 +42,6 @@ def records(n: int, start: int = 0) -> list[Record]:
 def read_all(paths: list[Path]) -> tuple[list[Record], ReadStats]:
     stats = ReadStats()
     return [r for p in paths for r in read_journal(p, stats)], stats
-
-
-class Disk:
-    """``os.write`` onto a disk with ``free`` bytes left (None: plenty). A write that does not fit stores what
-    fits and returns short, the next one fails with ENOSPC — as a filesystem filling up does."""
-
-    def __init__(self) -> None:
-        self.free: int | None = None
-        self.refused = 0
-
-    def __call__(self, fd: int, data: memoryview) -> int:
-        if self.free is None:
-            return os.write(fd, data)
-        if self.free == 0:
-            self.refused += 1
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        n = os.write(fd, data[: self.free])
-        self.free -= n
-        return n
 
 
 class Clock:

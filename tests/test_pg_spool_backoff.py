@@ -7,7 +7,6 @@ No PostgreSQL server is needed: the DSN points at a closed local port, so every 
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import os
 import threading
@@ -21,28 +20,10 @@ from services.bridge.postgres_sink import PostgresSink
 from services.bridge.records import KINDS, Record
 from shared.config import Sinks
 from tests.conftest import eventually_async, free_port
+from tests.disk_kit import Disk
 
 FAST = Sinks(batch_max_rows=10, batch_interval_ms=10)
 LOGGER = "services.bridge.postgres_sink"
-
-
-class Disk:
-    """``os.write`` onto a disk with ``free`` bytes left (None: plenty). A write that does not fit stores what
-    fits and returns short, the next one fails with ENOSPC — as a filesystem filling up does."""
-
-    def __init__(self, free: int | None = None) -> None:
-        self.free = free
-        self.refused = 0  # writes refused: one per spool attempt while the disk is full
-
-    def __call__(self, fd: int, data: memoryview) -> int:
-        if self.free is None:
-            return os.write(fd, data)
-        if self.free == 0:
-            self.refused += 1
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        n = os.write(fd, data[: self.free])
-        self.free -= n
-        return n
 
 
 def unreachable_dsn() -> str:

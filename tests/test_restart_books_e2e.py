@@ -23,6 +23,7 @@ import pytest
 
 from shared.shm import shm_path
 from tests.conftest import eventually, make_config_dict, write_config
+from tests.supervisor_kit import supervisor_status
 
 pytestmark = pytest.mark.e2e
 
@@ -30,23 +31,6 @@ REPO = Path(__file__).resolve().parents[1]
 READY_S = 240.0  # a cold first start compiles the detector's kernels; two busy cores make it slower still
 EXECUTIONS_BEFORE = 3  # executions that move money before the kill
 EXECUTIONS_AFTER = 3  # after the restarted program runs: more than max_concurrent (2) reconciled ones
-
-
-def supervisor_status(run_dir: Path, cfg_path: Path, n_feeds: int) -> dict[str, tuple[str, int]]:
-    """program -> (state, pid), from supervisorctl."""
-    env = {"DRAIZER_RUN_DIR": str(run_dir), "DRAIZER_CONFIG": str(cfg_path), "DRAIZER_PYTHON": sys.executable,
-           "DRAIZER_FEEDS": str(n_feeds), "DRAIZER_PLACEMENT": "processes"}
-    out = subprocess.run(
-        [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(REPO / "supervisord.conf"), "status"],
-        capture_output=True, text=True, env={**os.environ, **env}, timeout=20, check=False,
-    ).stdout
-    result = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) >= 2:
-            pid = int(parts[3].rstrip(",")) if len(parts) > 3 and parts[2] == "pid" else 0
-            result[parts[0]] = (parts[1], pid)
-    return result
 
 
 def trades(instance: str) -> int | None:
@@ -96,10 +80,10 @@ def test_a_kill_9_mid_run_settles_with_the_ledger_equal_to_the_venues(
         assert proc.poll() is None, out_path.read_text()[-4000:]
         eventually(lambda: (n := trades(cfg.instance)) is not None and n >= EXECUTIONS_BEFORE, timeout=120,
                    what=f"{EXECUTIONS_BEFORE} executions before the kill")
-        _state, pid = eventually(lambda: (s := supervisor_status(run_dir, cfg_path, n_feeds).get(victim))
+        _state, pid = eventually(lambda: (s := supervisor_status(run_dir, cfg_path, "processes", n_feeds).get(victim))
                                  and s[0] == "RUNNING" and s, timeout=30, what=f"{victim} running")
         os.kill(pid, signal.SIGKILL)
-        eventually(lambda: (s := supervisor_status(run_dir, cfg_path, n_feeds).get(victim))
+        eventually(lambda: (s := supervisor_status(run_dir, cfg_path, "processes", n_feeds).get(victim))
                    and s[0] == "RUNNING" and s[1] != pid, timeout=60, what=f"{victim} restarted by supervisord")
         restarted: int = eventually(lambda: trades(cfg.instance), timeout=30, what="the bridge's counts")
         eventually(lambda: (n := trades(cfg.instance)) is not None and n >= restarted + EXECUTIONS_AFTER,
