@@ -37,6 +37,8 @@ TAG_FUNDING = 12
 TAG_MARKET_BATCH = 13
 TAG_VENUE = 14
 TAG_ALERT = 15
+TAG_FUNDING_PAYMENT = 16
+TAG_CARRY = 17
 
 SIDE_BUY = 0
 SIDE_SELL = 1
@@ -260,6 +262,68 @@ class VenueState(_Hot, tag=TAG_VENUE):
     orders_limit_1d: int
     blocked_until_ms: int  # wall clock: a 429/418 Retry-After; 0 when not blocked
     open_orders: int
+    # What draizer's trading moved on this venue in the session: (asset, exact delta) from the executor's books.
+    # Summed over venues per asset it is draizer's net delta (a perpetual position is a signed base balance).
+    session_deltas: tuple[tuple[str, str], ...] = ()
+    perp: PerpMargin | None = None  # a perpetual venue's margin account; None for spot
+
+
+class PerpPositionState(Struct, array_like=True, gc=False, frozen=True):
+    """One open perpetual position as the venue last stated it."""
+
+    symbol: int
+    size: str  # signed base units, exact (short < 0)
+    entry_price: float
+    mark_price: float
+    liquidation_price: float  # 0: none stated
+    leverage: int
+    margin_usd: float  # its initial margin
+
+
+class PerpMargin(Struct, array_like=True, gc=False, frozen=True):
+    """A perpetual venue's margin account (USDT): what risk's leverage, margin and liquidation rules read."""
+
+    wallet: float
+    margin_balance: float  # wallet + unrealized
+    available: float
+    maint_margin: float
+    leverage: tuple[tuple[int, int], ...]  # (symbol, leverage set at start) for every traded symbol
+    positions: tuple[PerpPositionState, ...]
+
+
+class FundingPayment(_Hot, tag=TAG_FUNDING_PAYMENT):
+    """A funding settlement booked from the venue's income history (once per ``payment_id``)."""
+
+    venue: int
+    symbol: int
+    payment_id: str
+    amount: str  # exact, in ``asset``: > 0 received
+    asset: str
+    amount_usd: float
+    time_ms: int  # venue clock
+    carry_id: int  # the carry position it accrues to (its opening opportunity id); 0: none open
+    ts_ns: int  # wall clock when booked
+
+
+class CarryPosition(_Hot, tag=TAG_CARRY):
+    """One spot-perpetual carry's life: published when it opens, on every funding payment, and when it closes.
+    Identity: ``carry_id``, the opening opportunity's id."""
+
+    carry_id: int
+    symbol: int
+    spot_venue: int  # -1: unhedged (the perpetual alone)
+    perp_venue: int
+    state: str  # "open" | "closed"
+    spot_qty: str  # base held on the spot venue, exact
+    perp_qty: str  # the perpetual position it holds (negative: short), exact
+    entry_basis_bps: float  # (perp entry - spot entry) / spot entry at the opening fills
+    exit_basis_bps: float  # at the closing fills; 0 while open
+    funding_usd: float  # collected so far (paid: negative)
+    fees_usd: float  # every leg's commissions, opening and closing
+    pnl_usd: float  # trading PnL of its executions (at their own prices) + funding
+    opened_ms: int  # wall clock
+    closed_ms: int  # 0 while open
+    ts_ns: int  # wall clock of this update
 
 
 class Alert(_Hot, tag=TAG_ALERT):
@@ -309,7 +373,10 @@ class MarketBatch(_Hot, tag=TAG_MARKET_BATCH):
 
 
 MarketData = MarketBatch
-Event = Opportunity | RiskDecision | OrderUpdate | Fill | Execution | Stats | VenueState | Alert
+Event = (
+    Opportunity | RiskDecision | OrderUpdate | Fill | Execution | Stats | VenueState | Alert | FundingPayment
+    | CarryPosition
+)
 Control = Command | Reply
 
 # First frame of each event on a PUB socket; subscribers filter by prefix.
@@ -322,6 +389,8 @@ TOPIC_EXECUTION = b"ev.exec"
 TOPIC_STATS = b"ev.stats"
 TOPIC_VENUE = b"ev.venue"
 TOPIC_ALERT = b"ev.alert"
+TOPIC_FUNDING_PAYMENT = b"ev.funding"
+TOPIC_CARRY = b"ev.carry"
 
 TOPIC_OF: dict[type, bytes] = {
     Opportunity: TOPIC_OPPORTUNITY,
@@ -332,6 +401,8 @@ TOPIC_OF: dict[type, bytes] = {
     Stats: TOPIC_STATS,
     VenueState: TOPIC_VENUE,
     Alert: TOPIC_ALERT,
+    FundingPayment: TOPIC_FUNDING_PAYMENT,
+    CarryPosition: TOPIC_CARRY,
 }
 
 
