@@ -155,6 +155,12 @@ class ExecutionSettings(_Frozen):
     # this margin (never further back than the lookback; MEXC keeps 7 days) and unknown ones of ours are booked.
     recover_margin_s: Annotated[float, Meta(ge=0, le=3600)] = 60.0
     recover_lookback_s: Annotated[float, Meta(gt=0, le=7 * 86_400)] = 86_400.0
+    # Perpetual venues: set on every traded symbol at start. Isolated margin caps what a carry's short can lose to
+    # its own margin; 2x leaves a liquidation ~50 % away (risk's perp rules check the real figures).
+    perp_leverage: Annotated[int, Meta(ge=1, le=125)] = 2
+    perp_margin: Literal["isolated", "cross"] = "isolated"
+    funding_poll_s: Annotated[float, Meta(ge=0.5, le=3600)] = 10.0  # funding income is read this often
+    perp_account_s: Annotated[float, Meta(ge=0.2, le=600)] = 2.0  # margin and positions for risk, this often
 
 
 class CrossExchange(_Frozen):

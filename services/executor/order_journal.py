@@ -188,7 +188,7 @@ def _new_order_line(o: TrackedOrder) -> bytes:
     the same (a test holds them equal). Anything unusual (a state, text that JSON would escape) takes the encoder."""
     px = o.price
     if (o.status != PENDING or o.trades or o.order_id or o.executed is not ZERO or o.cum_quote is not ZERO
-            or o.error_code or o.error_msg
+            or o.reduce_only or o.error_code or o.error_msg
             or not (o.client_order_id.isascii() and o.client_order_id.isalnum())
             or not _PLAIN_NUMBER.fullmatch(o.qty) or (px is not None and not _PLAIN_NUMBER.fullmatch(px))
             or not o.order_type.replace("_", "").isalnum()):

@@ -107,6 +107,7 @@ class TrackedOrder:
     trades: dict[str, Trade] = field(default_factory=dict)
     error_code: int = 0
     error_msg: str = ""
+    reduce_only: bool = False  # a perpetual order that may only shrink the position (the venue cuts what would flip it)
 
     @property
     def final(self) -> bool:
@@ -190,6 +191,7 @@ class TrackedOrder:
             "trades": [trade_record(t) for t in self.trades.values()],
             "error_code": self.error_code,
             "error_msg": self.error_msg,
+            **({"reduce_only": True} if self.reduce_only else {}),  # absent: False (spot, and older journals)
         }
 
     @classmethod
@@ -220,4 +222,5 @@ class TrackedOrder:
             trades={t.trade_id: t for t in trades},
             error_code=int(d["error_code"]),
             error_msg=str(d["error_msg"]),
+            reduce_only=d.get("reduce_only", False) is True,
         )

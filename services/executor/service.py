@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import zmq
 
 from services.executor.accounting import Books
@@ -24,17 +25,21 @@ from services.executor.execution import ExecutionRun
 from services.executor.ledger import Ledger
 from services.executor.order_journal import JournalState, JournalSyncError, OrderJournal
 from services.executor.order_state import TrackedOrder, Trade
+from services.executor.perp_desk import PerpDesk
 from services.executor.reconcile import reconcile
-from services.executor.republish import encode_event, logged_executions, unpublished
+from services.executor.republish import booked_executions, encode_event, logged_executions, unpublished
 from services.executor.session_books import SessionBooks, resumed
 from services.executor.user_stream import UserStream
 from services.executor.venue_client import VenueClient
 from shared.codec import Codec, intent_codec
 from shared.errors import ProtocolError, VenueError
 from shared.messages import (
+    ACTION_CLOSE,
     OUTCOME_ABORTED,
     ROLE_LEG,
+    ROLE_UNWIND,
     SIDE_BUY,
+    STRATEGY_FUNDING,
     Alert,
     Command,
     Execution,
@@ -45,7 +50,7 @@ from shared.messages import (
 from shared.money import price_text, step_multiple_text, to_wire
 from shared.runtime.host import ProcessContext
 from shared.runtime.service import Service
-from shared.runtime.session import current_session
+from shared.runtime.session import current_session, session_start_ms
 from shared.venues.common import (
     ANSWER_THROTTLED,
     ORDER_LIMIT_IOC,
@@ -103,6 +108,8 @@ class Executor(Service):
         self.session = current_session()
         self.books = SessionBooks(self.session)
         self.books_loaded = False
+        self.perps: PerpDesk | None = None  # the perpetual venues (margin, funding, carries); None: none trade
+        self._booked_before: list[Execution] = []  # this session's executions the journal booked, for the carries
         self._latency: dict[str, list[int]] = {"tick_to_order": [], "decide_to_order": []}
 
     def link_in_process(self, peers: dict[str, object]) -> None:
@@ -117,9 +124,20 @@ class Executor(Service):
         self._resume_books(state)
         self._republish(state)
         for i, v in enumerate(self.cfg.venues):
-            if kind_of(v.kind).spot:  # the spot venues take orders
-                self.clients[i] = VenueClient(v, self.registry, timeout_s=self.settings.order_timeout_ms / 1000)
+            kind = kind_of(v.kind)
+            if kind.order_format is None:
+                continue
+            if kind.perp and not v.api_key_env:  # a perpetual without keys is a funding feed: carries are refused
+                log.info("%s: no api_key_env: market data only, no perpetual orders", v.name)
+                continue
+            self.clients[i] = VenueClient(v, self.registry, timeout_s=self.settings.order_timeout_ms / 1000)
         await asyncio.gather(*(c.start() for c in self.clients.values()))
+        if any(c.perp for c in self.clients.values()):
+            start_ms = session_start_ms(self.session) or time.time_ns() // 1_000_000
+            self.perps = PerpDesk(self.clients, self.registry, self.settings, self.cfg.strategies.usd_assets,
+                                  start_ms, self.publish, self.book)
+            self.perps.replay(self._booked_before)  # the carries as booked before reconciliation books more
+            await self.perps.start()
         for i, c in self.clients.items():
             info = await c.account()
             self.balances[i] = {a: free for a, (free, _locked) in info.balances.items()}
@@ -132,6 +150,9 @@ class Executor(Service):
         for i in self.clients:
             self.publish_venue(i)
         self._spawn(self._venue_heartbeat(), "venue-heartbeat")
+        if self.perps is not None:
+            self._spawn(self.perps.run_accounts(), "perp-accounts")
+            self._spawn(self.perps.run_funding(), "funding")
         if not self._fused:
             pull = self.socket(zmq.PULL)
             pull.bind(self.ctx.endpoints.intents)
@@ -145,6 +166,8 @@ class Executor(Service):
                       state.books_unreadable)
         self.books = resumed(state.books, self.session)
         self.books_loaded = True
+        if state.books is not None and state.books.session == self.session:
+            self._booked_before = booked_executions(state.booked_events)
         if self.books.seq:
             log.info("session %s: books resumed from the journal: %d executions, pnl %+.4f USD", self.session,
                      self.books.seq, self.books.pnl_usd)
@@ -197,6 +220,13 @@ class Executor(Service):
     def on_intent(self, intent: OrderIntent) -> bool:
         """The hot path: orders from the venues' prepared templates, their records in the journal with one
         write, every request written; only then bookkeeping (answers, the execution's task, the group sync)."""
+        if intent.opportunity.strategy == STRATEGY_FUNDING:
+            sized = self._carry_intent(intent)
+            if isinstance(sized, str):
+                self.n_refused += 1
+                self._abort(intent, sized)
+                return False
+            intent = sized
         opp = intent.opportunity
         why = self._refusal(intent)
         if why:
@@ -237,6 +267,23 @@ class Executor(Service):
         run.journaled_ns = journaled
         self.start_run(run, futures)
         return True
+
+    def _carry_intent(self, intent: OrderIntent) -> OrderIntent | str:
+        """A carry's CLOSE sized to what the carry holds (never more: its perpetual buy is reduce-only); an OPEN on a
+        symbol that already holds one is refused (after a restart the detector may not know it). A reason when
+        refused."""
+        if self.perps is None:
+            return "no perpetual venue takes orders (api_key_env unset)"
+        opp = intent.opportunity
+        carries = self.perps.carries
+        if opp.action == ACTION_CLOSE:
+            legs = carries.close_legs(opp)
+            if isinstance(legs, str):
+                return legs
+            return OrderIntent(msgspec.structs.replace(opp, legs=legs), intent.decided_ns)
+        if opp.symbol in carries.open:
+            return f"a carry is already open on {self.registry.symbol(opp.symbol)}"
+        return intent
 
     def _refuse_after_journal(self, intent: OrderIntent, orders: list[TrackedOrder], journaled: int) -> bool:
         """The journal failed between the refusal check and the write: its records may never reach the disk, so
@@ -304,6 +351,10 @@ class Executor(Service):
     ) -> TrackedOrder:
         rules = self.rules(venue, symbol)
         market = self.settings.order_type == "market" and role == ROLE_LEG
+        # A perpetual order shrinks the position when it closes (a CLOSE's legs and their hedges) or reverses an
+        # OPEN's excess (an unwind); reduce-only then, so no venue fill can flip the position.
+        closing = intent.opportunity.action == ACTION_CLOSE
+        reduce_only = self.clients[venue].perp and closing != (role == ROLE_UNWIND)
         qty_text = to_wire(qty) if isinstance(qty, Decimal) else step_multiple_text(qty, rules.step)
         if market or price is None:
             px: str | None = None
@@ -321,6 +372,7 @@ class Executor(Service):
             price=px,
             order_type="market" if px is None else "limit_ioc",
             created_ns=time.time_ns(),
+            reduce_only=reduce_only,
         )
 
     def send(
@@ -348,7 +400,7 @@ class Executor(Service):
             c = self.clients[o.venue]
             # Unwinds and hedges reduce risk: they may use the rate reserve new legs leave free (budget_share).
             futures.append(c.send_order(o.symbol, o.side, o.qty, o.price, o.client_order_id, o.order_type,
-                                        rescue=o.role != ROLE_LEG))
+                                        rescue=o.role != ROLE_LEG, reduce_only=o.reduce_only))
         self.journal.sync_soon()  # group commit: after the requests are on the wire
         self.n_orders += len(orders)
         if failure is not None and self.journal.take_failure() is not None:
@@ -433,6 +485,8 @@ class Executor(Service):
             self.pnl_usd += exe.pnl_usd
             self.publish(exe)
             self.books.published(booked.seq)
+            if self.perps is not None:
+                self.perps.on_booked(exe)
             for venue in {f.venue for f in exe.legs}:  # balances moved, or the rate budget did (a 429 blocks one)
                 self.publish_venue(venue)
 
@@ -442,9 +496,11 @@ class Executor(Service):
             return
         w1m, wlim, o10, olim10, o1d, olim1d, blocked_ms = c.budget.usage()
         balances = tuple(sorted((a, to_wire(v)) for a, v in self.balances.get(venue, {}).items()))
+        session = tuple(sorted((a, to_wire(d)) for (v, a), d in self.books.ledger.deltas().items() if v == venue))
         self.publish(VenueState(venue, time.time_ns(), c.reachable, balances, w1m, wlim, o10, olim10, o1d,
                                 olim1d, blocked_ms, sum(1 for _r, o in self._by_cid.values() if o.venue == venue
-                                                        and not o.final)))
+                                                        and not o.final), session,
+                                self.perps.margin(venue) if self.perps is not None else None))
 
     async def _venue_heartbeat(self) -> None:
         last_refresh = time.monotonic()
@@ -484,7 +540,25 @@ class Executor(Service):
             return self._orders_reply()
         if cmd.cmd == "booked":
             return self._booked_reply(cmd.args)
+        if cmd.cmd == "carries":
+            return self._carries_reply()
+        if cmd.cmd == "book_funding":
+            return self._book_funding_now()
         return None
+
+    def _carries_reply(self) -> Reply:
+        """The carries (the detector's restart, ``draizer status``): open and recently closed."""
+        if not self.ready:  # the journal's carries are replayed and reconciled only by then
+            return Reply(ok=False, error="executor starting: carries not known yet")
+        if self.perps is None:
+            return Reply(ok=True, data={"open": [], "closed": []})
+        return Reply(ok=True, data=self.perps.carries.snapshot())
+
+    async def _book_funding_now(self) -> Reply:
+        """The settlement's ask: every funding payment the venues report, booked now."""
+        if self.perps is None:
+            return Reply(ok=True, data={"booked": 0})
+        return Reply(ok=True, data={"booked": await self.perps.poll_funding()})
 
     def _orders_reply(self) -> Reply:
         """What is open, and the run's books (every lifetime of this process in the session: the settlement's
@@ -561,6 +635,8 @@ class Executor(Service):
             "in_flight": len(self._runs),
             "malformed": self.n_malformed,
         }
+        if self.perps is not None:
+            c.update(self.perps.counters())
         c.update({f"outcome.{k}": v for k, v in self.outcomes.items()})
         return c
 

@@ -42,6 +42,7 @@ from shared.venues.common import (
 )
 from shared.venues.kinds import kind_of
 from shared.venues.order_template import OrderTemplate, build_templates
+from shared.venues.perp import FundingPaymentInfo, PerpAccountInfo, PerpOrderFormat
 from shared.venues.spot_rest import ALL_ORDERS_MAX_LIMIT, SpotOrderFormat, VenueOrder
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,9 @@ class VenueClient:
         self.venue_id = registry.venue_id[venue.name]
         self.registry = registry
         self.fmt = order_format(venue.kind)
-        self.user_stream = kind_of(venue.kind).user_stream  # None: the venue has no WS API user stream
+        kind = kind_of(venue.kind)
+        self.perp = kind.perp  # a perpetual venue: reduce-only orders, a margin account, funding income
+        self.user_stream = kind.user_stream  # None: the venue has no WS API user stream
         self.timeout_s = timeout_s
         self.budget = RateBudget(venue.limits, venue.kind)
         self.pool = HttpPool(venue.rest_url, venue.order_connections)
@@ -185,6 +188,9 @@ class VenueClient:
         only the texts, the client id, the timestamp and the HMAC remain (``order_template.py``). A symbol whose
         tick or step the venue leaves at 0 (no filter) has no template and takes the general path."""
         templates: dict[tuple[int, int, str], OrderTemplate] = {}
+        if self.perp:  # perpetual orders take the general path: a carry is not a microsecond race
+            self.templates = templates
+            return
         for s, r in self.rules.items():
             name = self.registry.symbol(s)
             try:
@@ -233,7 +239,7 @@ class VenueClient:
 
     def send_order(
         self, symbol: int, side: int, qty: str, price: str | None, client_order_id: str,
-        order_type: str = ORDER_LIMIT_IOC, *, rescue: bool = False,
+        order_type: str = ORDER_LIMIT_IOC, *, rescue: bool = False, reduce_only: bool = False,
     ) -> asyncio.Future[OrderAnswer]:
         """Sign and write the order now (synchronously, in this call); the future resolves to the venue's
         answer. Not sent at all (an already-done ``throttled`` answer) when the budget cannot carry it.
@@ -245,10 +251,17 @@ class VenueClient:
             done: asyncio.Future[OrderAnswer] = loop.create_future()
             done.set_result(answer_without_order(ANSWER_THROTTLED, client_order_id, 0, why))
             return done
-        req = self.fmt.build_new_order(
-            symbol=self.registry.symbol(symbol), side="BUY" if side == SIDE_BUY else "SELL", price=price, qty=qty,
-            client_order_id=client_order_id, order_type=order_type, **self._auth(),
-        )
+        side_text = "BUY" if side == SIDE_BUY else "SELL"
+        if self.perp:
+            req = self._perp_fmt().build_new_perp_order(
+                symbol=self.registry.symbol(symbol), side=side_text, price=price, qty=qty,
+                client_order_id=client_order_id, order_type=order_type, reduce_only=reduce_only, **self._auth(),
+            )
+        else:
+            req = self.fmt.build_new_order(
+                symbol=self.registry.symbol(symbol), side=side_text, price=price, qty=qty,
+                client_order_id=client_order_id, order_type=order_type, **self._auth(),
+            )
         http = self.pool.request(req.method, req.path, req.headers, req.body)
         self.budget.note_sent(1, weight)
         self.n_orders += 1
@@ -321,6 +334,37 @@ class VenueClient:
         if self.user_stream is None:
             raise ValueError(f"{self.name}: {self.kind} has no WS API user stream")
         return self.user_stream.subscribe_request(self.__key, self.__secret, self.timestamp_ms(), request_id)
+
+    # ----- perpetuals
+    def _perp_fmt(self) -> PerpOrderFormat:
+        if not self.perp:
+            raise ValueError(f"{self.name}: {self.kind} is not a perpetual venue")
+        return self.fmt  # type: ignore[return-value]  # a perp kind's order format is a PerpOrderFormat
+
+    async def setup_perp(self, leverage: int, isolated: bool) -> None:
+        """Leverage and margin type of every traded symbol, before the first order; a refusal is raised."""
+        fmt = self._perp_fmt()
+        for s in self.symbol_ids:
+            for req in fmt.build_setup(symbol=self.registry.symbol(s), leverage=leverage, isolated=isolated,
+                                       **self._auth()):
+                resp = await self._call(req, fmt.weights.account)
+                if isinstance(resp, _NoAnswer):
+                    raise ConnectionError(f"{self.name}: leverage/margin setup: {resp.msg}")
+                fmt.parse_setup(resp.status, resp.body)
+
+    async def perp_account(self) -> PerpAccountInfo:
+        """The margin account and open positions (base units, signed)."""
+        fmt = self._perp_fmt()
+        bodies = []
+        for req in fmt.build_perp_account(**self._auth()):
+            bodies.append((await self._checked(req, fmt.weights.account)).body)
+        return fmt.parse_perp_account(bodies)
+
+    async def funding_income(self, start_ms: int) -> list[FundingPaymentInfo]:
+        """Funding settlements since ``start_ms`` (venue clock), oldest first."""
+        fmt = self._perp_fmt()
+        resp = await self._checked(fmt.build_funding_income(start_ms=start_ms, **self._auth()), fmt.weights.account)
+        return sorted(fmt.parse_funding_income(resp.body), key=lambda p: (p.time_ms, p.payment_id))
 
     def counters(self) -> dict[str, int]:
         b = self.budget

@@ -8,6 +8,7 @@ boot id, pid and start time, so a reused pid or a reboot never continues an old 
 
 from __future__ import annotations
 
+import calendar
 import os
 import secrets
 import time
@@ -27,6 +28,14 @@ def current_session() -> str:
         return explicit
     parent = os.getppid()
     return f"{_boot_id()}:{parent}:{_start_ticks(parent)}"
+
+
+def session_start_ms(session: str) -> int | None:
+    """Wall clock (ms) a ``new_session`` name was made at; None for a name of another shape (the fallback)."""
+    try:
+        return int(calendar.timegm(time.strptime(session[:16], "%Y%m%dT%H%M%SZ"))) * 1000
+    except ValueError:
+        return None
 
 
 def _boot_id() -> str:
