@@ -74,6 +74,28 @@ def venue_balances(cfg: Config, env: dict[str, str]) -> dict[str, tuple[dict[str
     return out
 
 
+def perp_balances(cfg: Config, env: dict[str, str]) -> dict[str, tuple[dict[str, Decimal], dict[str, Decimal]]]:
+    """(start, now) per perpetual venue in draizer's cash-flow terms (``shared/venues/perp.py``): each position
+    is a signed balance of its base asset, and the margin asset moved by the wallet's change less each open
+    position's signed entry cost. From the simulator's ``/sim/perp_account`` hook, with the account's key."""
+    base_of = {s.name: s.base for s in cfg.symbols}
+    out = {}
+    for v in cfg.venues:
+        kind = kind_of(v.kind)
+        if not kind.perp or kind.api_key_header is None or not v.api_key_env:
+            continue
+        acct = _get(f"{v.rest_url}/sim/perp_account", {kind.api_key_header: env.get(v.api_key_env, "")})
+        start_wallet, wallet = Decimal(acct["starting_wallet"]), Decimal(acct["wallet"])
+        now: dict[str, Decimal] = {"USDT": wallet}
+        for p in acct["positions"]:
+            size, cost = Decimal(p["size"]), Decimal(p["cost"])
+            base = base_of.get(p["symbol"], p["symbol"])
+            now[base] = now.get(base, Decimal(0)) + size
+            now["USDT"] -= cost if size > 0 else -cost
+        out[v.name] = ({"USDT": start_wallet}, now)
+    return out
+
+
 def marks(cfg: Config) -> dict[str, float]:
     """USD per asset: the mean over the spot venues of each venue's own marks (the simulator's ``/sim/marks``).
     One mark per asset, so a cross pair's offsetting positions on two venues cancel."""
@@ -86,6 +108,9 @@ def settle(cfg: Config, env: dict[str, str], say: Callable[[str], None] = print)
     endpoints = Endpoints(cfg, _run_dir(env))
     try:
         executor = wind_down(endpoints)
+        # Funding the venues paid up to now is booked before the books are read (the executor polls for it).
+        if request(endpoints.control("executor"), "book_funding", timeout_s=10.0).data.get("booked"):
+            executor = request(endpoints.control("executor"), "orders", timeout_s=5.0).data
         # After the executions in flight: risk books any the events socket lost before it answers.
         risk = request(endpoints.control("risk"), "risk", {"catch_up": True}, timeout_s=10.0).data
     except ControlError as exc:
@@ -98,7 +123,7 @@ def settle(cfg: Config, env: dict[str, str], say: Callable[[str], None] = print)
     report.add(f"open orders left: {len(executor.get('open', []))}", not executor.get("open"))
     ledger: dict[tuple[str, str], Decimal] = {(v, a): Decimal(d) for v, a, d in executor.get("deltas", [])}
     if cfg.mode == "paper":
-        balances = venue_balances(cfg, env)
+        balances = {**venue_balances(cfg, env), **perp_balances(cfg, env)}
         m = marks(cfg)
         venue_pnl = ledger_pnl = 0.0
         mismatched = []

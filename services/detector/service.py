@@ -14,6 +14,7 @@ Strategies are switched and tuned at runtime through the control socket (``strat
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import random
@@ -25,6 +26,7 @@ import msgspec
 import numpy as np
 import zmq
 
+from services.detector.carry_state import ask_until_answered, seed
 from services.detector.cycles import CycleTable, cycle_table
 from services.detector.entry import ENABLE_CROSS, ENABLE_FUNDING, ENABLE_TRIANGULAR, DetectorArrays, evaluate
 from services.detector.found import Found, LegMaker
@@ -45,6 +47,7 @@ from shared.messages import (
     Quote,
     Reply,
 )
+from shared.runtime.control_client import ControlError, request
 from shared.runtime.host import ProcessContext
 from shared.runtime.outlet import Outlet, SocketOutlet
 from shared.runtime.service import MAX_DRAIN, Service
@@ -111,6 +114,8 @@ class Detector(Service):
         self.n_dropped = 0
         self._detect_samples: list[int] = []
         self._sub: zmq.Socket[bytes] | None = None
+        self._executor: object | None = None  # single placement: asked in process for its carries
+        self._carry_task: asyncio.Task[None] | None = None
         self._feeds_in_process = False  # single placement: batches arrive through on_batch, not a socket
 
     def _set_cycles(self, table: CycleTable) -> None:
@@ -145,6 +150,8 @@ class Detector(Service):
             push = self.socket(zmq.PUSH)
             push.connect(self.ctx.endpoints.opportunities)
             self.opportunities = SocketOutlet("opportunities", push, opportunity_codec())
+        if self._enabled & ENABLE_FUNDING and len(self.registry.perp_venues):
+            self._carry_task = asyncio.get_running_loop().create_task(self._seed_carries(), name="carry-state")
         if self._feeds_in_process:
             return
         sub = self.socket(zmq.SUB)
@@ -169,7 +176,22 @@ class Detector(Service):
         if self._sub is not None:
             self._on_market_data()  # ... but what the feeds sent before they stopped is still counted
 
+    async def _seed_carries(self) -> None:
+        carries = await ask_until_answered(self._ask_executor)
+        if carries:
+            seeded = seed(self.registry, carries, self.open_spot, self.open_perp, self.open_qty, self.open_settle_ms)
+            log.info("carry signals resumed from the executor's open carries: %s", seeded)
+
+    async def _ask_executor(self, cmd: Command) -> Reply:
+        if self._executor is not None:
+            reply = self._executor.on_command(cmd)  # type: ignore[attr-defined]
+            if not isinstance(reply, Reply):
+                raise ControlError(f"the executor in this process did not answer {cmd.cmd!r}")
+            return reply
+        return await asyncio.to_thread(request, self.ctx.endpoints.control("executor"), cmd.cmd, cmd.args, 5.0)
+
     def link_in_process(self, peers: dict[str, object]) -> None:
+        self._executor = peers.get("Executor")
         self._feeds_in_process = "Feed" in peers
         risk = peers.get("RiskEngine")
         if risk is not None:

@@ -506,6 +506,7 @@ def account_listing(book: PerpBook, api_key: str) -> dict[str, Any]:
     acct = book.account(api_key)
     return {
         "wallet": format(acct.wallet, "f"),
+        "starting_wallet": format(book.starting, "f"),
         "orders": [
             {"symbol": o.spec.name, "client_order_id": o.request.client_order_id, "order_id": str(o.number),
              "side": o.request.side, "position_side": o.request.position_side, "status": o.status,
