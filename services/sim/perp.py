@@ -55,15 +55,24 @@ class FundingModel:
         self._basis = 1.0 + sim.perp_basis_bps * 1e-4
         self._period_s = sim.funding_period_s
         self.rates = [sim.funding_rate_mean] * n_symbols
+        self.pinned: dict[int, float] = {}  # a test's fixed rate per symbol (``pin``): it does not walk
         self.steps = 0
 
     def step(self) -> None:
-        """One push interval: every symbol's rate moves once."""
+        """One push interval: every symbol's rate moves once (a pinned one stays)."""
         rng, mean, vol = self._rng, self._mean, self._vol
         for i, r in enumerate(self.rates):
-            r += REVERSION * (mean - r) + vol * rng.gauss(0.0, 1.0)
-            self.rates[i] = min(MAX_RATE, max(-MAX_RATE, r))
+            r += REVERSION * (mean - r) + vol * rng.gauss(0.0, 1.0)  # drawn even when pinned: the stream stays
+            self.rates[i] = min(MAX_RATE, max(-MAX_RATE, self.pinned.get(i, r)))
         self.steps += 1
+
+    def pin(self, symbol: int, rate: float | None) -> None:
+        """Hold ``symbol``'s rate at ``rate`` from now on (None: let it walk again from there). A test hook."""
+        if rate is None:
+            self.pinned.pop(symbol, None)
+            return
+        self.pinned[symbol] = rate
+        self.rates[symbol] = min(MAX_RATE, max(-MAX_RATE, rate))
 
     def point(self, symbol: int, venue_index: int, decimals: int, mid: float, now_ms: int) -> FundingPoint:
         rate = round(self.rates[symbol] + VENUE_OFFSET * venue_index, decimals)

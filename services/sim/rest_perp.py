@@ -47,8 +47,10 @@ class PerpRest(RestServer):
         point_of: PointOf,
         funding_period_s: int,
         hooks: SimHooks,
+        pin_rate: Callable[[int, float | None], None] | None = None,
     ) -> None:
         super().__init__(hooks)
+        self.pin_rate = pin_rate
         self.specs = specs
         self.listed = list(listed)
         self.point_of = point_of
@@ -59,9 +61,24 @@ class PerpRest(RestServer):
 
     def app(self) -> web.Application:
         app = super().app()
+        app.router.add_post("/sim/funding_rate", self._pin_funding_rate)
         for api in self.apis:
             api.routes(app)
         return app
+
+    async def _pin_funding_rate(self, request: web.Request) -> web.Response:
+        """Test hook: ``?symbol=BTCUSDT&rate=-0.0001`` holds that symbol's funding rate (every perp venue's, as
+        they share the model); no ``rate`` lets it walk again."""
+        s = self._by_name.get(request.query.get("symbol", ""))
+        if s is None or self.pin_rate is None:
+            return web.json_response({"error": "unknown symbol"}, status=400)
+        text = request.query.get("rate")
+        try:
+            rate = None if text is None else float(text)
+        except ValueError:
+            return web.json_response({"error": f"rate {text!r} is not a number"}, status=400)
+        self.pin_rate(s, rate)
+        return web.json_response({"symbol": self.specs[s].name, "rate": rate})
 
     def middlewares(self) -> list[Any]:
         return [m for api in self.apis for m in api.middlewares()]

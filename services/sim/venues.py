@@ -152,7 +152,7 @@ class PerpVenue:
         self.last: dict[int, FundingPoint] = {}
         self._gaps: set[int] = set()
         rest_class: type[PerpRest] = load(need(kind, kind.sim.funding_rest, "simulator funding REST server"))
-        self.rest = rest_class(specs, self.listed, self.point, cfg.sim.funding_period_s, hooks)
+        self.rest = rest_class(specs, self.listed, self.point, cfg.sim.funding_period_s, hooks, funding.pin)
         sim = cfg.sim
         self.book = PerpBook(specs, self.listed, self.mark, sv.spread_bps, venue.taker_fee, sim.starting_balance_usd)
         self.api: PerpApi | None = None
