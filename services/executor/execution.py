@@ -34,7 +34,7 @@ from shared.messages import (
     OrderIntent,
     OrderUpdate,
 )
-from shared.venues.common import OrderAnswer
+from shared.venues.common import ANSWER_OK, ANSWER_REJECTED, ANSWER_THROTTLED, ANSWER_UNKNOWN, OrderAnswer
 
 if TYPE_CHECKING:
     from services.executor.service import Executor
@@ -85,17 +85,17 @@ class ExecutionRun:
         self.apply(o, answer, first=True)
 
     def apply(self, o: TrackedOrder, a: OrderAnswer, first: bool = False) -> None:
-        if a.kind == "ok":
+        if a.kind == ANSWER_OK:
             changed = o.advance(a.status, a.executed_qty, a.cum_quote, a.order_id)
             for t in a.fills or ():
                 changed = o.add_trade(t) or changed
-        elif a.kind in ("rejected", "throttled") and first:
+        elif a.kind in (ANSWER_REJECTED, ANSWER_THROTTLED) and first:
             # A refused or rate-limited new order was never placed: it cannot fill later.
             o.fail(a.error_code, a.error_msg)
             changed = True
             self.ex.n_rejected += 1
             self.ex.log_reject(o, a)
-        elif a.kind == "unknown" and first:
+        elif a.kind == ANSWER_UNKNOWN and first:
             o.mark_unknown(a.error_msg)
             changed = True
         else:
@@ -113,7 +113,7 @@ class ExecutionRun:
         cancelled = False
         while not o.final:
             a = await client.query_order(o.symbol, o.client_order_id)
-            if a.kind == "ok":
+            if a.kind == ANSWER_OK:
                 self.apply(o, a)
             elif client.not_found(a) and time.monotonic() - started > recv_window + 1.0:
                 # The venue never got it, and past the request's recvWindow it can no longer arrive: refused.
@@ -125,7 +125,7 @@ class ExecutionRun:
             if o.status in ("NEW", "PARTIALLY_FILLED") and not cancelled and time.monotonic() - started > cancel_after:
                 c = await client.cancel_order(o.symbol, o.client_order_id)
                 cancelled = True
-                if c.kind == "ok":
+                if c.kind == ANSWER_OK:
                     self.apply(o, c)
                 continue
             ev = self._wake.setdefault(o.client_order_id, asyncio.Event())

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from functools import lru_cache
-from typing import NamedTuple, Protocol
+from typing import Final, Literal, NamedTuple, Protocol
 from urllib.parse import quote
 
 import msgspec
@@ -124,10 +124,12 @@ EXPIRED = "EXPIRED"
 UNKNOWN = "UNKNOWN"  # not a venue status: the answer does not say what became of the order
 FINAL_STATUSES = frozenset({FILLED, CANCELED, REJECTED, EXPIRED})
 
-ANSWER_OK = "ok"  # the venue states the order (its status and executed quantity)
-ANSWER_REJECTED = "rejected"  # the venue refused the request: a 4xx with its code
-ANSWER_UNKNOWN = "unknown"  # 5xx, timeout, lost connection, unreadable, or a code that leaves the order's fate open
-ANSWER_THROTTLED = "throttled"  # 429/418, or our own budget refused to send: the request never took effect
+# What one answer says (``OrderAnswer.kind``): a closed set, checked by the type checker, never a free string.
+AnswerKind = Literal["ok", "rejected", "unknown", "throttled"]
+ANSWER_OK: Final = "ok"  # the venue states the order (its status and executed quantity)
+ANSWER_REJECTED: Final = "rejected"  # the venue refused the request: a 4xx with its code
+ANSWER_UNKNOWN: Final = "unknown"  # 5xx, timeout, lost connection, unreadable, or a code leaving the order open
+ANSWER_THROTTLED: Final = "throttled"  # 429/418, or our own budget refused to send: the request never took effect
 
 ORDER_LIMIT_IOC = "limit_ioc"
 ORDER_MARKET = "market"
@@ -151,7 +153,7 @@ class OrderAnswer(NamedTuple):
     refused or throttled query or cancel) says nothing about the order: UNKNOWN, with the venue's code in
     ``error_code`` (``OrderFormat.not_found`` tells whether that code means "no such order")."""
 
-    kind: str  # ANSWER_OK | ANSWER_REJECTED | ANSWER_UNKNOWN | ANSWER_THROTTLED
+    kind: AnswerKind
     status: str
     venue_status: str  # the venue's own word ("" when the answer has none)
     order_id: str
@@ -170,7 +172,7 @@ class OrderAnswer(NamedTuple):
 
 
 def answer_without_order(
-    kind: str, client_order_id: str, code: int, msg: str, http_status: int = 0, retry_after_s: float = 0.0,
+    kind: AnswerKind, client_order_id: str, code: int, msg: str, http_status: int = 0, retry_after_s: float = 0.0,
     *, new_order: bool = True,
 ) -> OrderAnswer:
     """An answer that states no order: refused, throttled or unknown (see ``OrderAnswer``)."""
