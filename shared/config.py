@@ -91,9 +91,10 @@ class RateLimits(_Frozen):
     """A venue's request budget; 0 means the venue's documented limit (PROTOCOLS.md). ``budget_share`` is
     the part of it draizer lets itself use, so a burst never meets the venue's own 429."""
 
-    weight_per_minute: NonNegInt = 0  # Binance 6000; MEXC: requests per minute (500 per 10 s per endpoint)
-    orders_per_10s: NonNegInt = 0  # Binance 50; MEXC 500 requests / 10 s
-    orders_per_day: NonNegInt = 0  # Binance 160000; MEXC none
+    weight_per_minute: NonNegInt = 0  # Binance 6000; MEXC: requests per minute (500 per 10 s per endpoint);
+    # MEXC contract 600 (20 requests / 2 s per endpoint, sustained: shared/venues/mexc/constants.py)
+    orders_per_10s: NonNegInt = 0  # Binance 50; MEXC 500 requests / 10 s; MEXC contract 20 (its 2 s limit)
+    orders_per_day: NonNegInt = 0  # Binance 160000; MEXC and MEXC contract none
     budget_share: Fraction = 0.8
 
 

@@ -28,7 +28,7 @@ from shared.venues.kinds import kind_of
 from tests.conftest import make_config_dict
 
 REPO = Path(__file__).resolve().parents[1]
-CREDS = {"binance": ("bkey", "bsecret"), "mexc": ("mkey", "msecret")}
+CREDS = {"binance": ("bkey", "bsecret"), "mexc": ("mkey", "msecret"), "mexc_perp": ("ckey", "csecret")}
 DEADLINE_S = 20.0
 
 

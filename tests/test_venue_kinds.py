@@ -67,15 +67,21 @@ def test_each_declaration_is_whole(name: str) -> None:
     assert kind.ws_path.startswith("/")
     assert kind.market_format() is not kind.market_format()  # a fresh parser per caller
     if kind.spot:
-        assert kind.order_format is not None and kind.order_format().kind == name
-        assert kind.limits is not None and tuple(documented_limits(name)) == tuple(kind.limits)
-        assert kind.api_key_header and kind.funding_decimals is None
+        assert kind.order_format is not None and kind.funding_decimals is None
         assert kind.sim.dialect and kind.sim.load_ticker and kind.sim.funding_rest is None
     else:
-        assert kind.order_format is None and kind.limits is None and kind.user_stream is None
+        assert kind.funding_decimals is not None and kind.sim.funding_rest and kind.sim.dialect is None
+    if kind.order_format is not None:  # every spot kind; a perpetual once its order API is declared
+        fmt = kind.order_format()
+        assert fmt.kind == name and kind.order_format() is not fmt  # a fresh format per client (MEXC's keeps state)
+        assert kind.limits is not None and tuple(documented_limits(name)) == tuple(kind.limits)
+        assert kind.api_key_header
+        assert kind.perp == hasattr(fmt, "build_new_perp_order")  # a perpetual's is a PerpOrderFormat
+        assert not kind.perp or kind.sim.perp_orders  # and the simulator plays its order API
+    else:
+        assert kind.limits is None and kind.user_stream is None
         with pytest.raises(ValueError, match=f"no order API for venue kind '{name}'; orders go to binance, mexc"):
             order_format(name)
-        assert kind.funding_decimals is not None and kind.sim.funding_rest and kind.sim.dialect is None
     if kind.user_stream is not None:
         assert kind.user_stream.ws_path.startswith("/")
 

@@ -301,12 +301,16 @@ class Simulator:
         symbol: str | None = None,
         side: str | None = None,
     ) -> None:
-        """Arm an order fault (see ``order_faults``) on a spot venue. Raises FaultError for an unknown venue,
-        kind, symbol or side, or a missing duration."""
+        """Arm an order fault (see ``order_faults``) on a spot venue, or on a perp venue whose order API carries
+        it. Raises FaultError for an unknown venue, kind, symbol or side, or a missing duration."""
         v = self._by_name.get(venue)
+        fault = OrderFault(kind, count, seconds, symbol, side)
+        if isinstance(v, PerpVenue):
+            v.inject_order_fault(fault)
+            return
         if not isinstance(v, SpotVenue):
-            raise FaultError(f"{venue!r} is not a simulated spot venue")
-        v.rest.inject_order_fault(OrderFault(kind, count, seconds, symbol, side))
+            raise FaultError(f"{venue!r} is not a simulated venue")
+        v.rest.inject_order_fault(fault)
 
     # ----- emission
     def emit(self, n: int) -> None:

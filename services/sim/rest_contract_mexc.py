@@ -20,10 +20,15 @@ contracts of ``contractSize`` base units (the symbol's step: one contract is one
 - ``POST order/cancel`` (list of ids; per id 2040 "order not exist" or 2041 "order state cannot be
   cancelled": every order is final at once), ``POST order/cancel_with_external`` (the same codes, in the
   envelope).
+- ``POST order/cancel_all`` (``{"symbol"}`` or ``{}``): the bare envelope (nothing is ever open to cancel).
 - ``GET order/external/{symbol}/{externalOid}``, ``GET order/get/{id}`` (2040 when unknown),
-  ``GET order/list/open_orders[/{symbol}]`` (always empty), ``GET position/open_positions``,
-  ``GET account/assets``, ``GET position/funding_records`` (newest first, paged), public
-  ``GET /api/v1/contract/detail[?symbol=]``.
+  ``GET order/deal_details/{id}`` (the order's one fill: id, vol, price, fee = its commission, profit = the PnL
+  it realized; ``[]`` for an unknown id), ``GET order/list/open_orders[/{symbol}]`` (always empty),
+  ``GET position/open_positions``, ``GET account/assets``, ``GET position/funding_records`` (newest first,
+  paged), public ``GET /api/v1/contract/detail[?symbol=]``, ``GET /api/v1/contract/ping`` (the server time) and
+  ``GET /api/v1/contract/ticker[?symbol=]`` (fairPrice = the published mark, bid1/ask1 = the touch).
+- Every endpoint is rate limited as documented (``rate_limits_mexc_contract``); ``inject_order_fault`` carries
+  the ``rate_limit`` fault only.
 - Test hook ``GET /sim/perp_account`` (``ApiKey`` header): the account's orders, positions and funding.
 """
 
@@ -39,8 +44,12 @@ from urllib.parse import parse_qsl
 import msgspec
 from aiohttp import web
 
+from services.sim import order_faults
 from services.sim import perp_account as pa
+from services.sim.faults import FaultError
+from services.sim.order_faults import OrderFault
 from services.sim.perp_account import OrderRequest, PerpBook, PerpOrder, PerpPosition, Reject
+from services.sim.rate_limits_mexc_contract import ContractGate
 from services.sim.rest_common import json_response, now_ms
 from services.sim.units import SymbolSpec
 from services.sim.ws_mexc_contract import contract_symbol
@@ -94,9 +103,14 @@ class _CancelExternal(msgspec.Struct):
     externalOid: str = ""
 
 
+class _CancelAll(msgspec.Struct):
+    symbol: str | None = None
+
+
 _submit = msgspec.json.Decoder(_Submit)
 _cancel_ids = msgspec.json.Decoder(list[int])
 _cancel_external = msgspec.json.Decoder(_CancelExternal)
+_cancel_all = msgspec.json.Decoder(_CancelAll)
 
 
 def num(d: Decimal | int) -> msgspec.Raw:
@@ -124,12 +138,15 @@ class MexcContractApi:
             book.open_account(key)
         self.by_contract = {contract_symbol(book.specs[i]): i for i in book.index.values()}
         self.requests = 0
+        self.gate = ContractGate()
 
     def routes(self, app: web.Application) -> None:
         r = app.router
         r.add_post(m.SUBMIT_PATH, self._submit)
         r.add_post(m.CANCEL_PATH, self._cancel)
         r.add_post(m.CANCEL_EXTERNAL_PATH, self._cancel_external)
+        r.add_post(m.CANCEL_ALL_PATH, self._cancel_all)
+        r.add_get(m.DEAL_DETAILS_PATH + "{order_id}", self._deal_details)
         r.add_get(m.QUERY_EXTERNAL_PATH + "{symbol}/{oid}", self._query_external)
         r.add_get(m.QUERY_ORDER_PATH + "{order_id}", self._query_id)
         r.add_get(m.OPEN_ORDERS_PATH, self._open_orders)
@@ -138,10 +155,22 @@ class MexcContractApi:
         r.add_get(m.ASSETS_PATH, self._assets)
         r.add_get(m.FUNDING_RECORDS_PATH, self._funding_records)
         r.add_get(m.CONTRACT_DETAIL_PATH, self._contract_detail)
+        r.add_get(m.PING_PATH, self._ping)
+        r.add_get(m.TICKER_PATH, self._ticker)
         r.add_get("/sim/perp_account", self._sim_account)
 
     def middlewares(self) -> list[Any]:
-        return []
+        return [self.gate.middleware(self._count_refusal)]
+
+    def _count_refusal(self) -> None:
+        self.requests += 1
+
+    def inject_order_fault(self, fault: OrderFault) -> None:
+        """Arm ``fault``: only ``rate_limit`` (every request answers 429 / 510 for its seconds)."""
+        order_faults.check(fault, self.book.index)
+        if fault.kind != order_faults.RATE_LIMIT:
+            raise FaultError(f"the simulated MEXC contract API carries only {order_faults.RATE_LIMIT} faults")
+        self.gate.fault(fault.seconds or 0.0)
 
     # ----- authentication
     async def _auth(self, request: web.Request) -> tuple[str, bytes]:
@@ -261,6 +290,36 @@ class MexcContractApi:
             return refused(m.ERR_ORDER_NOT_EXIST, "order not exist")
         return refused(m.ERR_NOT_CANCELLABLE, "order state cannot be cancelled")  # every order is final at once
 
+    async def _cancel_all(self, request: web.Request) -> web.Response:
+        try:
+            _, body = await self._auth(request)
+            try:
+                c = _cancel_all.decode(body or b"{}")
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                raise Refusal(m.ERR_PARAM, "Parameter error") from None
+            if c.symbol:
+                self._contract(c.symbol)
+        except Refusal as r:
+            return refused(r.code, r.message)
+        return json_response({"success": True, "code": 0})  # every order is final at once: none to cancel
+
+    async def _deal_details(self, request: web.Request) -> web.Response:
+        try:
+            api_key, _ = await self._auth(request)
+        except Refusal as r:
+            return refused(r.code, r.message)
+        text = request.match_info["order_id"]
+        order = self.book.find_by_number(api_key, int(text) - ORDER_ID_BASE) if text.isdigit() else None
+        if order is None:
+            return ok([])
+        size = self._contract_size(order.request.symbol)
+        side = _SIDE_OF[(order.request.side, order.request.position_side)]
+        return ok([{
+            "id": str(f.trade_id), "symbol": contract_symbol(order.spec), "side": side, "vol": num(f.qty / size),
+            "price": num(f.price), "feeCurrency": ASSET, "fee": num(f.commission), "timestamp": f.time_ms,
+            "profit": num(f.realized), "category": 1, "orderId": str(ORDER_ID_BASE + order.number), "taker": True,
+        } for f in order.fills])
+
     async def _query_external(self, request: web.Request) -> web.Response:
         try:
             api_key, _ = await self._auth(request)
@@ -364,6 +423,28 @@ class MexcContractApi:
                 return refused(1001, "Contract does not exist")
             return ok(self.contract_body(self.book.specs[s]))
         return ok([self.contract_body(self.book.specs[s]) for s in sorted(self.by_contract.values())])
+
+    async def _ping(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        return ok(now_ms())
+
+    async def _ticker(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        symbol = request.query.get("symbol")
+        if symbol:
+            s = self.by_contract.get(symbol)
+            if s is None:
+                return refused(1001, "Contract does not exist")
+            return ok(self.ticker_body(s))
+        return ok([self.ticker_body(s) for s in sorted(self.by_contract.values())])
+
+    def ticker_body(self, s: int) -> dict[str, Any]:
+        """fairPrice is the mark the sim publishes (positions are valued at it); bid1/ask1 its touch."""
+        touch = self.book.touch(s)
+        return {
+            "symbol": contract_symbol(self.book.specs[s]), "lastPrice": num(touch.mark), "bid1": num(touch.bid),
+            "ask1": num(touch.ask), "fairPrice": num(touch.mark), "timestamp": now_ms(),
+        }
 
     def contract_body(self, spec: SymbolSpec) -> dict[str, Any]:
         venue = self.venue

@@ -40,6 +40,7 @@ from shared.venues.common import (
     TradeFill,
 )
 from shared.venues.mexc import auth as mexc_auth
+from shared.venues.mexc import contract_orders as mexc_contract_orders
 from shared.venues.mexc.proto.push_data_pb2 import (
     PublicAggreBookTickerV3Api,
     PublicAggreDepthItem,
@@ -102,8 +103,9 @@ class RequestText(NamedTuple):
     build: str  # the OrderFormat method: build_new_order | build_query_order
     args: Mapping[str, str]  # besides the credentials
     method: str
-    unsigned_path: str  # path?query as it must be signed
+    unsigned_path: str  # path?query as it must be signed (signed in headers: the path as sent)
     body: bytes = b""  # signed after the query string
+    headers: tuple[tuple[str, str], ...] | None = None  # signed in headers (MEXC contract): exactly these
 
 
 class Answer(NamedTuple):
@@ -133,6 +135,9 @@ class OrderRow(NamedTuple):
     throttled: tuple[Answer, ...]
     sim_qty: str  # an IOC quantity the simulated venue's top of book fills whole
     bad_signature: tuple[int, int, str]  # (HTTP status, code, message) the venue answers a bad signature with
+    error_body: Callable[[int, str], object] = lambda code, msg: {"code": code, "msg": msg}  # its error JSON
+    exchange_info: bytes | None = None  # a documented exchangeInfo the format reads first (as VenueClient starts)
+    publishes_min_notional: bool = True  # False: the venue's rules state none (SymbolRules.min_notional 0)
 
 
 class RateRow(NamedTuple):
@@ -580,6 +585,50 @@ def contract_push(field: str) -> bytes:
     }).encode()
 
 
+# Orders (contract v1 REST docs: "Authentication method", "Order (Under maintenance)", "Query the order based on
+# the external number", "Get the contract information", "Error code"; tests/test_mexc_contract_client.py). The docs
+# publish no signature example for the contract API: the signatures below are independent HMAC-SHA256 hex over
+# the documented target string (accessKey + Request-Time + parameter string), pinned.
+MEXC_CONTRACT_KEY = "mx0vglContractKEY"
+MEXC_CONTRACT_TS = 1609992674000
+MEXC_CONTRACT_SUBMIT = (
+    '{"symbol":"BTC_USDT","price":97000.5,"vol":12,"side":3,"type":3,"openType":2,"externalOid":"dz1s"}'
+)
+MEXC_CONTRACT_DETAIL = {  # docs (BTC_USDT, the fields draizer reads); ETH_USDT at MEXC's listed 0.01 ETH per contract
+    "symbol": "BTC_USDT", "displayNameEn": "BTC_USDT SWAP", "baseCoin": "BTC", "quoteCoin": "USDT",
+    "settleCoin": "USDT", "contractSize": 0.0001, "minLeverage": 1, "maxLeverage": 125, "priceScale": 2,
+    "volScale": 0, "priceUnit": 0.5, "volUnit": 1, "minVol": 1, "maxVol": 5000000, "takerFeeRate": 0.0006,
+    "makerFeeRate": 0.0002, "maintenanceMarginRate": 0.004, "state": 0, "apiAllowed": False,
+}
+MEXC_CONTRACT_QUERY = {  # docs, query the order based on the external number
+    "orderId": "102015012431820288", "symbol": "ETH_USDT", "positionId": 1394917, "price": 1209.05, "vol": 1,
+    "leverage": 0, "side": 2, "category": 1, "orderType": 5, "dealAvgPrice": 1208.35, "dealVol": 1,
+    "orderMargin": 0, "takerFee": 0.0072501, "makerFee": 0, "profit": 0, "feeCurrency": "USDT", "openType": 1,
+    "state": 3, "externalOid": "_m_f95eb99b061d4eef8f64a04e9ac4dad3", "errorCode": 0, "usedMargin": 0,
+    "createTime": 1609992674000, "updateTime": 1609992674000,
+}
+
+
+def mexc_contract_sign(secret: str, query: str, body: str = "") -> str:
+    """The contract signer in the row's shape: ``query`` is accessKey + Request-Time (13 digits of ms), ``body``
+    the parameter string (a GET's sorted query, a POST's JSON body)."""
+    return mexc_contract_orders.sign(query[:-13], secret, int(query[-13:]), body)
+
+
+def no_query_string_form(method: str, path: str, params: list[tuple[str, str]], api_key: str,
+                         api_secret: str) -> HttpRequest:
+    raise NotImplementedError("MEXC contract signs in headers: it has no signed query-string form")
+
+
+def mexc_contract_headers(signature: str) -> tuple[tuple[str, str], ...]:
+    return (("ApiKey", MEXC_CONTRACT_KEY), ("Request-Time", str(MEXC_CONTRACT_TS)), ("Signature", signature),
+            ("Content-Type", "application/json"), ("Recv-Window", "5"))  # Recv-Window in seconds
+
+
+def mexc_contract_envelope(data: object) -> bytes:
+    return json.dumps({"success": True, "code": 0, "data": data}).encode()
+
+
 MEXC_CONTRACT = Conformance(
     market=MarketRow(
         documented=(
@@ -606,6 +655,78 @@ MEXC_CONTRACT = Conformance(
             Malformed("a binary frame", contract_push("rate"), True),
         ),
         sim_symbol="BTCUSDT",
+    ),
+    orders=OrderRow(
+        sign=mexc_contract_sign,
+        signing=(
+            Signing("POST: accessKey + Request-Time + the JSON body as sent", MEXC_DOC_SECRET,
+                    f"{MEXC_CONTRACT_KEY}{MEXC_CONTRACT_TS}", MEXC_CONTRACT_SUBMIT,
+                    "9145618f07389a01c2fb7d5c22e81e1a835cfd2871db1d4f1ef527c66c54329e"),
+            Signing("GET: accessKey + Request-Time + the sorted query", MEXC_DOC_SECRET,
+                    f"{MEXC_CONTRACT_KEY}{MEXC_CONTRACT_TS}", "page_num=1&page_size=100",
+                    "9f0ed5e565e33d2d9811fdd867e0d9773ebbad57b1d4590861d4cf1acd41c905"),
+            Signing("path parameters only: nothing but accessKey + Request-Time", MEXC_DOC_SECRET,
+                    f"{MEXC_CONTRACT_KEY}{MEXC_CONTRACT_TS}", "",
+                    "4f09af959cc054eecc1880a7bf16de3a42fe85b1b258e8e48f7fcded55c842c6"),
+        ),
+        signed_request=no_query_string_form,
+        documented_requests=(),
+        api_key=MEXC_CONTRACT_KEY,
+        api_secret=MEXC_DOC_SECRET,
+        timestamp_ms=MEXC_CONTRACT_TS,
+        recv_window_ms=5000,
+        requests=(
+            RequestText("IOC sell: open short, 0.0012 BTC = 12 contracts of 0.0001", "build_new_order",
+                        {"symbol": "BTCUSDT", "side": "SELL", "price": "97000.5", "qty": "0.0012",
+                         "client_order_id": "dz1s"},
+                        "POST", "/api/v1/private/order/submit", MEXC_CONTRACT_SUBMIT.encode(),
+                        mexc_contract_headers("9145618f07389a01c2fb7d5c22e81e1a835cfd2871db1d4f1ef527c66c54329e")),
+            RequestText("query by external order id (path parameters, not signed)", "build_query_order",
+                        {"symbol": "BTCUSDT", "client_order_id": "dz1s"},
+                        "GET", "/api/v1/private/order/external/BTC_USDT/dz1s", b"",
+                        mexc_contract_headers("4f09af959cc054eecc1880a7bf16de3a42fe85b1b258e8e48f7fcded55c842c6")),
+        ),
+        answers=(
+            Answer("submit answer: the order id only", 200, b'{"success": true, "code": 0, "data": 102057569836905984}',
+                   {}, True,
+                   OrderAnswer("ok", "NEW", "", "102057569836905984", "", D(0), D(0), None, 0, "", 200, 0.0)),
+            Answer("query answer: 1 contract of 0.01 ETH filled at 1208.35", 200,
+                   mexc_contract_envelope(MEXC_CONTRACT_QUERY), {}, False,
+                   OrderAnswer("ok", "FILLED", "3", "102015012431820288", "_m_f95eb99b061d4eef8f64a04e9ac4dad3",
+                               D("0.01"), D("12.0835"), None, 0, "", 200, 0.0)),
+            Answer("query answer, an IOC remainder cancelled (state 4)", 200,
+                   mexc_contract_envelope({**MEXC_CONTRACT_QUERY, "vol": 7, "dealVol": 3, "state": 4}), {}, False,
+                   OrderAnswer("ok", "CANCELED", "4", "102015012431820288", "_m_f95eb99b061d4eef8f64a04e9ac4dad3",
+                               D("0.03"), D("36.2505"), None, 0, "", 200, 0.0)),
+        ),
+        errors=(
+            Answer("bad signature (HTTP 200)", 200, b'{"success":false,"code":602,"message":"Verify failed"}', {},
+                   True, _answer("rejected", "REJECTED", 602, "Verify failed", 200)),
+            Answer("balance insufficient", 200, b'{"success":false,"code":2005,"message":"Balance insufficient"}', {},
+                   True, _answer("rejected", "REJECTED", 2005, "Balance insufficient", 200)),
+            Answer("unauthorized (HTTP 401)", 401, b'{"success":false,"code":401,"message":"Unauthorized"}', {},
+                   True, _answer("rejected", "REJECTED", 401, "Unauthorized", 401)),
+        ),
+        throttle_statuses=(429,),
+        throttled=(
+            Answer("429, code 510 excessive frequency", 429,
+                   b'{"success":false,"code":510,"message":"Excessive frequency of requests"}', {"Retry-After": "3"},
+                   True, _answer("throttled", "REJECTED", 510, "Excessive frequency of requests", 429, 3.0)),
+        ),
+        sim_qty="0.00100",
+        bad_signature=(200, 602, "Verify failed"),
+        error_body=lambda code, msg: {"success": False, "code": code, "message": msg},
+        exchange_info=mexc_contract_envelope([MEXC_CONTRACT_DETAIL, {
+            **MEXC_CONTRACT_DETAIL, "symbol": "ETH_USDT", "displayNameEn": "ETH_USDT SWAP", "baseCoin": "ETH",
+            "contractSize": 0.01, "priceUnit": 0.01}]),
+        publishes_min_notional=False,  # contract/detail states minVol, no minimum notional
+    ),
+    rates=RateRow(
+        # "Rate limit: 20 times/2 seconds" per endpoint, as DocumentedLimits can hold it (mexc/constants.py)
+        limits=(600, 20, 0),
+        headers={"retry-after": "3"},  # MEXC reports no usage: only Retry-After
+        expected=RateHeaders(None, None, None, 3.0),
+        live=(),
     ),
 )
 

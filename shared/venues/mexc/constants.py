@@ -40,6 +40,19 @@ CONTRACT_PING_INTERVAL_S = 15.0  # the venue drops a link without a ping for a m
 CONTRACT_SUB_FUNDING = "sub.funding.rate"
 CONTRACT_PUSH_FUNDING = "push.funding.rate"
 FUNDING_RATE_PATH = "/api/v1/contract/funding_rate/"  # + BASE_QUOTE
+# Contract REST orders (shared/venues/mexc/contract_orders.py): its API key header, and its documented limits
+# as draizer's budget can hold them. The docs give every endpoint used "Rate limit: 20 times/2 seconds" (per
+# endpoint) and contract/detail 1 per 5 s; the budget (DocumentedLimits) counts weight per minute and new
+# orders per 10 s, which cannot express a 2 s window. So: new orders at most 20 per 10 s (then never more than
+# 20 in any 2 s: the submit endpoint's limit, conservatively), and weight 600 a minute (20 / 2 s sustained,
+# for all endpoints together), contract/detail weighing 50 (its 12 a minute of the 600). A burst of queries
+# inside 2 s can still meet the venue's 510; its Retry-After (if any) then holds every request.
+CONTRACT_API_KEY_HEADER = "ApiKey"
+CONTRACT_LIMIT_WEIGHT_PER_MINUTE = 600
+CONTRACT_LIMIT_ORDERS_PER_10S = 20
+CONTRACT_LIMIT_ORDERS_PER_DAY = 0  # none documented
+CONTRACT_WEIGHT_REQUEST = 1  # every private endpoint, ping, ticker
+CONTRACT_WEIGHT_DETAIL = 50
 MAX_SUBSCRIPTIONS = 30  # per connection, and per SUBSCRIPTION frame here
 KEEPALIVE_INTERVAL_S = 20.0
 PING_FRAME = '{"method":"PING"}'

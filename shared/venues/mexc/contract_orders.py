@@ -69,7 +69,11 @@ OPEN_ORDERS_PATH = PRIVATE_PREFIX + "/order/list/open_orders"  # + /{symbol} (op
 OPEN_POSITIONS_PATH = PRIVATE_PREFIX + "/position/open_positions"
 ASSETS_PATH = PRIVATE_PREFIX + "/account/assets"
 FUNDING_RECORDS_PATH = PRIVATE_PREFIX + "/position/funding_records"
+CANCEL_ALL_PATH = PRIVATE_PREFIX + "/order/cancel_all"
+DEAL_DETAILS_PATH = PRIVATE_PREFIX + "/order/deal_details/"  # + {order_id}
 CONTRACT_DETAIL_PATH = "/api/v1/contract/detail"
+PING_PATH = "/api/v1/contract/ping"  # the server time
+TICKER_PATH = "/api/v1/contract/ticker"  # fair (mark) price, index, bid/ask per contract
 
 API_KEY_HEADER = "ApiKey"
 TIME_HEADER = "Request-Time"
@@ -162,6 +166,7 @@ class ContractRules(NamedTuple):
     maker_fee: Decimal
     state: int  # 0 enabled, 1 delivery, 2 completed, 3 offline, 4 pause
     api_allowed: bool  # whether the API may trade this contract
+    maint_margin_rate: Decimal = ZERO  # maintenanceMarginRate: the first risk tier's
 
     def symbol_rules(self) -> SymbolRules:
         """The engine's rules in base units: step = volUnit × contractSize, minimum = minVol × contractSize."""
@@ -256,6 +261,35 @@ class FundingRecord(NamedTuple):
     funding: Decimal  # signed: positive received, negative paid
     rate: Decimal  # signed
     settle_ms: int
+
+
+class ContractDeal(NamedTuple):
+    """One fill of an order (``order/deal_details``); ``vol`` in contracts, ``fee`` paid (> 0) in fee_currency."""
+
+    deal_id: str
+    symbol: str
+    side: int
+    vol: Decimal
+    price: Decimal
+    fee: Decimal
+    fee_currency: str
+    profit: Decimal  # signed
+    taker: bool
+    order_id: str
+    time_ms: int
+
+
+class ContractTicker(NamedTuple):
+    """One contract's ``contract/ticker``: ``fair_price`` is the mark price positions are valued at."""
+
+    symbol: str
+    fair_price: Decimal
+    index_price: Decimal
+    last_price: Decimal
+    bid1: Decimal
+    ask1: Decimal
+    funding_rate: Decimal  # signed
+    time_ms: int
 
 
 class FundingPage(NamedTuple):
@@ -488,6 +522,33 @@ class _Contract(Struct):
     makerFeeRate: Decimal = ZERO
     state: int = 0
     apiAllowed: bool = False
+    maintenanceMarginRate: Decimal = ZERO
+
+
+class _Deal(Struct):
+    id: Id
+    symbol: str
+    side: int
+    vol: Decimal
+    price: Decimal
+    fee: Decimal = ZERO
+    feeCurrency: str | None = ""
+    profit: Decimal = ZERO
+    taker: bool | None = None  # the docs' example says "taker", their field table "isTaker"
+    isTaker: bool | None = None
+    orderId: Id = ""
+    timestamp: Time = 0
+
+
+class _Ticker(Struct):
+    symbol: str
+    fairPrice: Decimal
+    indexPrice: Decimal = ZERO
+    lastPrice: Decimal = ZERO
+    bid1: Decimal = ZERO
+    ask1: Decimal = ZERO
+    fundingRate: Decimal = ZERO
+    timestamp: int = 0
 
 
 _envelope = msgspec.json.Decoder(_Envelope)
@@ -499,6 +560,9 @@ _positions = msgspec.json.Decoder(list[_Position])
 _assets = msgspec.json.Decoder(list[_Asset])
 _funding_page = msgspec.json.Decoder(_FundingPage)
 _contracts = msgspec.json.Decoder(list[_Contract] | _Contract)
+_deals = msgspec.json.Decoder(list[_Deal])
+_tickers = msgspec.json.Decoder(list[_Ticker] | _Ticker)
+_server_time = msgspec.json.Decoder(int)
 
 
 def _ms(value: Time) -> int:
@@ -538,6 +602,11 @@ def _contract_order(o: _Order) -> ContractOrder:
     )
 
 
+def decode_order(data: bytes) -> ContractOrder:
+    """An order object (a query's or a list item's ``data``); msgspec.DecodeError or ValueError when unreadable."""
+    return _contract_order(_order.decode(data))
+
+
 def order_answer(order: ContractOrder, rules: ContractRules, http_status: int = 200) -> OrderAnswer:
     """A contract order as the engine's ``OrderAnswer``: executed quantity in base units (dealVol × contractSize),
     quote amount executed × dealAvgPrice (the venue's average, as reported). No per-fill data."""
@@ -550,7 +619,7 @@ def order_answer(order: ContractOrder, rules: ContractRules, http_status: int = 
     )
 
 
-class _Verdict(NamedTuple):
+class Verdict(NamedTuple):
     kind: str
     code: int
     msg: str
@@ -667,6 +736,30 @@ class MexcContractOrderFormat:
         ]
         return signed_get(FUNDING_RECORDS_PATH, params, api_key, api_secret, timestamp_ms, recv_window_ms)
 
+    def build_cancel_all(self, *, symbol: str | None, api_key: str, api_secret: str, timestamp_ms: int,
+                         recv_window_ms: int = 0) -> HttpRequest:
+        """POST /api/v1/private/order/cancel_all — #cancel-all-orders-under-a-contract-under-maintenance: every
+        uncompleted order of ``symbol`` (of every contract without it). The answer is the bare envelope."""
+        body = json_body([("symbol", None if symbol is None else _path_part(symbol, "symbol"))])
+        return signed_post(CANCEL_ALL_PATH, body, api_key, api_secret, timestamp_ms, recv_window_ms)
+
+    def build_deal_details(self, *, order_id: str, api_key: str, api_secret: str, timestamp_ms: int,
+                           recv_window_ms: int = 0) -> HttpRequest:
+        """GET /api/v1/private/order/deal_details/{order_id} —
+        #get-order-transaction-details-based-on-the-order-id (path parameter: nothing signed but the time)."""
+        if not order_id.isdigit():
+            raise ValueError(f"a contract order id is a number, not {order_id!r}")
+        return signed_get(DEAL_DETAILS_PATH + order_id, [], api_key, api_secret, timestamp_ms, recv_window_ms)
+
+    def build_ping(self) -> HttpRequest:
+        """GET /api/v1/contract/ping — #get-the-server-time (public)."""
+        return HttpRequest("GET", PING_PATH, [], b"")
+
+    def build_ticker(self, symbol: str | None = None) -> HttpRequest:
+        """GET /api/v1/contract/ticker — #get-contract-trend-data (public): one object with a symbol, else a list."""
+        path = f"{TICKER_PATH}?{query_string([('symbol', symbol)])}" if symbol else TICKER_PATH
+        return HttpRequest("GET", path, [], b"")
+
     def build_contract_detail(self, symbol: str | None = None) -> HttpRequest:
         """GET /api/v1/contract/detail — #get-the-contract-information (public: no signature). With a symbol the
         venue answers one object, without it a list of every contract."""
@@ -682,33 +775,33 @@ class MexcContractOrderFormat:
             return 0, f"HTTP {http_status}: {body[:200].decode(errors='replace')}"
         return env.code, env.message or ""
 
-    def _verdict(self, http_status: int, body: bytes, headers: Mapping[str, str]) -> _Verdict:
+    def verdict(self, http_status: int, body: bytes, headers: Mapping[str, str]) -> Verdict:
         """Classify an answer: 429/418 or code 510 → throttled; 5xx, codes that leave the outcome open, or an
         unreadable body → unknown; any other ``success: false`` (or non-2xx envelope) → rejected; ``success:
         true`` with code 0 → ok. MEXC answers business errors with HTTP 200."""
         wait = retry_after(headers) or 0.0
         if http_status in THROTTLED_HTTP:
             code, msg = self.parse_error(http_status, body)
-            return _Verdict(ANSWER_THROTTLED, code, msg, b"null", wait)
+            return Verdict(ANSWER_THROTTLED, code, msg, b"null", wait)
         if http_status >= 500:
             code, msg = self.parse_error(http_status, body)
-            return _Verdict(ANSWER_UNKNOWN, code, msg, b"null", 0.0)
+            return Verdict(ANSWER_UNKNOWN, code, msg, b"null", 0.0)
         try:
             env = _envelope.decode(body)
         except msgspec.DecodeError as exc:
-            return _Verdict(ANSWER_UNKNOWN, 0, f"HTTP {http_status}: unreadable answer ({exc})", b"null", 0.0)
+            return Verdict(ANSWER_UNKNOWN, 0, f"HTTP {http_status}: unreadable answer ({exc})", b"null", 0.0)
         if env.success and env.code == 0 and 200 <= http_status < 300:
-            return _Verdict(ANSWER_OK, 0, "", bytes(env.data), 0.0)
+            return Verdict(ANSWER_OK, 0, "", bytes(env.data), 0.0)
         msg = env.message or ""
         if env.code in THROTTLE_CODES:
-            return _Verdict(ANSWER_THROTTLED, env.code, msg, b"null", wait)
+            return Verdict(ANSWER_THROTTLED, env.code, msg, b"null", wait)
         if env.code in STATUS_UNKNOWN_CODES:
-            return _Verdict(ANSWER_UNKNOWN, env.code, msg, b"null", 0.0)
-        return _Verdict(ANSWER_REJECTED, env.code, msg, b"null", 0.0)
+            return Verdict(ANSWER_UNKNOWN, env.code, msg, b"null", 0.0)
+        return Verdict(ANSWER_REJECTED, env.code, msg, b"null", 0.0)
 
     def _data(self, http_status: int, body: bytes, what: str) -> bytes:
         """The ``data`` of an ok answer; VenueError for an error answer, ProtocolError for an unreadable 2xx."""
-        v = self._verdict(http_status, body, {})
+        v = self.verdict(http_status, body, {})
         if v.kind == ANSWER_OK:
             return v.data
         if 200 <= http_status < 300 and v.kind == ANSWER_UNKNOWN and v.code == 0:
@@ -719,7 +812,7 @@ class MexcContractOrderFormat:
                         client_order_id: str) -> OrderAnswer:
         """The submit answer: ``data`` is the new order id (the docs: a JSON number; SDKs also see
         ``{"orderId": "...", "ts": ...}``). It carries no execution data: NEW, query it for fills."""
-        v = self._verdict(http_status, body, headers)
+        v = self.verdict(http_status, body, headers)
         if v.kind != ANSWER_OK:
             return answer_without_order(v.kind, client_order_id, v.code, v.msg, http_status, v.retry_after_s)
         try:
@@ -734,7 +827,7 @@ class MexcContractOrderFormat:
                     client_order_id: str = "") -> OrderAnswer:
         """A query answer (by externalOid or by id) in base units. A refusal says nothing about the order
         (UNKNOWN with the code: ``not_found`` tells whether it means "no such order"); ``data: null`` is unknown."""
-        v = self._verdict(http_status, body, headers)
+        v = self.verdict(http_status, body, headers)
         if v.kind != ANSWER_OK:
             return answer_without_order(v.kind, client_order_id, v.code, v.msg, http_status, v.retry_after_s,
                                         new_order=False)
@@ -764,7 +857,7 @@ class MexcContractOrderFormat:
         """The answer to ``order/cancel``: one item per order id, ``errorCode`` 0 when the cancel was taken
         (2040 "order not exist", 2041 "order state cannot be cancelled"). A refused or unreadable answer is one
         item without an order id."""
-        v = self._verdict(http_status, body, headers)
+        v = self.verdict(http_status, body, headers)
         if v.kind != ANSWER_OK:
             return [CancelResult(v.kind, "", "", v.code, v.msg, http_status)]
         try:
@@ -783,7 +876,7 @@ class MexcContractOrderFormat:
                                   client_order_id: str) -> CancelResult:
         """The answer to ``order/cancel_with_external``: the docs show no answer body, so only the envelope is
         read (a batch-style ``data`` item with its own errorCode is honoured if present)."""
-        v = self._verdict(http_status, body, headers)
+        v = self.verdict(http_status, body, headers)
         if v.kind != ANSWER_OK:
             return CancelResult(v.kind, "", client_order_id, v.code, v.msg, http_status)
         try:
@@ -846,6 +939,43 @@ class MexcContractOrderFormat:
             raise ProtocolError(f"{self.kind}: unreadable funding records ({exc})") from None
         return FundingPage(records, page.currentPage, page.totalPage, page.totalCount)
 
+    def parse_deal_details(self, http_status: int, body: bytes) -> list[ContractDeal]:
+        data = self._data(http_status, body, "deal details")
+        try:
+            out = []
+            for d in _deals.decode(data):
+                _non_negative(d.vol, d.price)
+                _finite(d.fee, d.profit)
+                taker = d.taker if d.taker is not None else bool(d.isTaker)
+                out.append(ContractDeal(str(d.id), d.symbol, d.side, d.vol, d.price, d.fee, d.feeCurrency or "",
+                                        d.profit, taker, str(d.orderId), _ms(d.timestamp)))
+            return out
+        except (msgspec.DecodeError, ValueError) as exc:
+            raise ProtocolError(f"{self.kind}: unreadable deal details ({exc})") from None
+
+    def parse_ping(self, http_status: int, body: bytes) -> int:
+        """The server time (ms) of ``contract/ping``."""
+        data = self._data(http_status, body, "ping")
+        try:
+            return _server_time.decode(data)
+        except msgspec.DecodeError as exc:
+            raise ProtocolError(f"{self.kind}: unreadable server time ({exc})") from None
+
+    def parse_tickers(self, http_status: int, body: bytes) -> dict[str, ContractTicker]:
+        """``contract/ticker`` (one object or a list) by symbol."""
+        data = self._data(http_status, body, "ticker")
+        try:
+            decoded = _tickers.decode(data)
+            out: dict[str, ContractTicker] = {}
+            for t in decoded if isinstance(decoded, list) else [decoded]:
+                _non_negative(t.fairPrice, t.indexPrice, t.lastPrice, t.bid1, t.ask1)
+                _finite(t.fundingRate)
+                out[t.symbol] = ContractTicker(t.symbol, t.fairPrice, t.indexPrice, t.lastPrice, t.bid1, t.ask1,
+                                               t.fundingRate, t.timestamp)
+            return out
+        except (msgspec.DecodeError, ValueError) as exc:
+            raise ProtocolError(f"{self.kind}: unreadable ticker ({exc})") from None
+
     def parse_contract_detail(self, http_status: int, body: bytes) -> dict[str, ContractRules]:
         """``contract/detail`` (one object or a list) as rules by symbol."""
         data = self._data(http_status, body, "contract detail")
@@ -865,7 +995,7 @@ def _page_size(page_size: int) -> int:
 
 
 def _contract_rules(c: _Contract) -> ContractRules:
-    _non_negative(c.minVol, c.maxVol, c.takerFeeRate, c.makerFeeRate)
+    _non_negative(c.minVol, c.maxVol, c.takerFeeRate, c.makerFeeRate, c.maintenanceMarginRate)
     for name, value in (("contractSize", c.contractSize), ("priceUnit", c.priceUnit), ("volUnit", c.volUnit)):
         if not value.is_finite() or value <= 0:
             raise ValueError(f"{c.symbol}: {name} must be positive, not {value}")
@@ -873,4 +1003,5 @@ def _contract_rules(c: _Contract) -> ContractRules:
         c.symbol, c.baseCoin, c.quoteCoin, c.settleCoin, plain_decimal(c.contractSize), plain_decimal(c.priceUnit),
         plain_decimal(c.volUnit), plain_decimal(c.minVol), plain_decimal(c.maxVol), c.minLeverage, c.maxLeverage,
         c.priceScale, c.volScale, c.takerFeeRate, c.makerFeeRate, c.state, c.apiAllowed,
+        plain_decimal(c.maintenanceMarginRate),
     )

@@ -35,6 +35,12 @@ def _orders() -> OrderFormat:
     return MexcOrderFormat()
 
 
+def _contract_orders() -> OrderFormat:
+    from shared.venues.mexc.contract_rest import MexcContractRestFormat
+
+    return MexcContractRestFormat()
+
+
 def _check_spot_depth(venue: Venue, where: str) -> None:
     if venue.feed.depth_interval_ms == 1000:
         raise ConfigError(f"{where}.feed.depth_interval_ms: MEXC serves 10 or 100")
@@ -64,6 +70,12 @@ MEXC_CONTRACT = VenueKind(
     spot=False,
     ws_path=c.CONTRACT_WS_PATH,
     market_format=_contract_market,
+    order_format=_contract_orders,  # a PerpOrderFormat (shared/venues/perp.py)
+    # 20 requests / 2 s per endpoint, as the budget can count it (constants.py says how)
+    limits=DocumentedLimits(
+        c.CONTRACT_LIMIT_WEIGHT_PER_MINUTE, c.CONTRACT_LIMIT_ORDERS_PER_10S, c.CONTRACT_LIMIT_ORDERS_PER_DAY
+    ),
+    api_key_header=c.CONTRACT_API_KEY_HEADER,
     funding_decimals=6,
     sim=Simulated(
         stream="services.sim.ws_mexc_contract:MexcContractStreamServer",
