@@ -136,6 +136,7 @@ def settle(cfg: Config, env: dict[str, str], say: Callable[[str], None] = print)
                 mark = m.get(asset, 0.0)
                 venue_pnl += float(change) * mark
                 ledger_pnl += float(ours) * mark
+        add_carry_lines(report, endpoints, balances, ledger, cfg)
         report.add("executor ledger = venue balance changes, asset by asset (exact)"
                    + ("" if not mismatched else ": " + "; ".join(mismatched[:5])), not mismatched)
         report.add(f"PnL at marks: venues {venue_pnl:+.4f} USD, executor {ledger_pnl:+.4f} USD",
@@ -145,6 +146,22 @@ def settle(cfg: Config, env: dict[str, str], say: Callable[[str], None] = print)
         report.add(f"inventory revaluation (booked vs marks): {ledger_pnl - booked:+.4f} USD")
     say("draizer: settlement\n" + "\n".join(report.lines))
     return report.ok
+
+
+def add_carry_lines(report: Report, endpoints: Endpoints, balances: dict[str, tuple[dict[str, Decimal],
+                    dict[str, Decimal]]], ledger: dict[tuple[str, str], Decimal], cfg: Config) -> None:
+    """The carries and the perpetual positions, venue by venue: what the venue holds and what the books say."""
+    carries = request(endpoints.control("executor"), "carries", timeout_s=5.0).data
+    opened, closed = carries.get("open", []), carries.get("closed", [])
+    funding = sum(float(c["funding_usd"]) for c in opened + closed)
+    report.add(f"carries: {len(opened)} open, {len(closed)} closed; funding collected by them {funding:+.4f} USD")
+    for v in cfg.venues:
+        if not kind_of(v.kind).perp or v.name not in balances:
+            continue
+        _start, now = balances[v.name]
+        held = [f"{a} {q}" for a, q in sorted(now.items()) if a != "USDT" and q]
+        ours = [f"{a} {q}" for (venue, a), q in sorted(ledger.items()) if venue == v.name and a != "USDT" and q]
+        report.add(f"{v.name} positions: venue [{', '.join(held)}], executor [{', '.join(ours)}]", held == ours)
 
 
 def add_risk_lines(report: Report, executor: dict[str, Any], risk: dict[str, Any]) -> None:

@@ -69,7 +69,13 @@ class PerpDesk:
         self.margins: dict[int, PerpMargin] = {}
         self.n_funding = 0
         self.n_account_errors = 0
-        self._symbol_of = {(v, registry.symbol(s)): s for v in self.clients for s in registry.listed_symbols(v)}
+        # Positions and payments name the venue's wire symbol: BTCUSDT (Binance), BTC_USDT (MEXC contract).
+        self._symbol_of: dict[tuple[int, str], int] = {}
+        for v in self.clients:
+            for s in registry.listed_symbols(v):
+                sym = registry.symbols[s]
+                for name in (registry.symbol(s), f"{sym.base}_{sym.quote}"):
+                    self._symbol_of[(v, name)] = s
         self._refreshes: set[asyncio.Task[None]] = set()
         self._booking = asyncio.Lock()  # one funding poll books at a time (the loop and an operator's ask)
 
