@@ -159,8 +159,9 @@ def add_carry_lines(report: Report, endpoints: Endpoints, balances: dict[str, tu
         if not kind_of(v.kind).perp or v.name not in balances:
             continue
         _start, now = balances[v.name]
-        held = [f"{a} {q}" for a, q in sorted(now.items()) if a != "USDT" and q]
-        ours = [f"{a} {q}" for (venue, a), q in sorted(ledger.items()) if venue == v.name and a != "USDT" and q]
+        held = [f"{a} {q.normalize():f}" for a, q in sorted(now.items()) if a != "USDT" and q]
+        ours = [f"{a} {q.normalize():f}" for (venue, a), q in sorted(ledger.items())
+                if venue == v.name and a != "USDT" and q]
         report.add(f"{v.name} positions: venue [{', '.join(held)}], executor [{', '.join(ours)}]", held == ours)
 
 
