@@ -66,16 +66,22 @@ def test_each_declaration_is_whole(name: str) -> None:
     kind = kind_of(name)
     assert kind.ws_path.startswith("/")
     assert kind.market_format() is not kind.market_format()  # a fresh parser per caller
-    if kind.spot:
-        assert kind.order_format is not None and kind.order_format().kind == name
-        assert kind.limits is not None and tuple(documented_limits(name)) == tuple(kind.limits)
+    if kind.spot:  # every spot kind trades
+        assert kind.order_format is not None
         assert kind.api_key_header and kind.funding_decimals is None
         assert kind.sim.dialect and kind.sim.load_ticker and kind.sim.funding_rest is None
+    else:  # a perpetual may be a funding feed only; one that trades has its simulated order API
+        assert kind.user_stream is None
+        assert kind.funding_decimals is not None and kind.sim.funding_rest and kind.sim.dialect is None
+        assert kind.order_format is None or kind.sim.perp_orders
+    if kind.order_format is not None:  # an order API comes whole: its format, documented budget and key header
+        assert kind.order_format().kind == name and order_format(name).kind == name
+        assert kind.limits is not None and tuple(documented_limits(name)) == tuple(kind.limits)
+        assert kind.api_key_header
     else:
-        assert kind.order_format is None and kind.limits is None and kind.user_stream is None
+        assert kind.limits is None
         with pytest.raises(ValueError, match=f"no order API for venue kind '{name}'; orders go to binance, mexc"):
             order_format(name)
-        assert kind.funding_decimals is not None and kind.sim.funding_rest and kind.sim.dialect is None
     if kind.user_stream is not None:
         assert kind.user_stream.ws_path.startswith("/")
 

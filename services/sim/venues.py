@@ -13,6 +13,8 @@ from typing import Any
 from services.sim.book import VenueBook
 from services.sim.depth import DepthBook
 from services.sim.dialect import Dialect
+from services.sim.faults import FaultError
+from services.sim.order_faults import OrderFault
 from services.sim.perp import FundingModel, FundingPoint
 from services.sim.perp_account import PerpBook
 from services.sim.rate_limits import SimRateLimits
@@ -159,6 +161,13 @@ class PerpVenue:
         if kind.sim.perp_orders is not None:
             self.api = load(kind.sim.perp_orders)(venue, self.book, dict(credentials or {}), self.stream)
             self.rest.apis.append(self.api)
+
+    def inject_order_fault(self, fault: OrderFault) -> None:
+        """Arm ``fault`` on the venue's order API; FaultError when the API takes no order faults (or not that one)."""
+        inject = getattr(self.api, "inject_order_fault", None)
+        if inject is None:
+            raise FaultError(f"{self.venue.name}: the simulated {self.venue.kind} order API takes no order faults")
+        inject(fault)
 
     def mark(self, symbol: int) -> Decimal:
         """The mark price as published (its wire text, exact): what orders trade around and funding pays on."""
