@@ -26,6 +26,7 @@ import pytest
 
 from services.executor.venue_client import VenueClient
 from services.sim.app import Simulator
+from services.sim.faults import FaultError
 from shared.errors import ProtocolError, VenueError
 from shared.http.client import HttpPool, HttpResponse
 from shared.messages import SIDE_BUY, SIDE_SELL
@@ -464,6 +465,33 @@ async def test_isolated_setup_then_the_position_margin_is_its_isolated_wallet(st
     with pytest.raises(VenueError) as exc:  # a position is open: the margin type cannot change
         FMT.parse_setup(resp.status, resp.body)
     assert exc.value.code == -4048
+
+
+async def test_the_simulated_trade_list_filters_as_documented(still: Simulator) -> None:
+    sim = still
+    for i in range(3):
+        resp = await send(sim, FMT.build_new_order(symbol="BTCUSDT", side="SELL", price=None, qty="0.00100",
+                                                   client_order_id=f"usdm-t{i}", order_type=ORDER_MARKET,
+                                                   **sim_auth()))
+        assert resp.status == 200, resp.body
+    everything = FMT.parse_my_trades(await ok_body(sim, FMT.build_my_trades(symbol="BTCUSDT", order_id=None,
+                                                                            **sim_auth())))
+    ids = [t.trade_id for t in everything]
+    assert len(ids) == 3 and ids == sorted(ids, key=int)  # oldest first
+
+    async def trades(*params: tuple[str, str]) -> HttpResponse:
+        req = FMT.wire.signed("GET", "/fapi/v1/userTrades", [("symbol", "BTCUSDT"), *params], SKEY, SSECRET,
+                              time.time_ns() // 1_000_000, 5000)
+        return await send(sim, req)
+
+    newest = await trades(("limit", "1"))  # without a start: the most recent
+    assert [t.trade_id for t in FMT.parse_my_trades(newest.body)] == ids[-1:]
+    from_second = await trades(("fromId", ids[1]), ("limit", "1"))  # from an id: the oldest from there on
+    assert [t.trade_id for t in FMT.parse_my_trades(from_second.body)] == ids[1:2]
+    both = await trades(("fromId", ids[1]), ("startTime", "1"))
+    assert (both.status, FMT.parse_error(both.status, both.body)[0]) == (400, -1128)
+    with pytest.raises(FaultError):  # the USD-M API carries rate_limit faults only
+        sim.inject_order_fault(VENUE, "reject")
 
 
 async def test_funding_income_after_a_settlement(tmp_path: Path) -> None:

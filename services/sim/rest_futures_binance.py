@@ -16,8 +16,9 @@ parses are produced) and of the listen-key part of ``futures_user.py``:
   (symbol, incomeType, startTime, endTime, limit: default 100, at most 1000; the last 7 days without times).
 - ``GET /fapi/v1/userTrades`` (Account Trade List): symbol (required), orderId, startTime, endTime, fromId
   (not with a time: -1128), limit (default 500, at most 1000); without orderId, fromId or a time, the last 7
-  days. One trade per filled order (the sim fills an order whole at one price), oldest first; the most recent
-  ``limit`` without a start. The 7-day cap on endTime - startTime is not enforced.
+  days. One trade per filled order (the sim fills an order whole at one price), listed oldest first: the first
+  ``limit`` from startTime or fromId, else the most recent ``limit``. The 7-day cap on endTime - startTime is not
+  enforced.
 - ``POST /fapi/v1/leverage`` (1..125, else -4028), ``POST /fapi/v1/marginType`` (-4046 unchanged, -4048 with a
   position open).
 - ``GET /fapi/v1/exchangeInfo``, ``/fapi/v1/time``; ``POST``/``PUT``/``DELETE /fapi/v1/listenKey`` (API key
@@ -493,6 +494,7 @@ class BinanceFuturesApi:
         number = int(p["orderId"]) if p.get("orderId") else None
         if from_id is not None and (start is not None or end is not None):
             return self.error(ApiError(400, ERR_PARAM_COMBINATION, "Combination of optional parameters invalid."))
+        oldest_first = start is not None or from_id is not None  # else the most recent ("Default gets most recent")
         if start is None and end is None and from_id is None and number is None:
             start = now_ms() - TRADES_DEFAULT_SPAN_MS
         limit = max(1, min(int(p.get("limit") or TRADES_DEFAULT_LIMIT), f.USER_TRADES_MAX_LIMIT))
@@ -501,7 +503,7 @@ class BinanceFuturesApi:
                 if (start is None or fill.time_ms >= start) and (end is None or fill.time_ms <= end)
                 and (from_id is None or fill.trade_id >= from_id)]
         rows.sort(key=lambda row: row[1].trade_id)
-        rows = rows[:limit] if start is not None or from_id is not None else rows[-limit:]
+        rows = rows[:limit] if oldest_first else rows[-limit:]
         return json_response([answers.trade_body(o, fill) for o, fill in rows])
 
     # ----- public
