@@ -17,8 +17,10 @@ import msgspec
 import picows
 import pytest
 
+from services.sim import futures_binance_answers as answers
 from services.sim.app import Simulator
 from services.sim.market import PriceModel
+from services.sim.perp_account import PerpBook
 from services.sim.units import SymbolSpec
 from shared.config import Config, parse_config
 from shared.http.client import HttpPool, HttpResponse
@@ -28,7 +30,13 @@ from shared.venues.kinds import kind_of
 from tests.conftest import make_config_dict
 
 REPO = Path(__file__).resolve().parents[1]
-CREDS = {"binance": ("bkey", "bsecret"), "mexc": ("mkey", "msecret"), "mexc_perp": ("ckey", "csecret")}
+CREDS = {
+    "binance": ("bkey", "bsecret"),
+    "mexc": ("mkey", "msecret"),
+    "binance_perp": ("bpkey", "bpsecret"),
+    "mexc_perp": ("ckey", "csecret"),
+}
+PERP_TOUCH_QTY = "1000000"  # a simulated perp book's touch has no size limit: any order there fills whole
 DEADLINE_S = 20.0
 
 
@@ -146,8 +154,13 @@ async def balances(sim: Simulator, venue: str) -> dict[str, Decimal]:
 
 
 def top(sim: Simulator, venue: str, symbol: str = "BTCUSDT") -> tuple[str, str, str, str]:
-    """The venue's current (bid, bid qty, ask, ask qty) as wire text."""
+    """The venue's current (bid, bid qty, ask, ask qty) as wire text; a perp venue's touch around its mark,
+    with a quantity (``PERP_TOUCH_QTY``) standing for its unlimited size."""
     book = sim.venue(venue).book
+    if isinstance(book, PerpBook):
+        s = book.index[symbol]
+        t, spec = book.touch(s), book.specs[s]
+        return answers.price_text(spec, t.bid), PERP_TOUCH_QTY, answers.price_text(spec, t.ask), PERP_TOUCH_QTY
     q = book.top(book.index[symbol])
     assert q is not None
     spec = book.specs[q.symbol]

@@ -345,5 +345,5 @@ def test_rate_headers_and_documented_limits() -> None:
     assert order_format("mexc").parse_rate_headers(headers) == RateHeaders(None, None, None, 3.0)
     assert tuple(documented_limits("binance")) == (6000, 50, 160_000)
     assert tuple(documented_limits("mexc")) == (3000, 500, 0)
-    with pytest.raises(ValueError):
-        documented_limits("binance_usdm")
+    # USD-M: 2400 weight per minute; orders budgeted 1200 / 6 per 10 s (its 1200 per minute), no daily limit
+    assert tuple(documented_limits("binance_usdm")) == (2400, 200, 0)

@@ -301,16 +301,17 @@ class Simulator:
         symbol: str | None = None,
         side: str | None = None,
     ) -> None:
-        """Arm an order fault (see ``order_faults``) on a spot venue, or on a perp venue whose order API carries
-        it. Raises FaultError for an unknown venue, kind, symbol or side, or a missing duration."""
+        """Arm an order fault (see ``order_faults``) on a spot venue, or on a perp venue whose simulated order API
+        takes it (Binance USD-M: ``rate_limit``). Raises FaultError for an unknown venue, kind, symbol or side, a
+        missing duration, or a fault the venue's API does not carry."""
         v = self._by_name.get(venue)
         fault = OrderFault(kind, count, seconds, symbol, side)
-        if isinstance(v, PerpVenue):
+        if isinstance(v, SpotVenue):
+            v.rest.inject_order_fault(fault)
+        elif isinstance(v, PerpVenue):
             v.inject_order_fault(fault)
-            return
-        if not isinstance(v, SpotVenue):
-            raise FaultError(f"{venue!r} is not a simulated venue")
-        v.rest.inject_order_fault(fault)
+        else:
+            raise FaultError(f"unknown venue {venue!r}")
 
     # ----- emission
     def emit(self, n: int) -> None:

@@ -4,7 +4,7 @@ Numbers are strings, as the venue writes them: quantities with the symbol's quan
 price decimals, money with 8 decimals, or exact when an amount has more (funding is booked unrounded, and the
 wire never rounds what the book holds). Field sets follow the current docs' examples (New Order RESULT, Query
 Order, Position Information V3, Account Information V3, Symbol Configuration, Income History, Exchange
-Information); the client's parsers (``shared/venues/binance/futures_orders.py``) read them.
+Information, Account Trade List); the client's parsers (``shared/venues/binance/futures_orders.py``) read them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from services.sim.perp_account import MARKET, MAX_LEVERAGE, Income, PerpBook, PerpOrder, PerpPosition
+from services.sim.perp_account import MARKET, MAX_LEVERAGE, Income, PerpBook, PerpFill, PerpOrder, PerpPosition
 from services.sim.units import SymbolSpec
 from shared.venues.binance.futures_orders import MARGIN_CROSSED, MARGIN_ISOLATED
 
@@ -176,6 +176,28 @@ def symbol_config_body(book: PerpBook, api_key: str, symbols: Sequence[int]) -> 
             "maxNotionalValue": max_notional(setting.leverage),
         })
     return out
+
+
+def trade_body(order: PerpOrder, fill: PerpFill) -> dict[str, Any]:
+    """One Account Trade List item. Every sim order takes liquidity (maker false). The commission is written
+    positive, as live answers write a fee paid (the page's example shows it negative: see futures_rest)."""
+    req, spec = order.request, order.spec
+    return {
+        "buyer": req.side == "BUY",
+        "commission": money(fill.commission),
+        "commissionAsset": ASSET,
+        "id": fill.trade_id,
+        "maker": False,
+        "orderId": order.number,
+        "price": price_text(spec, fill.price),
+        "qty": qty_text(spec, fill.qty),
+        "quoteQty": money(fill.price * fill.qty),
+        "realizedPnl": money(fill.realized),
+        "side": req.side,
+        "positionSide": req.position_side,
+        "symbol": spec.name,
+        "time": fill.time_ms,
+    }
 
 
 def income_body(book: PerpBook, income: Income) -> dict[str, Any]:

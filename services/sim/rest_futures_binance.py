@@ -14,6 +14,11 @@ parses are produced) and of the listen-key part of ``futures_user.py``:
 - ``GET /fapi/v1/openOrders`` (always ``[]``), ``DELETE /fapi/v1/allOpenOrders`` (``{"code":200,..}``).
 - ``GET /fapi/v3/positionRisk``, ``/fapi/v3/account``, ``/fapi/v1/symbolConfig``, ``/fapi/v1/income``
   (symbol, incomeType, startTime, endTime, limit: default 100, at most 1000; the last 7 days without times).
+- ``GET /fapi/v1/userTrades`` (Account Trade List): symbol (required), orderId, startTime, endTime, fromId
+  (not with a time: -1128), limit (default 500, at most 1000); without orderId, fromId or a time, the last 7
+  days. One trade per filled order (the sim fills an order whole at one price), listed oldest first: the first
+  ``limit`` from startTime or fromId, else the most recent ``limit``. The 7-day cap on endTime - startTime is not
+  enforced.
 - ``POST /fapi/v1/leverage`` (1..125, else -4028), ``POST /fapi/v1/marginType`` (-4046 unchanged, -4048 with a
   position open).
 - ``GET /fapi/v1/exchangeInfo``, ``/fapi/v1/time``; ``POST``/``PUT``/``DELETE /fapi/v1/listenKey`` (API key
@@ -22,12 +27,16 @@ parses are produced) and of the listen-key part of ``futures_user.py``:
 
 Signed endpoints check as on spot: the key header, HMAC-SHA256 over query string + body, the timestamp window
 (codes -2014/-2015/-1022/-1021). Usage is reported, not enforced: ``X-MBX-USED-WEIGHT-1M`` on every answer
-(each endpoint's documented weight), ``X-MBX-ORDER-COUNT-1M``/``-10S`` on new-order answers.
+(each endpoint's documented weight), ``X-MBX-ORDER-COUNT-1M``/``-10S`` on new-order answers. A ``rate_limit``
+order fault (``inject_order_fault``, the only kind this API takes) answers every /fapi request 429 -1003 with
+Retry-After for its duration, and 418 (banned) to a client that sends again before the Retry-After it was
+given, as the spot sim's ``RateGate`` does.
 """
 
 from __future__ import annotations
 
 import hmac
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -38,9 +47,12 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from services.sim import futures_binance_answers as answers
+from services.sim import order_faults
 from services.sim import perp_account as pa
 from services.sim.dialect import ApiError
 from services.sim.dialect_binance import BinanceDialect
+from services.sim.faults import FaultError
+from services.sim.order_faults import OrderFault
 from services.sim.perp_account import OrderRequest, PerpBook, PerpOrder, Reject
 from services.sim.rate_limits import Window
 from services.sim.rest import CLOCK_TOLERANCE_MS, DEFAULT_RECV_WINDOW_MS, MAX_RECV_WINDOW_MS, split_signature
@@ -56,6 +68,9 @@ from shared.venues.common import hmac_sha256_hex
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 INCOME_DEFAULT_LIMIT = 100
 INCOME_DEFAULT_SPAN_MS = 7 * 86_400_000
+TRADES_DEFAULT_LIMIT = 500
+TRADES_DEFAULT_SPAN_MS = 7 * 86_400_000
+ERR_PARAM_COMBINATION = -1128
 ERR_PRICE_NOT_POSITIVE = -4001
 ERR_QTY_NOT_POSITIVE = -4003
 ERR_TICK = -4014
@@ -78,6 +93,7 @@ _WEIGHTS = {
     ("POST", f.LEVERAGE_PATH): f.WEIGHT_LEVERAGE,
     ("POST", f.MARGIN_TYPE_PATH): f.WEIGHT_MARGIN_TYPE,
     ("GET", f.INCOME_PATH): f.WEIGHT_INCOME,
+    ("GET", f.USER_TRADES_PATH): f.WEIGHT_MY_TRADES,
     ("GET", f.EXCHANGE_INFO_PATH): f.WEIGHT_EXCHANGE_INFO,
     ("GET", f.TIME_PATH): f.WEIGHT_TIME,
 }
@@ -118,6 +134,38 @@ class Usage:
         return headers
 
 
+class Throttle:
+    """A ``rate_limit`` fault: 429 until it ends, 418 to a client that does not wait as told (error-code page
+    messages for -1003)."""
+
+    def __init__(self) -> None:
+        self.fault_until = 0.0  # monotonic seconds
+        self.told_until = 0.0  # a 429 told the client to wait until then
+        self.limited = 0
+        self.banned = 0
+
+    def fault(self, seconds: float) -> None:
+        self.fault_until = max(self.fault_until, time.monotonic() + seconds)
+
+    def refusal(self) -> tuple[ApiError, int] | None:
+        """(the error, Retry-After seconds) for a request now, or None."""
+        now = time.monotonic()
+        if now < self.told_until:
+            self.banned += 1
+            wait = max(1, math.ceil(self.told_until - now))
+            until = now_ms() + wait * 1000
+            msg = (f"Way too many requests; IP banned until {until}. Please use the websocket for live updates to "
+                   "avoid bans.")
+            return ApiError(418, f.ERR_TOO_MANY_REQUESTS, msg), wait
+        if now < self.fault_until:
+            self.limited += 1
+            self.told_until = self.fault_until
+            msg = (f"Too many requests; current limit is {f.LIMIT_WEIGHT_PER_MINUTE} requests per minute. Please use "
+                   "the websocket for live updates to avoid polling the API.")
+            return ApiError(429, f.ERR_TOO_MANY_REQUESTS, msg), max(1, math.ceil(self.fault_until - now))
+        return None
+
+
 class BinanceFuturesApi:
     def __init__(self, venue: Venue, book: PerpBook, credentials: Mapping[str, str], stream: Any) -> None:
         """``stream``: the venue's WebSocket server (``BinanceFuturesPrivateStreamServer``), which serves the
@@ -129,6 +177,7 @@ class BinanceFuturesApi:
             book.open_account(key)
         self.d = BinanceDialect()  # spot and USD-M share the authentication codes and messages
         self.usage = Usage()
+        self.throttle = Throttle()
         self.user_streams = FuturesUserStreams(book)
         stream.user_streams = self.user_streams
         self.requests = 0
@@ -146,6 +195,7 @@ class BinanceFuturesApi:
         r.add_post(f.LEVERAGE_PATH, self._leverage)
         r.add_post(f.MARGIN_TYPE_PATH, self._margin_type)
         r.add_get(f.INCOME_PATH, self._income)
+        r.add_get(f.USER_TRADES_PATH, self._user_trades)
         r.add_get(f.EXCHANGE_INFO_PATH, self._exchange_info)
         r.add_get(f.TIME_PATH, self._time)
         r.add_post(LISTEN_KEY_PATH, self._listen_key)
@@ -159,7 +209,14 @@ class BinanceFuturesApi:
             if not request.path.startswith("/fapi/"):
                 return await handler(request)
             headers = self.usage.count(request.method, request.path, request.query)
-            resp = await handler(request)
+            refused = self.throttle.refusal()
+            if refused is None:
+                resp = await handler(request)
+            else:
+                self.requests += 1
+                error, wait = refused
+                resp = self.error(error)
+                resp.headers["Retry-After"] = str(wait)
             resp.headers.update(headers)
             return resp
 
@@ -420,6 +477,35 @@ class BinanceFuturesApi:
         rows = rows[:limit] if start is not None else rows[-limit:]
         return json_response([answers.income_body(self.book, i) for i in rows])
 
+    async def _user_trades(self, request: web.Request) -> web.Response:
+        auth = await self._auth(request)
+        if isinstance(auth, ApiError):
+            return self.error(auth)
+        api_key, p = auth
+        s = self._symbol(p)
+        if isinstance(s, ApiError) or s is None:
+            return self.error(s or self.d.missing_param("symbol"))
+        for name in ("orderId", "startTime", "endTime", "fromId", "limit"):
+            if p.get(name) and not p[name].isdigit():
+                return self.error(self.d.bad_param(name))
+        start = int(p["startTime"]) if p.get("startTime") else None
+        end = int(p["endTime"]) if p.get("endTime") else None
+        from_id = int(p["fromId"]) if p.get("fromId") else None
+        number = int(p["orderId"]) if p.get("orderId") else None
+        if from_id is not None and (start is not None or end is not None):
+            return self.error(ApiError(400, ERR_PARAM_COMBINATION, "Combination of optional parameters invalid."))
+        oldest_first = start is not None or from_id is not None  # else the most recent ("Default gets most recent")
+        if start is None and end is None and from_id is None and number is None:
+            start = now_ms() - TRADES_DEFAULT_SPAN_MS
+        limit = max(1, min(int(p.get("limit") or TRADES_DEFAULT_LIMIT), f.USER_TRADES_MAX_LIMIT))
+        rows = [(o, fill) for o in self.book.every_order(api_key)
+                if o.request.symbol == s and (number is None or o.number == number) for fill in o.fills
+                if (start is None or fill.time_ms >= start) and (end is None or fill.time_ms <= end)
+                and (from_id is None or fill.trade_id >= from_id)]
+        rows.sort(key=lambda row: row[1].trade_id)
+        rows = rows[:limit] if oldest_first else rows[-limit:]
+        return json_response([answers.trade_body(o, fill) for o, fill in rows])
+
     # ----- public
     async def _exchange_info(self, request: web.Request) -> web.Response:
         self.requests += 1
@@ -451,7 +537,15 @@ class BinanceFuturesApi:
         streams.close(api_key)
         return json_response({})
 
-    # ----- test hook
+    # ----- test hooks
+    def inject_order_fault(self, fault: OrderFault) -> None:
+        """Arm a ``rate_limit`` fault (``Simulator.inject_order_fault``); FaultError for any other kind."""
+        if fault.kind != order_faults.RATE_LIMIT:
+            raise FaultError(f"{self.venue.name}: the simulated USD-M API takes {order_faults.RATE_LIMIT} faults "
+                             f"only, not {fault.kind!r}")
+        order_faults.check(fault, self.book.index)
+        self.throttle.fault(fault.seconds or 0.0)
+
     async def _sim_account(self, request: web.Request) -> web.Response:
         api_key = request.headers.get(c.API_KEY_HEADER, "")
         if api_key not in self.secrets:

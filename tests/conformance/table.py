@@ -368,6 +368,55 @@ BINANCE = Conformance(
 )
 
 
+# ----- binance_usdm (USD-M futures markPrice, /fapi orders): tests/test_venue_binance.py,
+# tests/test_binance_futures_orders.py, tests/test_binance_usdm_client.py (docs: "Mark Price Stream",
+# derivatives general-info "SIGNED Endpoint Examples for POST /fapi/v1/order - HMAC Keys", trade "New Order",
+# "Query Order", "Cancel Order", error-code)
+USDM_DOC_KEY = "dbefbc809e3e83c283a984c3a1459732ea7db1360ca80c5c2c8867408d28cc83"
+USDM_DOC_SECRET = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"
+USDM_DOC_TS = 1591702613943
+# The page's signed payload (its echo command): the table lists timeInForce before quantity, the payload after.
+USDM_DOC_PAYLOAD = ("symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=9000&timeInForce=GTC&recvWindow=5000"
+                    f"&timestamp={USDM_DOC_TS}")
+USDM_DOC_SIGNATURE = "3c661234138461fcc7a7d8746c6558c9842d4e10870d2ecbedf7777cad694af9"
+USDM_TAIL = f"recvWindow=5000&timestamp={USDM_DOC_TS}"
+# New Order's response example (a NEW order; its type fields as tests/test_binance_futures_orders.py has them).
+USDM_NEW_ORDER = (
+    b'{"clientOrderId":"testOrder","cumQty":"0","cumQuote":"0","executedQty":"0","orderId":22542179,'
+    b'"avgPrice":"0.00000","origQty":"10","price":"0","reduceOnly":false,"side":"BUY","positionSide":"SHORT",'
+    b'"status":"NEW","stopPrice":"0","closePosition":false,"symbol":"BTCUSDT","timeInForce":"GTD","type":"LIMIT",'
+    b'"origType":"LIMIT","updateTime":1566818724722,"workingType":"CONTRACT_PRICE","priceProtect":false,'
+    b'"priceMatch":"NONE","selfTradePreventionMode":"NONE","goodTillDate":1693207680000}'
+)
+USDM_QUERY = (  # Query Order's response example
+    b'{"avgPrice":"0.00000","clientOrderId":"abc","cumQuote":"0","executedQty":"0","orderId":1917641,'
+    b'"origQty":"0.40","origType":"TRAILING_STOP_MARKET","price":"0","reduceOnly":false,"side":"BUY",'
+    b'"positionSide":"SHORT","status":"NEW","stopPrice":"9300","closePosition":false,"symbol":"BTCUSDT",'
+    b'"time":1579276756075,"timeInForce":"GTC","type":"TRAILING_STOP_MARKET","activatePrice":"9020",'
+    b'"priceRate":"0.3","updateTime":1579276756075,"workingType":"CONTRACT_PRICE","priceProtect":false}'
+)
+USDM_CANCEL = (  # Cancel Order's response example
+    b'{"clientOrderId":"myOrder1","cumQty":"0","cumQuote":"0","executedQty":"0","orderId":283194212,'
+    b'"origQty":"11","origType":"TRAILING_STOP_MARKET","price":"0","avgPrice":"0.00","reduceOnly":false,'
+    b'"side":"BUY","positionSide":"SHORT","status":"CANCELED","stopPrice":"9300","closePosition":false,'
+    b'"symbol":"BTCUSDT","timeInForce":"GTC","type":"TRAILING_STOP_MARKET","activatePrice":"9020",'
+    b'"priceRate":"0.3","updateTime":1571110484038,"workingType":"CONTRACT_PRICE","priceProtect":false,'
+    b'"priceMatch":"NONE","selfTradePreventionMode":"NONE","goodTillDate":1693207680000}'
+)
+# Not a documented example: the RESULT answer of a filled reduce-only IOC, in New Order's field set.
+USDM_FILLED = (
+    b'{"clientOrderId":"dz1pc","cumQty":"0.500","cumQuote":"12500.25","executedQty":"0.500","orderId":4075832123,'
+    b'"avgPrice":"25000.50","origQty":"0.500","price":"24990","reduceOnly":true,"side":"BUY","positionSide":"BOTH",'
+    b'"status":"FILLED","stopPrice":"0","closePosition":false,"symbol":"BTCUSDT","timeInForce":"IOC",'
+    b'"type":"LIMIT","origType":"LIMIT","updateTime":1591702614001,"workingType":"CONTRACT_PRICE",'
+    b'"priceProtect":false,"priceMatch":"NONE","selfTradePreventionMode":"EXPIRE_MAKER","goodTillDate":0}'
+)
+USDM_TOO_MANY = ("Too many requests; current limit is 2400 requests per minute. Please use the websocket for live "
+                 "updates to avoid polling the API.")
+USDM_BANNED = ("Way too many requests; IP banned until 1591702673943. Please use the websocket for live updates to "
+               "avoid bans.")
+USDM_SIGNATURE = (400, -1022, "Signature for this request is not valid.")
+
 # ----- binance_usdm (USD-M futures markPrice): tests/test_venue_binance.py (docs: "Mark Price Stream")
 BINANCE_MARK_PRICE = (
     b'{"stream":"btcusdt@markPrice@1s","data":{"e":"markPriceUpdate","E":1562305380000,"s":"BTCUSDT",'
@@ -393,6 +442,88 @@ BINANCE_USDM = Conformance(
             Malformed("a venue error", b'{"code":2,"msg":"Invalid request"}', False),
         ),
         sim_symbol="BTCUSDT",
+    ),
+    orders=OrderRow(
+        sign=binance_auth.sign,
+        signing=(
+            # general-info, examples 1 to 3: query string, request body (same payload, same signature), and
+            # mixed, whose payload is the query string and the body joined with no '&' (the page's text, the space
+            # after "timestamp=" included).
+            Signing("query string only", USDM_DOC_SECRET, USDM_DOC_PAYLOAD, "", USDM_DOC_SIGNATURE),
+            Signing("request body only", USDM_DOC_SECRET, "", USDM_DOC_PAYLOAD, USDM_DOC_SIGNATURE),
+            Signing("mixed query string and body", USDM_DOC_SECRET,
+                    "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC",
+                    f"quantity=1&price=9000&recvWindow=5000&timestamp= {USDM_DOC_TS}",
+                    "f9d0ae5e813ef6ccf15c2b5a434047a0181cb5a342b903b367ca6d27a66e36f2"),
+        ),
+        signed_request=binance_auth.signed_request,
+        documented_requests=(
+            # example 1's curl command (its stray space after "signature=" left out)
+            SignedRequest("example 1, its parameters in the query string", "POST", "/fapi/v1/order",
+                          (("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "LIMIT"), ("quantity", "1"),
+                           ("price", "9000"), ("timeInForce", "GTC"), ("recvWindow", "5000"),
+                           ("timestamp", str(USDM_DOC_TS))),
+                          USDM_DOC_KEY, USDM_DOC_SECRET,
+                          f"/fapi/v1/order?{USDM_DOC_PAYLOAD}&signature={USDM_DOC_SIGNATURE}"),
+        ),
+        api_key=USDM_DOC_KEY,
+        api_secret=USDM_DOC_SECRET,
+        timestamp_ms=USDM_DOC_TS,
+        recv_window_ms=5000,
+        requests=(
+            RequestText("LIMIT IOC with a RESULT answer", "build_new_order",
+                        {"symbol": "BTCUSDT", "side": "SELL", "price": "97000.10", "qty": "0.010",
+                         "client_order_id": "dz1ps"},
+                        "POST", "/fapi/v1/order?symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=IOC&quantity=0.010"
+                                f"&price=97000.10&newClientOrderId=dz1ps&newOrderRespType=RESULT&{USDM_TAIL}"),
+            RequestText("query by client order id", "build_query_order",
+                        {"symbol": "BTCUSDT", "client_order_id": "dz1ps"},
+                        "GET", f"/fapi/v1/order?symbol=BTCUSDT&origClientOrderId=dz1ps&{USDM_TAIL}"),
+            RequestText("cancel by client order id", "build_cancel_order",
+                        {"symbol": "BTCUSDT", "client_order_id": "dz1ps"},
+                        "DELETE", f"/fapi/v1/order?symbol=BTCUSDT&origClientOrderId=dz1ps&{USDM_TAIL}"),
+            RequestText("one order's trades", "build_my_trades", {"symbol": "BTCUSDT", "order_id": "22542179"},
+                        "GET", f"/fapi/v1/userTrades?symbol=BTCUSDT&orderId=22542179&{USDM_TAIL}"),
+        ),
+        answers=(
+            Answer("New Order's example (RESULT, NEW)", 200, USDM_NEW_ORDER, {}, True,
+                   OrderAnswer("ok", "NEW", "NEW", "22542179", "testOrder", D(0), D(0), None, 0, "", 200, 0.0)),
+            Answer("Query Order's example", 200, USDM_QUERY, {}, False,
+                   OrderAnswer("ok", "NEW", "NEW", "1917641", "abc", D(0), D(0), None, 0, "", 200, 0.0)),
+            Answer("Cancel Order's example", 200, USDM_CANCEL, {}, False,
+                   OrderAnswer("ok", "CANCELED", "CANCELED", "283194212", "myOrder1", D(0), D(0), None, 0, "", 200,
+                               0.0)),
+            Answer("a filled reduce-only IOC (executedQty, cumQuote exact; no fills)", 200, USDM_FILLED,
+                   {"x-mbx-used-weight-1m": "1"}, True,
+                   OrderAnswer("ok", "FILLED", "FILLED", "4075832123", "dz1pc", D("0.5"), D("12500.25"), None, 0, "",
+                               200, 0.0)),
+        ),
+        errors=(
+            Answer("margin insufficient", 400, b'{"code":-2019,"msg":"Margin is insufficient."}', {}, True,
+                   _answer("rejected", "REJECTED", -2019, "Margin is insufficient.", 400)),
+            Answer("reduce-only refused", 400, b'{"code":-2022,"msg":"ReduceOnly Order is rejected."}', {}, True,
+                   _answer("rejected", "REJECTED", -2022, "ReduceOnly Order is rejected.", 400)),
+            Answer("general-info's error example", 400, b'{"code":-1121,"msg":"Invalid symbol."}', {}, True,
+                   _answer("rejected", "REJECTED", -1121, "Invalid symbol.", 400)),
+        ),
+        throttle_statuses=(429, 418),
+        throttled=(
+            Answer("429 too many requests", 429, json.dumps({"code": -1003, "msg": USDM_TOO_MANY}).encode(),
+                   {"Retry-After": "7"}, True, _answer("throttled", "REJECTED", -1003, USDM_TOO_MANY, 429, 7.0)),
+            Answer("418 banned", 418, json.dumps({"code": -1003, "msg": USDM_BANNED}).encode(),
+                   {"retry-after": "60"}, True, _answer("throttled", "REJECTED", -1003, USDM_BANNED, 418, 60.0)),
+        ),
+        sim_qty="0.00100",
+        bad_signature=USDM_SIGNATURE,
+    ),
+    rates=RateRow(
+        # REQUEST_WEIGHT 2400/min; ORDERS 300 per 10 s and 1200 per minute, which DocumentedLimits cannot hold: the
+        # declared 10 s budget is 1200 / 6 = 200 (shared/venues/binance/kind.py); no daily order limit.
+        limits=(2400, 200, 0),
+        headers={"x-mbx-used-weight-1m": "31", "x-mbx-order-count-10s": "2", "x-mbx-order-count-1m": "9",
+                 "retry-after": "3"},
+        expected=RateHeaders(31, 2, None, 3.0),
+        live=("weight_1m", "orders_10s"),
     ),
 )
 

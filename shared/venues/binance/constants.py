@@ -21,6 +21,11 @@ ORDER_COUNT_1D_HEADER = "x-mbx-order-count-1d"
 LIMIT_WEIGHT_PER_MINUTE = 6000
 LIMIT_ORDERS_PER_10S = 50
 LIMIT_ORDERS_PER_DAY = 160_000
+# USD-M futures (derivatives general-info / common-definition): REQUEST_WEIGHT 2400 per minute, ORDERS 1200 per
+# minute and 300 per 10 s. Here rather than in futures_orders.py so the light kind declaration can read them.
+FUTURES_LIMIT_WEIGHT_PER_MINUTE = 2400
+FUTURES_LIMIT_ORDERS_PER_MINUTE = 1200
+FUTURES_LIMIT_ORDERS_PER_10S = 300
 # Request weights from rest-api.md (openOrders: 6 for one symbol, 80 for all; myTrades: 5 with orderId).
 WEIGHT_NEW_ORDER = 1
 WEIGHT_QUERY_ORDER = 4

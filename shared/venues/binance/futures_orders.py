@@ -5,7 +5,8 @@ need their own module: ``/fapi`` paths, ``cumQuote``/``avgPrice`` in place of ``
 fills, ``newOrderRespType`` ACK or RESULT (no FULL), signed amounts (a short's ``positionAmt``, funding paid,
 unrealized losses are negative), usage headers counting orders per 10 s and per minute (not per day), and
 codes of their own (-2019 margin, -2022/-4118 reduce-only, -4046 margin type unchanged, -1008 overload).
-Not yet wired into the venue declaration (``kind.py``): a later step does that.
+``futures_rest.py`` adapts this to the common ``OrderFormat`` / ``PerpOrderFormat`` protocols (the kind's
+declared order format); this module keeps the venue's full answers.
 
 Sources. Each builder names its page in the current docs (the anchors the official Python SDK,
 binance-sdk-derivatives-trading-usds-futures 17.x, cites); the rules below come from these pages of
@@ -33,6 +34,7 @@ from msgspec import Struct
 
 from shared.errors import ProtocolError, VenueError
 from shared.money import snap, to_wire
+from shared.venues.binance import constants as c
 from shared.venues.binance.auth import signed_request
 from shared.venues.common import (
     ANSWER_OK,
@@ -74,6 +76,7 @@ SYMBOL_CONFIG_PATH = "/fapi/v1/symbolConfig"
 LEVERAGE_PATH = "/fapi/v1/leverage"
 MARGIN_TYPE_PATH = "/fapi/v1/marginType"
 INCOME_PATH = "/fapi/v1/income"
+USER_TRADES_PATH = "/fapi/v1/userTrades"
 EXCHANGE_INFO_PATH = "/fapi/v1/exchangeInfo"
 TIME_PATH = "/fapi/v1/time"
 
@@ -85,9 +88,9 @@ ORDER_COUNT_10S_HEADER = "x-mbx-order-count-10s"
 # Documented limits, used until exchangeInfo's rateLimits say otherwise (parse_exchange_info_full).
 # 2400 and 1200 are common-definition's; 300 per 10 s is the ORDERS/SECOND/10 limiter the WebSocket API's
 # order answers report (the official SDK's order.place fixture); exchangeInfo's own example omits it.
-LIMIT_WEIGHT_PER_MINUTE = 2400
-LIMIT_ORDERS_PER_MINUTE = 1200
-LIMIT_ORDERS_PER_10S = 300
+LIMIT_WEIGHT_PER_MINUTE = c.FUTURES_LIMIT_WEIGHT_PER_MINUTE
+LIMIT_ORDERS_PER_MINUTE = c.FUTURES_LIMIT_ORDERS_PER_MINUTE
+LIMIT_ORDERS_PER_10S = c.FUTURES_LIMIT_ORDERS_PER_10S
 
 # IP weights per request (each endpoint's page). A new order weighs 0 on the IP limit and 1 on each order
 # counter; openOrders weighs 1 with a symbol and 40 without.
@@ -98,7 +101,7 @@ WEIGHT_OPEN_ORDERS_SYMBOL = 1
 WEIGHT_OPEN_ORDERS_ALL = 40
 WEIGHT_CANCEL_ALL = 1
 WEIGHT_ACCOUNT = 5
-WEIGHT_MY_TRADES = 5  # GET /fapi/v1/userTrades (not built here yet)
+WEIGHT_MY_TRADES = 5  # GET /fapi/v1/userTrades, with or without orderId
 WEIGHT_EXCHANGE_INFO = 1
 WEIGHT_TIME = 1
 WEIGHT_ALL_ORDERS = 5  # GET /fapi/v1/allOrders (not built here yet)
@@ -110,6 +113,7 @@ WEIGHT_INCOME = 30
 
 MAX_LEVERAGE = 125  # Change Initial Leverage: "int from 1 to 125"
 INCOME_MAX_LIMIT = 1000  # Get Income History: "Default 100; max 1000"
+USER_TRADES_MAX_LIMIT = 1000  # Account Trade List: "Default 500; max 1000"
 INCOME_FUNDING_FEE = "FUNDING_FEE"
 MARGIN_ISOLATED = "ISOLATED"  # the marginType parameter's words; answers' variants are mapped onto them
 MARGIN_CROSSED = "CROSSED"
@@ -260,6 +264,7 @@ class FuturesPosition(NamedTuple):
     leverage: int | None
     margin_type: str | None  # MARGIN_ISOLATED | MARGIN_CROSSED
     update_ms: int
+    initial_margin: Decimal | None = None  # V3 only (V2 items have none)
 
     @property
     def isolated(self) -> bool | None:
@@ -419,6 +424,7 @@ class _Position(Struct):
     isolatedWallet: str = "0"
     leverage: str | None = None  # V2 only
     marginType: str | None = None  # V2 only
+    initialMargin: str | None = None  # V3 only
     updateTime: int = 0
 
 
@@ -934,6 +940,7 @@ def _position(p: _Position) -> FuturesPosition:
         sdec(p.unRealizedProfit), dec(p.liquidationPrice), sdec(p.notional), p.marginAsset, dec(p.isolatedMargin),
         dec(p.isolatedWallet), int(p.leverage) if p.leverage is not None else None,
         margin_type(p.marginType) if p.marginType is not None else None, p.updateTime,
+        dec(p.initialMargin) if p.initialMargin is not None else None,
     )
 
 

@@ -35,6 +35,12 @@ def _orders() -> OrderFormat:
     return BinanceOrderFormat()
 
 
+def _usdm_orders() -> OrderFormat:
+    from shared.venues.binance.futures_rest import BinanceUsdmOrderFormat
+
+    return BinanceUsdmOrderFormat()
+
+
 def _subscribe_request(api_key: str, api_secret: str, timestamp_ms: int, request_id: str) -> str:
     # Imported when called: the user stream's module imports the order format, hence shared.config.
     from shared.venues.binance.user_stream import subscribe_request
@@ -65,11 +71,20 @@ BINANCE = VenueKind(
     ),
 )
 
+# USD-M documents three order limits: 2400 weight and 1200 orders per minute, 300 orders per 10 s.
+# DocumentedLimits (and RateBudget) count weight per minute and orders per 10 s and per day, not orders per
+# minute: the 10 s budget is therefore 200 = 1200 / 6, below the venue's 300, so that no minute can hold more
+# than 1200 (any 60 s are six 10 s windows); there is no daily order limit (0).
+_USDM_ORDERS_PER_10S = min(c.FUTURES_LIMIT_ORDERS_PER_10S, c.FUTURES_LIMIT_ORDERS_PER_MINUTE // 6)
+
 BINANCE_USDM = VenueKind(
     name="binance_usdm",
     spot=False,
     ws_path=c.FUTURES_ROUTED_PATH,
     market_format=_futures_market,
+    order_format=_usdm_orders,
+    limits=DocumentedLimits(c.FUTURES_LIMIT_WEIGHT_PER_MINUTE, _USDM_ORDERS_PER_10S, 0),
+    api_key_header=c.API_KEY_HEADER,  # X-MBX-APIKEY, as on spot
     funding_decimals=8,
     sim=Simulated(
         stream="services.sim.ws_binance_futures_user:BinanceFuturesPrivateStreamServer",
