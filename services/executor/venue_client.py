@@ -345,9 +345,10 @@ class VenueClient:
         """Leverage and margin type of every traded symbol, before the first order; a refusal is raised."""
         fmt = self._perp_fmt()
         for s in self.symbol_ids:
-            for req in fmt.build_setup(symbol=self.registry.symbol(s), leverage=leverage, isolated=isolated,
-                                       **self._auth()):
-                resp = await self._call(req, fmt.weights.account)
+            requests = fmt.build_setup(symbol=self.registry.symbol(s), leverage=leverage, isolated=isolated,
+                                       **self._auth())
+            for req, weight in zip(requests, fmt.setup_weights, strict=True):
+                resp = await self._call(req, weight)
                 if isinstance(resp, _NoAnswer):
                     raise ConnectionError(f"{self.name}: leverage/margin setup: {resp.msg}")
                 fmt.parse_setup(resp.status, resp.body)
@@ -356,14 +357,15 @@ class VenueClient:
         """The margin account and open positions (base units, signed)."""
         fmt = self._perp_fmt()
         bodies = []
-        for req in fmt.build_perp_account(**self._auth()):
-            bodies.append((await self._checked(req, fmt.weights.account)).body)
+        for req, weight in zip(fmt.build_perp_account(**self._auth()), fmt.perp_account_weights, strict=True):
+            bodies.append((await self._checked(req, weight)).body)
         return fmt.parse_perp_account(bodies)
 
     async def funding_income(self, start_ms: int) -> list[FundingPaymentInfo]:
         """Funding settlements since ``start_ms`` (venue clock), oldest first."""
         fmt = self._perp_fmt()
-        resp = await self._checked(fmt.build_funding_income(start_ms=start_ms, **self._auth()), fmt.weights.account)
+        resp = await self._checked(fmt.build_funding_income(start_ms=start_ms, **self._auth()),
+                                   fmt.funding_income_weight)
         return sorted(fmt.parse_funding_income(resp.body), key=lambda p: (p.time_ms, p.payment_id))
 
     def counters(self) -> dict[str, int]:

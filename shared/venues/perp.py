@@ -64,6 +64,9 @@ class PerpOrderFormat(OrderFormat, Protocol):
     a reduce-only order never opens or flips a position (the venue cuts or refuses what would)."""
 
     quote_asset: str  # the margin asset: USDT
+    perp_account_weights: tuple[int, ...]  # each ``build_perp_account`` request's weight, in order
+    funding_income_weight: int
+    setup_weights: tuple[int, ...]  # each ``build_setup`` request's weight, in order
 
     def build_new_perp_order(
         self, *, symbol: str, side: str, price: str | None, qty: str, client_order_id: str, reduce_only: bool,

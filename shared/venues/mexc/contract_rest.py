@@ -92,6 +92,10 @@ class MexcContractRestFormat:
     not_found_codes = NOT_FOUND_CODES
     timestamp_codes = m.TIMESTAMP_CODES
     weights = WEIGHTS
+    # The perp extras' request weights (MEXC counts requests: 1 each; the budget is per endpoint, see limits).
+    perp_account_weights = (1, 1, 1)  # assets, open positions, ticker (positions carry no mark)
+    funding_income_weight = 1
+    setup_weights: tuple[int, ...] = ()  # leverage and margin type ride on each order
 
     def __init__(self) -> None:
         self.wire = MexcContractOrderFormat()
