@@ -40,6 +40,10 @@ ENV = {
     "DRAIZER_BINANCE_API_SECRET": CREDS["binance"][1],
     "DRAIZER_MEXC_API_KEY": CREDS["mexc"][0],
     "DRAIZER_MEXC_API_SECRET": CREDS["mexc"][1],
+    "DRAIZER_BINANCE_PERP_API_KEY": CREDS["binance_perp"][0],
+    "DRAIZER_BINANCE_PERP_API_SECRET": CREDS["binance_perp"][1],
+    "DRAIZER_MEXC_PERP_API_KEY": CREDS["mexc_perp"][0],
+    "DRAIZER_MEXC_PERP_API_SECRET": CREDS["mexc_perp"][1],
 }
 
 

@@ -66,7 +66,9 @@ def _sim_config(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
 def test_record_from_the_sim_then_replay_twice_gives_the_same_results(tmp_path: Path) -> None:
     cfg_path, data = _sim_config(tmp_path)
     env = {**os.environ, "DRAIZER_BINANCE_API_KEY": "k", "DRAIZER_BINANCE_API_SECRET": "s",
-           "DRAIZER_MEXC_API_KEY": "k", "DRAIZER_MEXC_API_SECRET": "s"}
+           "DRAIZER_MEXC_API_KEY": "k", "DRAIZER_MEXC_API_SECRET": "s",
+           "DRAIZER_BINANCE_PERP_API_KEY": "k", "DRAIZER_BINANCE_PERP_API_SECRET": "s",
+           "DRAIZER_MEXC_PERP_API_KEY": "k", "DRAIZER_MEXC_PERP_API_SECRET": "s"}
     sim = subprocess.Popen([sys.executable, "-m", "services.sim", "--config", str(cfg_path)], cwd=REPO, env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     outputs = {}

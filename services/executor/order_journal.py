@@ -122,6 +122,9 @@ class JournalState(NamedTuple):
     # (session seq, opportunity id, the Execution as published, base64 msgpack) of the latest session's recent
     # `done` records: a restart publishes those its event log lacks (``services/executor/republish.py``)
     booked_events: tuple[tuple[int, int, str], ...] = ()
+    # Every booked execution of the latest session that moved a funding carry (its `done` record says ``carry``),
+    # whatever compaction dropped: the executor rebuilds the carries from them (``carry_book.py``).
+    carry_events: tuple[str, ...] = ()
 
 
 class JournalSyncError(RuntimeError):
@@ -585,7 +588,8 @@ class OrderJournal:
         last = {"t": "last", "opportunity_id": keep.last_opportunity_id, "ts_ns": keep.last_ts_ns}
         lines = [_encoder.encode(last) + b"\n"]
         if keep.books is not None:  # the `done` records below lose their books: their totals go on here
-            lines.append(_encoder.encode(keep.books.checkpoint()) + b"\n")
+            checkpoint = {**keep.books.checkpoint(), "carry_events": list(keep.carry_events)}
+            lines.append(_encoder.encode(checkpoint) + b"\n")
         lines.extend(
             _encoder.encode({"t": "done", "opportunity_id": opp, "outcome": SETTLED_OUTCOME, "ts_ns": ts}) + b"\n"
             for opp, ts in keep.settled.items() if ts >= now - SETTLED_RETAIN_NS
@@ -624,6 +628,7 @@ class _Replay:
         self.books: SessionBooks | None = None
         self.books_unreadable = 0
         self.booked_events: deque[tuple[int, int, str]] = deque(maxlen=BOOKED_EVENTS_KEPT)
+        self.carry_events: list[str] = []
 
     def run(self, files: list[Path]) -> JournalState:
         for path in files:
@@ -640,7 +645,7 @@ class _Replay:
             if o.opportunity_id not in self.open:
                 self.open[o.opportunity_id] = _intent_record(o.opportunity_id, NO_STRATEGY, [], 0)
         return JournalState(self.open, self.orders, self.torn, self.last, self.done, self.last_ts, self.books,
-                            self.books_unreadable, tuple(self.booked_events))
+                            self.books_unreadable, tuple(self.booked_events), tuple(self.carry_events))
 
     def apply(self, r: dict[str, Any]) -> None:
         kind = r["t"]
@@ -672,6 +677,8 @@ class _Replay:
                 self._book(r)
         elif kind == "books":
             self.books = SessionBooks.from_checkpoint(r)  # the totals of everything before it: replaces, never adds
+            events = r.get("carry_events", [])
+            self.carry_events = [e for e in events if isinstance(e, str)] if isinstance(events, list) else []
             return
         elif kind == "last":
             opp = int(r["opportunity_id"])
@@ -693,10 +700,13 @@ class _Replay:
         if self.books is None or self.books.session != session:
             self.books = SessionBooks(session)  # a later run: its books start from zero
             self.booked_events.clear()
+            self.carry_events.clear()
         self.books.add(booked)
         event = r.get("event")
         if isinstance(event, str):
             self.booked_events.append((booked.seq, booked.opportunity_id, event))
+            if r.get("carry") is True:
+                self.carry_events.append(event)
 
 
 def _lines(path: Path) -> Iterator[bytes]:

@@ -71,12 +71,12 @@ def encode_event(exe: Execution, encode: Callable[[Execution], bytes]) -> str:
     return base64.b64encode(encode(exe)).decode()
 
 
-def booked_executions(booked: Sequence[tuple[int, int, str]]) -> list[Execution]:
+def booked_executions(booked: Sequence[str]) -> list[Execution]:
     """The Executions the journal's ``done`` records carry, in booking order (unreadable ones are skipped: their
     books are counted all the same, only the carries they moved cannot be rebuilt, which is logged)."""
     out: list[Execution] = []
     bad = 0
-    for _seq, _opp, event in booked:
+    for event in booked:
         try:
             out.append(_decode(base64.b64decode(event, validate=True)))
         except (ValueError, msgspec.DecodeError):

@@ -167,7 +167,7 @@ class Executor(Service):
         self.books = resumed(state.books, self.session)
         self.books_loaded = True
         if state.books is not None and state.books.session == self.session:
-            self._booked_before = booked_executions(state.booked_events)
+            self._booked_before = booked_executions(state.carry_events)
         if self.books.seq:
             log.info("session %s: books resumed from the journal: %d executions, pnl %+.4f USD", self.session,
                      self.books.seq, self.books.pnl_usd)
@@ -466,8 +466,10 @@ class Executor(Service):
         syncs the record before the process ends. The session's books take the execution with its ``done`` record,
         which carries them, numbered: a restart rebuilds exactly what was booked."""
         booked = self.books.next(exe.opportunity_id, exe.outcome, exe.pnl_usd, books.ledger)
-        self.journal.done(exe.opportunity_id, exe.outcome,
-                          {**booked.done_fields(self.session), "event": encode_event(exe, self._events_codec.encode)})
+        fields = {**booked.done_fields(self.session), "event": encode_event(exe, self._events_codec.encode)}
+        if exe.strategy == STRATEGY_FUNDING and exe.outcome != OUTCOME_ABORTED:
+            fields["carry"] = True  # kept through compaction: the carries are rebuilt from these
+        self.journal.done(exe.opportunity_id, exe.outcome, fields)
         self.books.add(booked, published=False)
         try:
             await asyncio.shield(self.journal.synced())
