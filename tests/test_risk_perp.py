@@ -4,6 +4,7 @@ the order of the new rules, and what the status shows."""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from services.risk import rules
@@ -360,3 +361,14 @@ def test_decisions_and_status_show_the_perp_rules() -> None:
     perp = status["venues"]["binance_perp"]["perp"]  # type: ignore[index]
     assert perp["leverage"] == {"BTCUSDT": 5} and perp["available"] == 10_000.0
     assert "perp" not in status["venues"]["binance"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("max_leverage", 0), ("max_margin_ratio", 1.0), ("max_margin_ratio", 0.0), ("min_liquidation_distance", -0.1),
+     ("min_liquidation_distance", 1.0), ("max_net_delta_usd", 0.0), ("max_carry_notional_usd", 1e13)],
+)
+def test_the_perp_limits_are_validated_by_key(key: str, value: float) -> None:
+    assert msgspec.convert({key: msgspec.to_builtins(Risk())[key]}, Risk) == Risk()  # the default is in range
+    with pytest.raises(msgspec.ValidationError, match=key):
+        msgspec.convert({key: value}, Risk)
