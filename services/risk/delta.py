@@ -6,10 +6,10 @@ this opportunity's legs move: a buy adds its quantity of the base and spends qua
 a sell the reverse. USD assets (``strategies.usd_assets``) are the numeraire and carry no delta.
 
 Refused (``net_delta``) when, for an asset the legs move, |net after| x its USD price exceeds
-``max_net_delta_usd`` and the legs increase |net|. Price: the last leg trading it, its price x quote_usd
-for a base, its quote_usd for a quote asset. "Increase" tolerates a residue: arbitrage legs net to their profit and fees, not
-to exactly zero (a triangular cycle through ETHBTC leaves a few bps of BTC), so a growth of |net| up to
-``RESIDUE`` of what the legs trade of the asset is no new exposure. Cross-exchange legs net to exactly zero.
+``max_net_delta_usd`` and the legs increase |net|. Price: the last leg trading it, its price x quote_usd for a
+base, its quote_usd for a quote asset. "Increase" tolerates a residue: arbitrage legs net to their profit and
+fees, not to exactly zero (a triangular cycle through ETHBTC leaves a few bps of BTC), so a growth of |net| up
+to ``RESIDUE`` of what the legs trade of the asset is no new exposure. Cross-exchange legs net to exactly zero.
 An opportunity that reduces |net| always passes.
 
 Not reserved: approvals in flight are bounded by ``max_concurrent`` and the (venue, symbol) slots, and the
