@@ -136,6 +136,15 @@ class Risk(_Frozen):
     failure_window_s: Seconds = 60.0
     breaker_cooldown_s: Seconds = 60.0
     balance_headroom: Fraction = 0.95  # share of a venue's free balance one execution may spend
+    # Perpetuals and the funding carry (services/risk/perp.py): what an OPEN may add; a CLOSE is never refused
+    # by these. Leverage is the venue's, set by the executor at start: above this, nothing opens there.
+    max_leverage: Annotated[int, Meta(ge=1, le=125)] = 3
+    # (maintenance margin + the order's) / margin balance after the order: 1.0 is the venue's liquidation.
+    max_margin_ratio: Annotated[float, Meta(gt=0, lt=1)] = 0.5
+    # The position's liquidation price at least this far from the mark, as a share of the mark (0.2 = 20 %).
+    min_liquidation_distance: Annotated[float, Meta(ge=0, lt=1)] = 0.2
+    max_net_delta_usd: UsdAmount = 2_000.0  # |net base position over every venue| x price, per asset
+    max_carry_notional_usd: UsdAmount = 20_000.0  # every perpetual position's |size| x mark, plus the OPEN's
     state_file: str = ""  # "" means <run_dir>/state/risk.json; a relative path is under run_dir
 
 

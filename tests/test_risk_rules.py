@@ -23,7 +23,7 @@ from shared.messages import (
     SIDE_BUY,
     SIDE_SELL,
     STRATEGY_CROSS,
-    STRATEGY_FUNDING,
+    STRATEGY_NAMES,
     STRATEGY_TRIANGULAR,
     Alert,
     AssetDelta,
@@ -41,6 +41,7 @@ NOW = 10**15  # monotonic ns
 WALL = 1_750_000_000 * 10**9 + 3_600 * 10**9  # wall ns, one hour into a UTC day
 WALL_MS = WALL // 10**6
 S = 10**9
+UNKNOWN_STRATEGY = len(STRATEGY_NAMES)  # every real strategy opens; this one is no strategy at all
 
 
 def limits(**kw: object) -> Risk:
@@ -136,17 +137,18 @@ def test_open_breakers_refuse_with_their_own_reason() -> None:
     [
         (STRATEGY_CROSS, ACTION_OPEN, rules.APPROVED),
         (STRATEGY_TRIANGULAR, ACTION_OPEN, rules.APPROVED),
-        (STRATEGY_FUNDING, ACTION_OPEN, rules.NOT_EXECUTABLE),
-        (STRATEGY_FUNDING, ACTION_CLOSE, rules.NOT_EXECUTABLE),
         (STRATEGY_CROSS, ACTION_CLOSE, rules.NOT_EXECUTABLE),
+        (STRATEGY_TRIANGULAR, ACTION_CLOSE, rules.NOT_EXECUTABLE),
+        (UNKNOWN_STRATEGY, ACTION_OPEN, rules.NOT_EXECUTABLE),
     ],
 )
-def test_only_cross_and_triangular_opens_are_executable(strategy: int, action: int, reason: str) -> None:
+def test_only_opens_and_the_carrys_close_are_executable(strategy: int, action: int, reason: str) -> None:
+    """The funding carry's OPEN and CLOSE (on a perpetual venue): tests/test_risk_perp.py."""
     opp = cross(strategy=strategy, action=action)
     if strategy == STRATEGY_TRIANGULAR:  # three legs on one venue, each a different symbol
-        opp = cross(strategy=strategy, legs=(leg(BIN, BTC, SIDE_BUY, 97_000.0, 0.01),
-                                             leg(BIN, ETH, SIDE_SELL, 3_400.0, 0.3),
-                                             leg(BIN, SOL, SIDE_BUY, 180.0, 1.0)))
+        opp = cross(strategy=strategy, action=action, legs=(leg(BIN, BTC, SIDE_BUY, 97_000.0, 0.01),
+                                                             leg(BIN, ETH, SIDE_SELL, 3_400.0, 0.3),
+                                                             leg(BIN, SOL, SIDE_BUY, 180.0, 1.0)))
     assert book().check(opp, NOW, WALL) == reason
 
 
@@ -280,7 +282,7 @@ def test_the_checks_run_in_the_documented_order() -> None:
     state = RiskState(day=utc_day(WALL), daily_pnl_usd=-600.0, kill=True, in_flight=dict(held))
     state.breakers.loss_until_ms = state.breakers.failure_until_ms = WALL_MS + 60_000
     b = RiskBook(lim, REG, state)
-    opp = cross(strategy=STRATEGY_FUNDING, detected_ns=NOW - S, notional_usd=9_000.0)
+    opp = cross(strategy=UNKNOWN_STRATEGY, detected_ns=NOW - S, notional_usd=9_000.0)
     seen = []
 
     def step() -> None:
@@ -319,7 +321,9 @@ def test_the_checks_run_in_the_documented_order() -> None:
         rules.MAX_NOTIONAL, rules.MAX_DAILY_LOSS, rules.MAX_CONCURRENT, rules.SYMBOL_IN_FLIGHT,
         rules.BALANCE_UNKNOWN, rules.VENUE_BLOCKED, rules.RATE_BUDGET, rules.INSUFFICIENT_BALANCE, rules.APPROVED,
     ]
-    assert seen == [*(r for r in rules.REASONS[1:] if r != rules.EXECUTOR_UNAVAILABLE), rules.APPROVED]
+    # The perpetual and net delta rules come next (their order: tests/test_risk_perp.py).
+    spot = rules.REASONS[1 : rules.REASONS.index(rules.INSUFFICIENT_BALANCE) + 1]
+    assert seen == [*spot, rules.APPROVED]
 
 
 # ----- reservations

@@ -30,7 +30,15 @@ from shared.shm import (
     Snapshot,
     StageLatency,
 )
-from shared.shm.layout import LABEL_BYTES, MAX_REASONS, SEQ_OFFSET
+from shared.shm.layout import (
+    LABEL_BYTES,
+    MAX_OUTCOMES,
+    MAX_REASONS,
+    MAX_SERVICE_COUNTERS,
+    MAX_STAGES,
+    MAX_STATUSES,
+    SEQ_OFFSET,
+)
 from shared.shm.snapshot import DECISION_APPROVED, DECISION_REJECTED, MAX_LEGS, OTHER, LegRecord, fit_labels
 from tests.conftest import eventually
 
@@ -163,7 +171,10 @@ labels = st.text(st.characters(min_codepoint=33, max_codepoint=0x2FF), min_size=
 i64 = st.integers(-(2**63), 2**63 - 1)
 i32 = st.integers(-(2**31), 2**31 - 1)
 f64 = st.floats(allow_nan=False)
-counts = st.dictionaries(labels, i64, max_size=MAX_REASONS)
+
+
+def counts(capacity: int) -> st.SearchStrategy[dict[str, int]]:
+    return st.dictionaries(labels, i64, max_size=capacity)
 
 
 @st.composite
@@ -180,13 +191,13 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
         opportunities=draw(i64),
         approved=draw(i64),
         rejected=draw(i64),
-        rejections=draw(counts),
-        orders=draw(counts),
+        rejections=draw(counts(MAX_REASONS)),
+        orders=draw(counts(MAX_STATUSES)),
         fills=draw(i64),
-        executions=draw(st.dictionaries(labels, i64, max_size=8)),
+        executions=draw(counts(MAX_OUTCOMES)),
         pnl_usd=draw(f64),
         fees_usd=draw(f64),
-        latency=draw(st.dictionaries(labels, st.builds(StageLatency, i64, f64, f64, f64), max_size=16)),
+        latency=draw(st.dictionaries(labels, st.builds(StageLatency, i64, f64, f64, f64), max_size=MAX_STAGES)),
         services={
             s: draw(
                 st.builds(
@@ -194,7 +205,7 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
                     st.sampled_from(["UNKNOWN", "RUNNING", "FAULTED"]),
                     i64,
                     i64,
-                    st.dictionaries(labels, i64, max_size=32),
+                    counts(MAX_SERVICE_COUNTERS),
                 )
             )
             for s in SERVICES

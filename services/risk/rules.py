@@ -5,9 +5,20 @@ decision. An approval reserves what the execution will use — a concurrency slo
 its balances and its orders in the rate budget — until the executor's ``Execution`` for the same
 opportunity releases them (or 120 s pass with none: the slot is freed and counted as expired).
 
-Executable strategies: cross_exchange OPEN (two legs) and triangular OPEN (three legs on one venue, all
-sent at once). Funding carry is refused by name: the executor has no perpetual order path, and a spot leg
-without its perpetual hedge would be a directional position, not an arbitrage.
+Executable strategies: cross_exchange OPEN (two legs), triangular OPEN (three legs on one venue, all sent at
+once) and the funding carry: OPEN [spot BUY, perp SELL] (or the perp SELL alone, unhedged) and CLOSE
+[spot SELL, perp BUY reduce-only], which the executor sizes to what the carry holds.
+
+A leg on a perpetual venue needs no base balance, it needs margin: ``services/risk/perp.py`` (leverage,
+margin, liquidation distance, carry notional); every OPEN then passes ``services/risk/delta.py`` (net delta).
+
+What a CLOSE passes through. It reduces risk, so the rules about taking new risk do not apply to it: the loss
+breaker, the daily loss limit, max_notional (a lowered cap must not trap a position), the spot balance of its
+SELL (the executor sells what the carry holds, not the detector's estimate), the perpetual rules and the net
+delta. A quant wants the carry unwound after a loss, not held. It still needs the order path to be sound: the
+kill switch (an operator's halt stops every order), the failure breaker (orphans and failed legs mean the
+order path is broken; a two-leg close could orphan too), staleness (its limits are priced on that data), the
+concurrency slots (one order per (venue, symbol) at once) and the venues' state, blocks and rate budget.
 """
 
 from __future__ import annotations
@@ -18,13 +29,25 @@ import time
 from decimal import Decimal, InvalidOperation
 
 from services.risk.breakers import Breakers
+from services.risk.delta import NET_DELTA, net_delta_refuses
+from services.risk.perp import (
+    CARRY_NOTIONAL,
+    MAINT_MARGIN_RATE,
+    PERP_LEVERAGE,
+    PERP_LIQUIDATION,
+    PERP_MARGIN,
+    PERP_MARGIN_UNKNOWN,
+    PerpRules,
+)
 from services.risk.state import MS_PER_DAY, NS_PER_DAY, Reservation, RiskState, utc_day
 from services.risk.venues import VenueBook
 from shared.config import Risk
 from shared.messages import (
+    ACTION_CLOSE,
     ACTION_OPEN,
     SIDE_BUY,
     STRATEGY_CROSS,
+    STRATEGY_FUNDING,
     STRATEGY_TRIANGULAR,
     Alert,
     Execution,
@@ -32,6 +55,7 @@ from shared.messages import (
     VenueState,
 )
 from shared.registry import Registry
+from shared.venues.kinds import kind_of
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +91,21 @@ REASONS = (
     VENUE_BLOCKED,
     RATE_BUDGET,
     INSUFFICIENT_BALANCE,
+    PERP_MARGIN_UNKNOWN,
+    PERP_LEVERAGE,
+    CARRY_NOTIONAL,
+    PERP_MARGIN,
+    PERP_LIQUIDATION,
+    NET_DELTA,
     EXECUTOR_UNAVAILABLE,
 )
 
-EXECUTABLE = frozenset({(STRATEGY_CROSS, ACTION_OPEN), (STRATEGY_TRIANGULAR, ACTION_OPEN)})
+EXECUTABLE = frozenset({
+    (STRATEGY_CROSS, ACTION_OPEN),
+    (STRATEGY_TRIANGULAR, ACTION_OPEN),
+    (STRATEGY_FUNDING, ACTION_OPEN),
+    (STRATEGY_FUNDING, ACTION_CLOSE),
+})
 
 IN_FLIGHT_TIMEOUT_MS = 120_000  # an approval with no Execution after this long is released (and counted)
 ALERT_DAILY_LOSS = "daily_loss"
@@ -93,6 +128,12 @@ class RiskBook:
         self._base = tuple(s.base for s in registry.symbols)
         self._quote = tuple(s.quote for s in registry.symbols)
         self._buy_cost = tuple(1.0 + v.taker_fee for v in registry.venues)  # quote spent per unit of notional
+        self._perp = tuple(kind_of(v.kind).perp for v in registry.venues)
+        usd = {a for a, is_usd in zip(registry.assets, registry.is_usd_asset, strict=True) if is_usd}
+        self._base_exposed = tuple(b not in usd for b in self._base)  # carries a net delta (not a USD asset)
+        self._quote_exposed = tuple(q not in usd for q in self._quote)
+        self._max_net_delta = limits.max_net_delta_usd
+        self.perp_rules = PerpRules(limits, tuple(v.taker_fee for v in registry.venues))
         self._max_age_ns = limits.max_opportunity_age_ms * 1_000_000
         self._max_notional = limits.max_notional_usd
         self._loss_floor = -limits.max_daily_loss_usd
@@ -155,7 +196,8 @@ class RiskBook:
             return KILL_SWITCH, *_NONE
         wall_ms = wall_ns // 1_000_000
         br = st.breakers
-        if br.loss_until_ms > wall_ms:
+        closing = opp.action == ACTION_CLOSE  # a carry's unwind: what it passes through, see the docstring
+        if br.loss_until_ms > wall_ms and not closing:
             return BREAKER_LOSS, *_NONE
         if br.orphan or br.failure_until_ms > wall_ms:
             return BREAKER_FAILURE, *_NONE
@@ -163,11 +205,11 @@ class RiskBook:
             return NOT_EXECUTABLE, *_NONE
         if now_ns - opp.detected_ns > self._max_age_ns:
             return TOO_OLD, *_NONE
-        if opp.notional_usd > self._max_notional:
+        if opp.notional_usd > self._max_notional and not closing:
             return MAX_NOTIONAL, *_NONE
         if wall_ns // NS_PER_DAY != st.day:
             self.roll_day(wall_ns)
-        if st.daily_pnl_usd <= self._loss_floor:
+        if st.daily_pnl_usd <= self._loss_floor and not closing:
             return MAX_DAILY_LOSS, *_NONE
         if len(st.in_flight) >= self._max_concurrent:
             return MAX_CONCURRENT, *_NONE
@@ -187,10 +229,16 @@ class RiskBook:
                 return VENUE_BLOCKED, *_NONE
         orders: _Orders = {}
         needs: _Needs = {}
-        base, quote, buy_cost = self._base, self._quote, self._buy_cost
+        base, quote, buy_cost, perp = self._base, self._quote, self._buy_cost, self._perp
+        has_perp = False
         for leg in legs:
             v = leg.venue
             orders[v] = orders.get(v, 0) + 1
+            if perp[v]:  # margin, not a balance: the perpetual rules below
+                has_perp = True
+                continue
+            if closing:  # sells what the carry holds (the executor sizes it), reserves nothing but its slot
+                continue
             if leg.side == SIDE_BUY:
                 key = (v, quote[leg.symbol])
                 amount = leg.qty * leg.price * buy_cost[v]
@@ -203,6 +251,15 @@ class RiskBook:
                 return RATE_BUDGET, *_NONE
         if not venues.balance_fits(needs, self._headroom):
             return INSUFFICIENT_BALANCE, *_NONE
+        if closing:
+            return APPROVED, needs, orders
+        if has_perp:
+            refused = self.perp_rules.check(legs, perp, venues.perp, venues.reserved, needs)
+            if refused is not None:
+                return refused, *_NONE
+        if net_delta_refuses(legs, venues.net, base, quote, self._base_exposed, self._quote_exposed,
+                             self._max_net_delta):
+            return NET_DELTA, *_NONE
         return APPROVED, needs, orders
 
     # ----- reservations
@@ -329,6 +386,7 @@ class RiskBook:
 
     def status(self, wall_ns: int) -> dict[str, object]:
         st = self.state
+        lim = self.limits
         wall_ms = wall_ns // 1_000_000
         return {
             "kill_switch": st.kill or self.session_kill,
@@ -365,10 +423,44 @@ class RiskBook:
                     "blocked_until_ms": vs.blocked_until_ms,
                     "open_orders": vs.open_orders,
                     "age_s": (time.monotonic_ns() - self.venues.received_ns[v]) / 1e9,
+                    **({"perp": self._perp_status(v)} if self._perp[v] else {}),
                 }
                 for v, vs in self.venues.states.items()
             },
+            "perp_limits": {
+                "max_leverage": lim.max_leverage,
+                "max_margin_ratio": lim.max_margin_ratio,
+                "min_liquidation_distance": lim.min_liquidation_distance,
+                "max_net_delta_usd": lim.max_net_delta_usd,
+                "max_carry_notional_usd": lim.max_carry_notional_usd,
+                "maint_margin_rate": MAINT_MARGIN_RATE,
+            },
+            "net_delta": {a: x for a, x in self.venues.net.items() if x},
+            "carry_notional_usd": sum(view.open_notional for view in self.venues.perp.values()),
             "budget": self.venues.status(),
             "decisions": dict(self.decisions),
             "in_flight_expired": self.n_in_flight_expired,
         }
+
+    def _perp_status(self, venue: int) -> dict[str, object] | None:
+        """A perpetual venue's margin as risk reads it; None until the executor has stated it."""
+        view = self.venues.perp.get(venue)
+        if view is None:
+            return None
+        return {
+            "available": view.available,
+            "margin_balance": view.margin_balance,
+            "maint_margin": view.maint_margin,
+            "margin_ratio": view.maint_margin / view.margin_balance if view.margin_balance > 0 else None,
+            "leverage": {self._symbol_name(s): lev for s, lev in view.leverage.items()},
+            "open_notional": view.open_notional,
+            "positions": {
+                self._symbol_name(s): {"size": p.size, "entry": p.entry, "mark": p.mark,
+                                       "liquidation": p.liquidation, "margin": p.margin}
+                for s, p in view.positions.items()
+            },
+        }
+
+    def _symbol_name(self, symbol: int) -> str:
+        names = self.symbol_names
+        return names[symbol] if 0 <= symbol < len(names) else f"symbol{symbol}"

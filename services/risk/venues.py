@@ -2,14 +2,21 @@
 plus what risk itself approved since — the VenueState lags, so approvals are counted and reserved here.
 
 Balances are floats on this side: risk compares an estimate (price x quantity x fee) with a share of the free
-balance, it never sends an amount anywhere; the exact decimal text stays in the VenueState for status.
+balance, it never sends an amount anywhere; the exact decimal text stays in the VenueState for status. So are
+the session deltas (summed over venues per asset into ``net``, the net delta) and a perpetual venue's margin
+account (``perp``: parsed once here, read per opportunity by ``services.risk.perp``).
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from collections import deque
 
+from services.risk.perp import PerpView
 from shared.messages import VenueState
+
+log = logging.getLogger(__name__)
 
 WINDOW_10S_NS = 10_000_000_000
 WINDOW_1M_NS = 60_000_000_000
@@ -28,7 +35,10 @@ class VenueBook:
         self._recent: dict[int, deque[tuple[int, int]]] = {}  # venue -> (monotonic ns, orders) approved
         self._recent_total: dict[int, int] = {}
         self.day_orders: dict[int, int] = {}  # orders approved this UTC day, per venue
-        self.malformed_balances = 0
+        self.malformed_balances = 0  # malformed amounts of any kind: balances, session deltas, perp margin
+        self.deltas: dict[int, dict[str, float]] = {}  # venue -> asset -> the session's delta there
+        self.net: dict[str, float] = {}  # asset -> summed over venues: draizer's net delta
+        self.perp: dict[int, PerpView] = {}  # perpetual venues whose margin account is known
 
     # ----- updates
     def update(self, vs: VenueState, now_ns: int) -> None:
@@ -41,6 +51,35 @@ class VenueBook:
         self.states[vs.venue] = vs
         self.received_ns[vs.venue] = now_ns
         self.free[vs.venue] = free
+        if vs.session_deltas or vs.venue in self.deltas:
+            self._update_deltas(vs)
+        if vs.perp is not None:
+            view = PerpView.parse(vs.perp)
+            if view is not None:
+                self.perp[vs.venue] = view
+                return
+            self.malformed_balances += 1
+            log.error("venue %d: malformed perpetual margin state %r: its margin is unknown", vs.venue, vs.perp)
+        self.perp.pop(vs.venue, None)
+
+    def _update_deltas(self, vs: VenueState) -> None:
+        deltas: dict[str, float] = {}
+        for asset, text in vs.session_deltas:
+            try:
+                x = float(text)
+            except ValueError:
+                x = math.nan
+            if not math.isfinite(x):
+                self.malformed_balances += 1  # left out: zero is the one neutral guess
+                log.error("venue %d: session delta %s is not a number (%r)", vs.venue, asset, text)
+                continue
+            deltas[asset] = deltas.get(asset, 0.0) + x
+        self.deltas[vs.venue] = deltas
+        net: dict[str, float] = {}
+        for per_venue in self.deltas.values():
+            for asset, x in per_venue.items():
+                net[asset] = net.get(asset, 0.0) + x
+        self.net = net
 
     def count_orders(self, venue: int, n: int, now_ns: int) -> None:
         recent = self._recent.get(venue)

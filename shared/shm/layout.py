@@ -33,14 +33,14 @@ from shared.shm.snapshot import (
 )
 
 MAGIC = b"DRAIZER\0"
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 NAME_BYTES = 48  # "feed." + a 32-character venue name fits
 LABEL_BYTES = 40
-MAX_REASONS = 16
+MAX_REASONS = 24  # risk has 20 refusal reasons (services/risk/rules.py REASONS)
 MAX_STATUSES = 16
 MAX_OUTCOMES = 8
 MAX_STAGES = 16
-MAX_SERVICE_COUNTERS = 32
+MAX_SERVICE_COUNTERS = 48  # risk reports 34: a decision counter per reason, then its own
 
 _FIXED = struct.Struct("<8s15I")
 SEQ_OFFSET = 72
