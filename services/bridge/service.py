@@ -220,7 +220,7 @@ class Bridge(Service):
         sq = self.sequencer
         out = {"events": self.n_events, "malformed": self.n_malformed, "events_live": sq.n_live,
                "events_replayed": sq.n_replayed, "events_duplicate": sq.n_duplicates, "events_lost": sq.n_lost,
-               "checkpoint_errors": self.n_checkpoint_errors}
+               "checkpoint_errors": self.n_checkpoint_errors, "carry_refused": self.agg.n_refused}
         for sink in self.sinks:
             out.update({f"{sink.name}_{k}": v for k, v in sink.counters().items()})
         return out
