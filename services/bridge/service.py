@@ -13,6 +13,7 @@ import asyncio
 import logging
 import struct
 from pathlib import Path
+from wsgiref.simple_server import WSGIServer
 
 import zmq
 
@@ -48,7 +49,7 @@ class Bridge(Service):
         self._codec: Codec[Event] = event_codec()
         self._sub: zmq.Socket[bytes] | None = None
         self._writer: ShmWriter | None = None
-        self._metrics_server: object | None = None
+        self._metrics_server: WSGIServer | None = None
         self.recorder = Recorder(ctx.registry, ctx.cfg.sinks.metrics_interval_s)
         self.sinks: list[Sink] = []
         self.n_events = 0
@@ -93,6 +94,19 @@ class Bridge(Service):
         for sink in self.sinks:
             await sink.stop()
         self._save_checkpoint()
+        self._release()
+
+    def _release(self) -> None:
+        """Let go of the shared memory (the file stays: `draizer status` shows the last snapshot) and the metrics
+        port, so a bridge started again in this process can take them. Last in on_stop: the tasks that use them
+        are cancelled right after it, with no await in between."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
+            self._metrics_server = None
 
     # ----- sequence and checkpoint
     def _restore(self) -> None:
