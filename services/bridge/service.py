@@ -101,6 +101,7 @@ class Bridge(Service):
         port, so a bridge started again in this process can take them. Last in on_stop: the tasks that use them
         are cancelled right after it, with no await in between."""
         if self._writer is not None:
+            self._writer.publish(self.agg.snapshot())  # with what arrived while the sinks stopped
             self._writer.close()
             self._writer = None
         if self._metrics_server is not None:
