@@ -30,8 +30,25 @@ from shared.shm import (
     Snapshot,
     StageLatency,
 )
-from shared.shm.layout import LABEL_BYTES, MAX_REASONS, SEQ_OFFSET
-from shared.shm.snapshot import DECISION_APPROVED, DECISION_REJECTED, MAX_LEGS, OTHER, LegRecord, fit_labels
+from shared.shm.layout import (
+    ASSET_BYTES,
+    LABEL_BYTES,
+    MAX_CARRIES,
+    MAX_FUNDING_TOTALS,
+    MAX_REASONS,
+    QTY_BYTES,
+    SEQ_OFFSET,
+)
+from shared.shm.snapshot import (
+    DECISION_APPROVED,
+    DECISION_REJECTED,
+    MAX_LEGS,
+    OTHER,
+    CarryRecord,
+    FundingTotal,
+    LegRecord,
+    fit_labels,
+)
 from tests.conftest import eventually
 
 REPO = Path(__file__).resolve().parents[1]
@@ -164,6 +181,11 @@ i64 = st.integers(-(2**63), 2**63 - 1)
 i32 = st.integers(-(2**31), 2**31 - 1)
 f64 = st.floats(allow_nan=False)
 counts = st.dictionaries(labels, i64, max_size=MAX_REASONS)
+ascii_text = st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=ASSET_BYTES)
+decimal_text = st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=QTY_BYTES)
+carry = st.builds(CarryRecord, i64, i32, i32, i32, i32, decimal_text, decimal_text, f64, f64, f64, f64, f64, f64,
+                  i64, i64, i64)
+funding_total = st.builds(FundingTotal, i32, ascii_text, decimal_text, f64, f64, i64)
 
 
 @st.composite
@@ -205,6 +227,10 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
         funding_next_ms=tuple(tuple(draw(st.lists(f64, min_size=n_s, max_size=n_s))) for _ in range(n_v)),
         book_states=tuple(tuple(draw(st.lists(f64, min_size=n_s, max_size=n_s))) for _ in range(n_v)),
         asks=tuple(tuple(draw(st.lists(f64, min_size=n_s, max_size=n_s))) for _ in range(n_v)),
+        carries=tuple(draw(st.lists(carry, max_size=MAX_CARRIES))),
+        carries_open=draw(i64),
+        carries_closed=draw(i64),
+        funding_totals=tuple(draw(st.lists(funding_total, max_size=MAX_FUNDING_TOTALS))),
     )
 
 
