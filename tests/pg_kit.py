@@ -35,6 +35,8 @@ TABLES = {
     "fill": "fills",
     "execution": "arbitrage_executions",
     "alert": "risk_alerts",
+    "funding_payment": "funding_payments",
+    "carry": "carry_positions",
     "metric": "engine_metrics",
 }
 

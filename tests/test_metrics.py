@@ -101,6 +101,11 @@ def test_scrape_shows_every_family_with_its_type_and_values(state: BridgeState, 
         "draizer_feed_heartbeat_age_seconds": "gauge",
         "draizer_risk_halted": "gauge",
         "draizer_risk_breaker_open": "gauge",
+        "draizer_funding_usd": "counter",
+        "draizer_funding_payments": "counter",
+        "draizer_carry_open": "gauge",
+        "draizer_carry_closed": "counter",
+        "draizer_carry_notional_usd": "gauge",
     }
     for family in families.values():
         if family.type == "counter":

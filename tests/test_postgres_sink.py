@@ -23,8 +23,10 @@ from shared.messages import (
     ACTION_OPEN,
     STRATEGY_CROSS,
     Alert,
+    CarryPosition,
     Execution,
     Fill,
+    FundingPayment,
     Leg,
     Opportunity,
     OrderUpdate,
@@ -234,6 +236,9 @@ async def test_every_kind_lands_with_its_values(pg_dsn: str, conn: asyncpg.Conne
         Fill("dz77b0", 77, 0, 0, 0, 65000.1, 0.002, 0.13, "T-1", now),
         Execution(77, 0, 0, 1, 0.002, 0.002, 65000.1, 65040.0, 0.26, -0.18, 130.0, "filled", now, now, now, now, now),
         Alert("risk", "failure_breaker", "5 failed in 60s", 1_800_000_000_000, 1_799_999_940_000_123_456),
+        FundingPayment(2, 0, "F-1", "0.01250000", "USDT", 0.0125, 1_800_000_000_000, 77, 1_800_000_000_500_000_000),
+        CarryPosition(77, 0, 0, 2, "open", "0.002", "-0.002", 6.1, 0.0, 0.0125, 0.13, -0.1175, 1_799_999_000_000, 0,
+                      1_800_000_000_600_000_000),
         Stats("executor", 4242, "RUNNING", now, {"fills": 1}, {"open": 0.0}, [], {}),
     ]
     records = [r for e in events if (r := rec.record(e)) is not None]
@@ -265,6 +270,13 @@ async def test_every_kind_lands_with_its_values(pg_dsn: str, conn: asyncpg.Conne
     a = await conn.fetchrow("SELECT * FROM risk_alerts")
     assert (a["source"], a["kind"], a["until_at"].timestamp()) == ("risk", "failure_breaker", 1_800_000_000.0)
     assert a["at"].timestamp() == 1_799_999_940.000123  # µs: the key's precision
+    fp = await conn.fetchrow("SELECT * FROM funding_payments")
+    assert (fp["venue"], fp["payment_id"], fp["amount"], fp["carry_id"]) == (
+        cfg.venues[2].name, "F-1", Decimal("0.01250000"), 77)
+    assert fp["paid_at"].timestamp() == 1_800_000_000.0
+    c = await conn.fetchrow("SELECT * FROM carry_positions")
+    assert (c["carry_id"], c["state"], c["spot_qty"], c["perp_qty"], c["closed_at"]) == (
+        77, "open", Decimal("0.002"), Decimal("-0.002"), None)
     m = await conn.fetchrow("SELECT * FROM engine_metrics")
     assert (m["service"], m["pid"], m["counters"]) == ("executor", 4242, '{"fills": 1}')
 

@@ -31,15 +31,28 @@ from shared.shm import (
     StageLatency,
 )
 from shared.shm.layout import (
+    ASSET_BYTES,
     LABEL_BYTES,
+    MAX_CARRIES,
+    MAX_FUNDING_TOTALS,
     MAX_OUTCOMES,
     MAX_REASONS,
     MAX_SERVICE_COUNTERS,
     MAX_STAGES,
     MAX_STATUSES,
+    QTY_BYTES,
     SEQ_OFFSET,
 )
-from shared.shm.snapshot import DECISION_APPROVED, DECISION_REJECTED, MAX_LEGS, OTHER, LegRecord, fit_labels
+from shared.shm.snapshot import (
+    DECISION_APPROVED,
+    DECISION_REJECTED,
+    MAX_LEGS,
+    OTHER,
+    CarryRecord,
+    FundingTotal,
+    LegRecord,
+    fit_labels,
+)
 from tests.conftest import eventually
 
 REPO = Path(__file__).resolve().parents[1]
@@ -177,6 +190,13 @@ def counts(capacity: int) -> st.SearchStrategy[dict[str, int]]:
     return st.dictionaries(labels, i64, max_size=capacity)
 
 
+ascii_text = st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=ASSET_BYTES)
+decimal_text = st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=QTY_BYTES)
+carry = st.builds(CarryRecord, i64, i32, i32, i32, i32, decimal_text, decimal_text, f64, f64, f64, f64, f64, f64,
+                  i64, i64, i64)
+funding_total = st.builds(FundingTotal, i32, ascii_text, decimal_text, f64, f64, i64)
+
+
 @st.composite
 def snapshots(draw: st.DrawFn) -> Snapshot:
     n_v, n_s = len(VENUES), len(SYMBOLS)
@@ -216,6 +236,10 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
         funding_next_ms=tuple(tuple(draw(st.lists(f64, min_size=n_s, max_size=n_s))) for _ in range(n_v)),
         book_states=tuple(tuple(draw(st.lists(f64, min_size=n_s, max_size=n_s))) for _ in range(n_v)),
         asks=tuple(tuple(draw(st.lists(f64, min_size=n_s, max_size=n_s))) for _ in range(n_v)),
+        carries=tuple(draw(st.lists(carry, max_size=MAX_CARRIES))),
+        carries_open=draw(i64),
+        carries_closed=draw(i64),
+        funding_totals=tuple(draw(st.lists(funding_total, max_size=MAX_FUNDING_TOTALS))),
     )
 
 

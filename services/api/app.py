@@ -9,7 +9,7 @@ sequence number: two answers with the same ``seq`` describe the same snapshot. W
 # No `from __future__ import annotations` here: FastAPI reads the endpoint annotations at runtime, and
 # `Depends(writer)` names a closure it could not resolve from a string.
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -83,7 +83,7 @@ def create_app(source: ShmSource, controls: Controls, auth: TokenCheck, instance
     @app.get("/api/v2/status", tags=["read"], responses=_ERRORS)
     async def status() -> JSONBody:
         """Everything `draizer status --json` shows: counters, rejections by reason, PnL, latency percentiles,
-        service health, the last opportunities, prices, books and funding."""
+        service health, the last opportunities, prices, books, funding rates, and carries (`carry`)."""
         v = source.read()
         return JSONBody(view(v, writer_pid=v.writer_pid, writer_alive=v.writer_alive, **v.data))
 
@@ -117,6 +117,25 @@ def create_app(source: ShmSource, controls: Controls, auth: TokenCheck, instance
             quoted = {symbol: quoted[symbol]} if symbol in quoted else {}
             funding = {symbol: funding[symbol]} if symbol in funding else {}
         return JSONBody(view(v, prices=quoted, funding=funding))
+
+    @app.get("/api/v2/carries", tags=["read"], responses=_ERRORS)
+    async def carries(
+        state: Annotated[Literal["open", "closed"] | None, Query(description="only open or only closed")] = None,
+        symbol: Annotated[str | None, Query(description="only this symbol")] = None,
+    ) -> JSONBody:
+        """Spot-perpetual carries of this run: every open one, then the latest closed ones shared memory holds
+        (`open` and `closed` count them all), each with its exact quantities, basis, funding, fees and PnL; and
+        the funding booked per perpetual venue (`amounts`: exact, per asset)."""
+        v = source.read()
+        c = v.data["carry"]
+        found = [
+            p for p in c["positions"]
+            if (state is None or p["state"] == state) and (symbol is None or p["symbol"] == symbol)
+        ]
+        return JSONBody(view(
+            v, open=c["open"], closed=c["closed"], funding_usd=c["funding_usd"],
+            funding_by_venue=c["funding_by_venue"], carries=found,
+        ))
 
     @app.get("/api/v2/strategies", tags=["read"], responses=_ERRORS)
     def strategies() -> JSONBody:

@@ -43,6 +43,7 @@ class BridgeCollector(Collector):
         yield from self._latency(m)
         yield from self._feeds(m)
         yield from self._risk_state(m)
+        yield from self._carry(m)
         yield from self._services(m)
 
     def _trading(self, m: Metrics) -> Iterator[Metric]:
@@ -165,6 +166,31 @@ class BridgeCollector(Collector):
         for name, value in m.breakers.items():
             breakers.add_metric([name], value)
         yield breakers
+
+    def _carry(self, m: Metrics) -> Iterator[Metric]:
+        # Funding can be paid as well as received: one counter per direction, so neither ever goes down.
+        funding = CounterMetricFamily(
+            "draizer_funding_usd",
+            "Funding booked on each perpetual venue this run, in USD, by direction (received, paid); "
+            "net = received - paid.",
+            labels=["venue", "direction"],
+        )
+        for (venue, direction), usd in m.funding_usd.items():
+            funding.add_metric([venue, direction], usd)
+        yield funding
+        payments = CounterMetricFamily(
+            "draizer_funding_payments", "Funding settlements booked on each perpetual venue.", labels=["venue"]
+        )
+        for venue, n in m.funding_payments.items():
+            payments.add_metric([venue], n)
+        yield payments
+        yield GaugeMetricFamily("draizer_carry_open", "Spot-perpetual carries open now.", value=m.carries_open)
+        yield CounterMetricFamily("draizer_carry_closed", "Carries closed this run.", value=m.carries_closed)
+        yield GaugeMetricFamily(
+            "draizer_carry_notional_usd",
+            "Open carries' size (the perpetual leg) at the latest mark or mid price, in USD.",
+            value=m.carry_notional_usd,
+        )
 
     def _services(self, m: Metrics) -> Iterator[Metric]:
         up = GaugeMetricFamily(

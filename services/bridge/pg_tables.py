@@ -208,6 +208,48 @@ def alert_row(d: dict[str, Any]) -> Row:
     )
 
 
+def _ts_ms(ms: Any) -> datetime | None:
+    """Wall-clock ms -> timestamptz (0 or absent: not stamped)."""
+    n = _int(ms)
+    return _ts(n * 1_000_000) if n else None
+
+
+def funding_payment_row(d: dict[str, Any]) -> Row:
+    return (
+        _req(_text(d.get("venue")), "venue"),
+        _req(_text(d.get("payment_id")), "payment_id"),
+        _req(_text(d.get("symbol")), "symbol"),
+        _req(_text(d.get("asset")), "asset"),
+        _req(_numeric(d.get("amount")), "amount"),
+        _float(d.get("amount_usd")),
+        _int(d.get("carry_id")),
+        _ts_ms(d.get("paid_at_ms")),
+        _ts(d.get("booked_at_ns")),
+    )
+
+
+def carry_row(d: dict[str, Any]) -> Row:
+    updated_ns = _req(_int(d.get("updated_at_ns")), "updated_at_ns")
+    return (
+        _req(_int(d.get("carry_id")), "carry_id"),
+        _req(_text(d.get("symbol")), "symbol"),
+        _text(d.get("spot_venue")),
+        _req(_text(d.get("perp_venue")), "perp_venue"),
+        _req(_text(d.get("state")), "state"),
+        _req(_numeric(d.get("spot_qty")), "spot_qty"),
+        _req(_numeric(d.get("perp_qty")), "perp_qty"),
+        _float(d.get("entry_basis_bps")),
+        _float(d.get("exit_basis_bps")),
+        _float(d.get("funding_usd")),
+        _float(d.get("fees_usd")),
+        _float(d.get("pnl_usd")),
+        _ts_ms(d.get("opened_at_ms")),
+        _ts_ms(d.get("closed_at_ms")),
+        _req(_ts(updated_ns), "updated_at_ns"),
+        updated_ns,
+    )
+
+
 def metric_row(d: dict[str, Any]) -> Row:
     return (
         _req(_text(d.get("service")), "service"),
@@ -225,6 +267,10 @@ class Table:
     columns: tuple[str, ...]  # what a row holds, in order (recorded_at is left to its default)
     key: tuple[str, ...]  # the conflict target: the record's idempotency key as columns
     row: Callable[[dict[str, Any]], Row]
+    # Empty: rows never change, the first one of a key is kept. Otherwise the row is upserted and these SQL
+    # expressions (``{t}`` standing for the table) rank versions of a key: the greatest, compared as a row,
+    # is kept, whatever order the versions arrive in.
+    newest: tuple[str, ...] = ()
 
     @property
     def stage(self) -> str:
@@ -325,6 +371,36 @@ TABLES: dict[str, Table] = {
         ("source", "kind", "message", "until_at", "at"),
         ("source", "kind", "at"),
         alert_row,
+    ),
+    "funding_payment": Table(
+        "funding_payments",
+        ("venue", "payment_id", "symbol", "asset", "amount", "amount_usd", "carry_id", "paid_at", "booked_at"),
+        ("venue", "payment_id"),
+        funding_payment_row,
+    ),
+    "carry": Table(
+        "carry_positions",
+        (
+            "carry_id",
+            "symbol",
+            "spot_venue",
+            "perp_venue",
+            "state",
+            "spot_qty",
+            "perp_qty",
+            "entry_basis_bps",
+            "exit_basis_bps",
+            "funding_usd",
+            "fees_usd",
+            "pnl_usd",
+            "opened_at",
+            "closed_at",
+            "updated_at",
+            "updated_ns",
+        ),
+        ("carry_id",),
+        carry_row,
+        newest=("{t}.state = 'closed'", "{t}.updated_ns"),  # closed beats open, then the later update
     ),
     "metric": Table(
         "engine_metrics",

@@ -6,6 +6,10 @@ the fastest way in), then ``INSERT INTO t SELECT … FROM stage ON CONFLICT (key
 is already there (a replay, a backfill of a batch that committed just before the connection dropped) is
 skipped and counted as a duplicate, never inserted twice. The staging tables are ``ON COMMIT DELETE ROWS``.
 
+A table with ``newest`` rankings (carry_positions) is upserted instead: the batch's newest version of each key
+(``DISTINCT ON``) replaces the stored row only when it ranks higher. A version that replaces nothing — older,
+the same one again, or superseded within its batch — is counted as a duplicate.
+
 A batch refused for its *data* (a value PostgreSQL will not take) is split in halves until the offending
 records are isolated; those are returned as rejected and everything else is written. Any other error (the
 server went away, a timeout, a missing table) propagates: the caller keeps the batch and retries later.
@@ -51,7 +55,19 @@ class WriteResult:
 # Identifiers below come from the fixed TABLES map, never from input; values only travel through COPY.
 def _insert_sql(t: Table) -> str:
     cols = ", ".join(t.columns)
-    return f"INSERT INTO {t.name} ({cols}) SELECT {cols} FROM {t.stage} ON CONFLICT ({', '.join(t.key)}) DO NOTHING"
+    key = ", ".join(t.key)
+    if not t.newest:
+        return f"INSERT INTO {t.name} ({cols}) SELECT {cols} FROM {t.stage} ON CONFLICT ({key}) DO NOTHING"
+    # ON CONFLICT DO UPDATE may touch a row once per statement: only the batch's newest version of a key goes in.
+    newest_first = ", ".join(f"{e.format(t=t.stage)} DESC" for e in t.newest)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in t.columns if c not in t.key)
+    new = ", ".join(e.format(t="EXCLUDED") for e in t.newest)
+    held = ", ".join(e.format(t=t.name) for e in t.newest)
+    return (
+        f"INSERT INTO {t.name} ({cols}) SELECT DISTINCT ON ({key}) {cols} FROM {t.stage} ORDER BY {key}, "
+        f"{newest_first} ON CONFLICT ({key}) DO UPDATE SET {updates}, recorded_at = now() "
+        f"WHERE ROW({new}) > ROW({held})"
+    )
 
 
 _INSERT_SQL = {t.name: _insert_sql(t) for t in TABLES.values()}

@@ -10,7 +10,13 @@ same key twice keeps the first.
     order         "<client order id>:<status>"      one state an order reached
     fill          "<venue>:<symbol>:<trade id>"     one trade (Binance numbers trades per symbol)
     execution     "<opportunity id>"                the outcome of all legs
+    alert         "<source>:<kind>:<ts_us>"         a breaker, the kill switch, an orphaned position
+    funding_payment "<venue>:<payment id>"          one funding settlement booked on a perpetual venue
+    carry         "<carry id>:<ts_ns>"              one state of a spot-perpetual carry (open, each funding, closed)
     metric        "<service>:<ts_ns>"               one service's counters and gauges at one instant
+
+A carry is the one record kind that describes something that changes: each update is its own record (its own
+key), and the table keeps one row per carry id, the newest update (see pg_tables.py).
 """
 
 from __future__ import annotations
@@ -23,9 +29,11 @@ from shared.messages import (
     ROLE_NAMES,
     STRATEGY_NAMES,
     Alert,
+    CarryPosition,
     Event,
     Execution,
     Fill,
+    FundingPayment,
     Opportunity,
     OrderUpdate,
     RiskDecision,
@@ -33,7 +41,7 @@ from shared.messages import (
 )
 from shared.registry import Registry
 
-KINDS = ("opportunity", "decision", "order", "fill", "execution", "alert", "metric")
+KINDS = ("opportunity", "decision", "order", "fill", "execution", "alert", "funding_payment", "carry", "metric")
 
 
 class Record(NamedTuple):
@@ -87,6 +95,11 @@ class Recorder:
             case Alert():
                 # µs in the key: the table stores the time as timestamptz (µs), and the key must be its columns
                 return Record("alert", f"{event.source}:{event.kind}:{event.ts_ns // 1000}", self.alert(event))
+            case FundingPayment():
+                venue = _name(self.registry.venue_names, event.venue)
+                return Record("funding_payment", f"{venue}:{event.payment_id}", self.funding_payment(event))
+            case CarryPosition():
+                return Record("carry", f"{event.carry_id}:{event.ts_ns}", self.carry(event))
             case Stats():
                 last = self._last_metric.get(event.service, 0)
                 if event.ts_ns - last < self.metrics_interval_ns:
@@ -212,6 +225,39 @@ class Recorder:
             "message": a.message,
             "until_ms": a.until_ms,
             "at_ns": a.ts_ns,
+        }
+
+    def funding_payment(self, f: FundingPayment) -> dict[str, Any]:
+        return {
+            "venue": _name(self.registry.venue_names, f.venue),
+            "payment_id": f.payment_id,
+            "symbol": _name(self.registry.symbol_names, f.symbol),
+            "asset": f.asset,
+            "amount": f.amount,  # exact decimal text: > 0 received
+            "amount_usd": f.amount_usd,
+            "carry_id": f.carry_id or None,  # 0: no carry open
+            "paid_at_ms": f.time_ms,  # venue clock
+            "booked_at_ns": f.ts_ns,
+        }
+
+    def carry(self, c: CarryPosition) -> dict[str, Any]:
+        venues = self.registry.venue_names
+        return {
+            "carry_id": c.carry_id,
+            "symbol": _name(self.registry.symbol_names, c.symbol),
+            "spot_venue": _name(venues, c.spot_venue) if c.spot_venue >= 0 else None,  # None: unhedged
+            "perp_venue": _name(venues, c.perp_venue),
+            "state": c.state,
+            "spot_qty": c.spot_qty,  # exact decimal text
+            "perp_qty": c.perp_qty,  # negative: short
+            "entry_basis_bps": c.entry_basis_bps,
+            "exit_basis_bps": c.exit_basis_bps,
+            "funding_usd": c.funding_usd,
+            "fees_usd": c.fees_usd,
+            "pnl_usd": c.pnl_usd,
+            "opened_at_ms": c.opened_ms,
+            "closed_at_ms": c.closed_ms or None,  # None while open
+            "updated_at_ns": c.ts_ns,
         }
 
     def metric(self, st: Stats) -> dict[str, Any]:

@@ -3,8 +3,11 @@
     PUBLISH <prefix>:<kinds>                            <json>
     XADD    <prefix>:stream:<kinds> MAXLEN ~ <n> *  event <json>      (skipped when redis_stream_maxlen is 0)
 
-``<kinds>`` is the plural of the record kind (opportunities, decisions, orders, fills, executions; metric
-records go to ``stats``). ``<json>`` is ``{"kind": ..., "key": ..., "data": {...}}``, the same envelope as a
+``<kinds>`` is the plural of the record kind (opportunities, decisions, orders, fills, executions, alerts,
+funding_payments, carries; metric records go to ``stats``). A carry's channel carries every update of it
+(open, each funding payment, closed); the newest per ``carry_id`` is its state. No hash of open carries is kept:
+like every other kind, Redis only relays (the state is in the API, shared memory and PostgreSQL).
+``<json>`` is ``{"kind": ..., "key": ..., "data": {...}}``, the same envelope as a
 journal line; ``key`` is the record's idempotency key, so a consumer can drop the rare duplicate a retried
 batch produces. Payload schemas are in docs/OBSERVABILITY.md.
 
@@ -43,6 +46,8 @@ CHANNEL_OF_KIND = {
     "fill": "fills",
     "execution": "executions",
     "alert": "alerts",
+    "funding_payment": "funding_payments",
+    "carry": "carries",
     "metric": "stats",
 }
 MAX_QUEUE = 100_000  # records kept while Redis is away; the oldest go first beyond this

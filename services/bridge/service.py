@@ -13,6 +13,7 @@ import asyncio
 import logging
 import struct
 from pathlib import Path
+from wsgiref.simple_server import WSGIServer
 
 import zmq
 
@@ -48,7 +49,7 @@ class Bridge(Service):
         self._codec: Codec[Event] = event_codec()
         self._sub: zmq.Socket[bytes] | None = None
         self._writer: ShmWriter | None = None
-        self._metrics_server: object | None = None
+        self._metrics_server: WSGIServer | None = None
         self.recorder = Recorder(ctx.registry, ctx.cfg.sinks.metrics_interval_s)
         self.sinks: list[Sink] = []
         self.n_events = 0
@@ -93,6 +94,20 @@ class Bridge(Service):
         for sink in self.sinks:
             await sink.stop()
         self._save_checkpoint()
+        self._release()
+
+    def _release(self) -> None:
+        """Let go of the shared memory (the file stays: `draizer status` shows the last snapshot) and the metrics
+        port, so a bridge started again in this process can take them. Last in on_stop: the tasks that use them
+        are cancelled right after it, with no await in between."""
+        if self._writer is not None:
+            self._writer.publish(self.agg.snapshot())  # with what arrived while the sinks stopped
+            self._writer.close()
+            self._writer = None
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
+            self._metrics_server = None
 
     # ----- sequence and checkpoint
     def _restore(self) -> None:
@@ -220,7 +235,7 @@ class Bridge(Service):
         sq = self.sequencer
         out = {"events": self.n_events, "malformed": self.n_malformed, "events_live": sq.n_live,
                "events_replayed": sq.n_replayed, "events_duplicate": sq.n_duplicates, "events_lost": sq.n_lost,
-               "checkpoint_errors": self.n_checkpoint_errors}
+               "checkpoint_errors": self.n_checkpoint_errors, "carry_refused": self.agg.n_refused}
         for sink in self.sinks:
             out.update({f"{sink.name}_{k}": v for k, v in sink.counters().items()})
         return out

@@ -7,24 +7,29 @@ consistent; it is uncontended except during a scrape.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from msgspec import Struct
+from msgspec import Struct, field
 
+from services.bridge.carries import CarryBook, CarryState
 from services.bridge.latency import Stage, StageMetrics
 from shared.messages import (
     STRATEGY_NAMES,
+    CarryPosition,
     Event,
     Execution,
     Fill,
+    FundingPayment,
     Opportunity,
     OrderUpdate,
     RiskDecision,
     Stats,
+    VenueState,
 )
 from shared.registry import Registry
 from shared.shm.layout import (
@@ -60,6 +65,8 @@ TICK_TO_ORDER = "tick_to_order"
 STAMPED_STAGES = frozenset({TICK_TO_DETECT, DETECT_TO_DECIDE, DECIDE_TO_ORDER, TICK_TO_ORDER})
 # Display order; stages only services report (e.g. the feed's frame_to_publish) follow as they appear.
 STAGE_ORDER = ("frame_to_publish", TICK_TO_DETECT, DETECT_TO_DECIDE, DECIDE_TO_ORDER, TICK_TO_ORDER)
+
+log = logging.getLogger(__name__)
 
 WINDOW = 4096  # latest samples per stage behind P50/P99
 STALE_AFTER_S = 5.0  # a service silent this long is not up, whatever its last state said
@@ -120,6 +127,11 @@ class Metrics(Struct, frozen=True):
     spreads_bps: dict[str, float] = {}  # symbol -> best gross cross-venue spread (bid on one, ask on another)
     halted: float | None = None  # risk's kill switch: 1 halted, 0 trading, None: risk not heard from
     breakers: dict[str, float] = {}  # risk's circuit breakers: name -> 1 open (tripped) / 0 closed
+    funding_usd: dict[tuple[str, str], float] = {}  # (venue, received|paid) -> USD, both >= 0
+    funding_payments: dict[str, int] = {}  # venue
+    carries_open: int = 0
+    carries_closed: int = 0
+    carry_notional_usd: float = 0.0  # open carries at the latest price
 
 
 class Totals(Struct):
@@ -133,6 +145,7 @@ class Totals(Struct):
     executions: dict[str, int] = {}
     pnl_usd: float = 0.0
     fees_usd: float = 0.0
+    carry: CarryState = field(default_factory=CarryState)  # carries and funding of the run
 
 
 class _Recent:
@@ -184,6 +197,9 @@ class BridgeState:
         self.funding_rates = np.zeros_like(self.bids)
         self.funding_next_ms = np.zeros_like(self.bids)
         self.book_states = np.zeros_like(self.bids)
+        self.carry = CarryBook(registry.n_venues, registry.n_symbols)
+        self.marks: dict[tuple[int, int], float] = {}  # (perp venue, symbol) -> mark price the executor last saw
+        self.n_refused = 0  # carry and funding events the book could not hold (logged once)
         self._handlers: dict[type, Callable[[Any], None]] = {
             Opportunity: self._on_opportunity,
             RiskDecision: self._on_decision,
@@ -191,6 +207,9 @@ class BridgeState:
             Fill: self._on_fill,
             Execution: self._on_execution,
             Stats: self._on_stats,
+            CarryPosition: self._on_carry,
+            FundingPayment: self._on_funding,
+            VenueState: self._on_venue,
         }
 
     # ----- checkpoint
@@ -198,7 +217,7 @@ class BridgeState:
         with self.lock:
             return Totals(dict(self.opportunities), self.approved, dict(self.rejections),
                           [(v, status, n) for (v, status), n in self.orders.items()], dict(self.fills),
-                          dict(self.executions), self.pnl_usd, self.fees_usd)
+                          dict(self.executions), self.pnl_usd, self.fees_usd, self.carry.state())
 
     def restore(self, t: Totals) -> None:
         """Start from an earlier lifetime's counts (the events after them are replayed on top)."""
@@ -210,6 +229,7 @@ class BridgeState:
             self.fills = dict(t.fills)
             self.executions = dict(t.executions)
             self.pnl_usd, self.fees_usd = t.pnl_usd, t.fees_usd
+            self.carry.restore(t.carry)
 
     # ----- events in
     def on_event(self, event: Event) -> None:
@@ -282,6 +302,37 @@ class BridgeState:
             if stage not in STAMPED_STAGES and samples:
                 self._stage(stage).extend(samples)
 
+    def _on_carry(self, c: CarryPosition) -> None:
+        self._refused(self.carry.on_carry(c))
+
+    def _on_funding(self, f: FundingPayment) -> None:
+        self._refused(self.carry.on_funding(f))
+
+    def _refused(self, why: str | None) -> None:
+        if why is None:
+            return
+        self.n_refused += 1
+        if self.n_refused == 1:
+            log.warning("bridge: carry/funding event refused (%s); counting further ones", why)
+
+    def _on_venue(self, vs: VenueState) -> None:
+        if vs.perp is not None:
+            for pos in vs.perp.positions:
+                if pos.mark_price > 0:
+                    self.marks[(vs.venue, pos.symbol)] = pos.mark_price
+
+    def price(self, venue: int, symbol: int) -> float:
+        """USD per base unit of ``symbol`` on ``venue``: the perpetual's mark the executor reported, else the
+        mid of the venue's quote; 0.0 when neither is known. Callers hold the lock."""
+        mark = self.marks.get((venue, symbol))
+        if mark:
+            return mark
+        n_v, n_s = self.bids.shape
+        if not (0 <= venue < n_v and 0 <= symbol < n_s):
+            return 0.0
+        bid, ask = float(self.bids[venue, symbol]), float(self.asks[venue, symbol])
+        return (bid + ask) / 2 if bid > 0 and ask > 0 else 0.0
+
     # ----- views out
     def _stage_names(self) -> list[str]:
         known = [s for s in STAGE_ORDER if s in self.stages]
@@ -329,6 +380,7 @@ class BridgeState:
             )
             stage_names = self._stage_names()
             latency = {name: self.stages[name].summary() for name in stage_names[:MAX_STAGES]}
+            n_open, n_closed = self.carry.counts()
             return Snapshot(
                 taken_ns=self.clock(),
                 venues=self.layout.venues,
@@ -350,6 +402,10 @@ class BridgeState:
                 funding_rates=tuple(map(tuple, self.funding_rates.tolist())),
                 funding_next_ms=tuple(map(tuple, self.funding_next_ms.tolist())),
                 book_states=tuple(map(tuple, self.book_states.tolist())),
+                carries=self.carry.records(self.price),
+                carries_open=n_open,
+                carries_closed=n_closed,
+                funding_totals=self.carry.snapshot_totals(),
             )
 
     def as_json(self) -> dict[str, Any]:
@@ -403,7 +459,21 @@ class BridgeState:
                 spreads_bps=self._spreads_bps(),
                 halted=risk.gauges.get("halted") if risk is not None else None,
                 breakers=_breakers(risk.gauges) if risk is not None else {},
+                **self._carry_metrics(),
             )
+
+    def _carry_metrics(self) -> dict[str, Any]:
+        funding: dict[tuple[str, str], float] = {}
+        payments: dict[str, int] = {}
+        for t in self.carry.funding_totals():
+            venue = self._venue_name(t.venue)
+            for direction, usd in (("received", t.received_usd), ("paid", t.paid_usd)):
+                funding[(venue, direction)] = funding.get((venue, direction), 0.0) + usd
+            payments[venue] = payments.get(venue, 0) + t.payments
+        n_open, n_closed = self.carry.counts()
+        notional = sum(self.carry.notional_usd(c, self.price) for c in self.carry.carries.values())
+        return {"funding_usd": funding, "funding_payments": payments, "carries_open": n_open,
+                "carries_closed": n_closed, "carry_notional_usd": notional}
 
     def _spreads_bps(self) -> dict[str, float]:
         """Per symbol quoted on two venues or more: the best (bid on one venue - ask on another) over their mid,

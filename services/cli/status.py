@@ -69,6 +69,28 @@ def _age(seconds: float | None) -> str:
     return "never" if seconds is None else f"{seconds:.1f}s ago"
 
 
+def _carry(c: dict[str, Any]) -> list[str]:
+    """The carry line and one line per open carry; nothing when the run has neither carries nor funding."""
+    if not (c["open"] or c["closed"] or c["funding_by_venue"]):
+        return []
+    by_venue = "  ".join(
+        f"{venue} {f['usd']:+.4f} USD/{f['payments']}" for venue, f in c["funding_by_venue"].items()
+    )
+    lines = [
+        f"carry          {c['open']} open  {c['closed']} closed  funding {c['funding_usd']:+.4f} USD"
+        + (f" ({by_venue})" if by_venue else "")
+    ]
+    for p in c["positions"]:
+        if p["state"] != "open":
+            continue
+        venues = f"{p['spot_venue']}/{p['perp_venue']}" if p["spot_venue"] else f"{p['perp_venue']} unhedged"
+        lines.append(
+            f"  #{p['carry_id']} {p['symbol']} {venues} spot {p['spot_qty']} perp {p['perp_qty']}"
+            f" entry {p['entry_basis_bps']:+.1f}bps funding {p['funding_usd']:+.4f} pnl {p['pnl_usd']:+.4f} USD"
+        )
+    return lines
+
+
 def render(d: dict[str, Any]) -> str:
     """The human block: counters, PnL, latency, services, the last opportunities, prices."""
     who = f"draizer '{d['instance']}'" if d.get("instance") else "draizer"
@@ -82,6 +104,7 @@ def render(d: dict[str, Any]) -> str:
         f"orders         {_counts(d['orders'])}  fills {d['fills']}",
         f"executions     {_counts(d['executions'])}",
         f"pnl            {d['pnl_usd']:+.4f} USD  fees {d['fees_usd']:.4f} USD",
+        *_carry(d["carry"]),
     ]
     if d["latency"]:
         width = max(len(s) for s in d["latency"])

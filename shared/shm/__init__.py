@@ -7,7 +7,15 @@ from pathlib import Path
 from shared.shm.follower import ShmFollower
 from shared.shm.layout import Layout, ShmError, ShmLayoutError, ShmMissingError
 from shared.shm.seqlock import ShmReader, ShmWriter
-from shared.shm.snapshot import OpportunityRecord, ServiceHealth, Snapshot, StageLatency, snapshot_json
+from shared.shm.snapshot import (
+    CarryRecord,
+    FundingTotal,
+    OpportunityRecord,
+    ServiceHealth,
+    Snapshot,
+    StageLatency,
+    snapshot_json,
+)
 
 SHM_DIR = Path("/dev/shm")
 
@@ -17,6 +25,8 @@ def shm_path(instance: str) -> Path:
 
 
 __all__ = [
+    "CarryRecord",
+    "FundingTotal",
     "Layout",
     "OpportunityRecord",
     "ServiceHealth",

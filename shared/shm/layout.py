@@ -7,7 +7,8 @@
     72      sequence counter (u64)        } native order, 8-byte aligned, each read and written as one
     80      last write monotonic ns (u64) } machine word (see seqlock.py)
     88      names block: venues, symbols, services, NAME_BYTES each, NUL-padded (written once)
-    header  body: scalars, labelled tables, stage latencies, services, opportunity ring, bids, asks
+    header  body: scalars, labelled tables, stage latencies, services, opportunity ring, bids, asks,
+            funding rates, next funding times, book states, carries, funding totals
 
 The body size follows from the counts in the header, so a reader needs nothing but the file. Labelled tables
 (rejections by reason, orders by status…) carry their labels inside the body: they appear at run time.
@@ -20,11 +21,14 @@ import functools
 import itertools
 import struct
 from collections.abc import Sequence
+from typing import Any
 
 from shared.errors import DraizerError
 from shared.shm.snapshot import (
     MAX_LEGS,
     SERVICE_STATES,
+    CarryRecord,
+    FundingTotal,
     LegRecord,
     OpportunityRecord,
     ServiceHealth,
@@ -41,6 +45,10 @@ MAX_STATUSES = 16
 MAX_OUTCOMES = 8
 MAX_STAGES = 16
 MAX_SERVICE_COUNTERS = 48  # risk reports 34: a decision counter per reason, then its own
+MAX_CARRIES = 64  # carry positions shown: every open one first, then the latest closed ones
+MAX_FUNDING_TOTALS = 16  # (venue, asset) pairs funding was booked in
+QTY_BYTES = 40  # exact decimal text of a quantity or an amount
+ASSET_BYTES = 16
 
 _FIXED = struct.Struct("<8s15I")
 SEQ_OFFSET = 72
@@ -55,6 +63,11 @@ _SERVICE = struct.Struct("<3q")  # state code, pid, heartbeat_ns; then its count
 _RECORD = struct.Struct("<q4i3d2iq")  # OpportunityRecord: id, strategy, action, symbol, n_legs, …
 _LEG = struct.Struct("<3i2dq")  # LegRecord, MAX_LEGS of them after each record
 _RECORD_SIZE = _RECORD.size + MAX_LEGS * _LEG.size
+_CARRY_COUNTS = struct.Struct("<4q")  # carries in the table, open, closed (all of this run), funding totals
+# CarryRecord: carry_id, symbol, spot venue, perp venue, state, spot qty, perp qty, entry/exit basis, funding,
+# fees, pnl, notional, opened_ms, closed_ms, updated_ns
+_CARRY = struct.Struct(f"<q4i{QTY_BYTES}s{QTY_BYTES}s6d3q")
+_FUNDING_TOTAL = struct.Struct(f"<i{ASSET_BYTES}s{QTY_BYTES}s2dq")  # venue, asset, amount, received, paid, payments
 _CAPACITIES = (
     MAX_REASONS,
     MAX_STATUSES,
@@ -95,6 +108,14 @@ def _text(raw: bytes) -> str:
     return raw.rstrip(b"\0").decode()
 
 
+def _fixed(text: str, size: int, what: str) -> bytes:
+    """Text for a fixed-size field: refused, never cut, when it does not fit (an exact quantity cut is wrong)."""
+    raw = text.encode()
+    if len(raw) > size or b"\0" in raw:
+        raise ValueError(f"{what} {text!r} must be at most {size} bytes without NUL")
+    return raw
+
+
 class Layout:
     """Sizes and offsets for one set of venues, symbols and services; packs and unpacks the body."""
 
@@ -129,6 +150,9 @@ class Layout:
         self._off_funding, offset = offset, offset + self._prices.size
         self._off_funding_next, offset = offset, offset + self._prices.size
         self._off_book_states, offset = offset, offset + self._prices.size
+        self._off_carry_counts, offset = offset, offset + _CARRY_COUNTS.size
+        self._off_carries, offset = offset, offset + MAX_CARRIES * _CARRY.size
+        self._off_funding_totals, offset = offset, offset + MAX_FUNDING_TOTALS * _FUNDING_TOTAL.size
         self.body_size = offset
         self.total_size = _round_up(self.header_size + self.body_size)
 
@@ -251,7 +275,48 @@ class Layout:
         self._prices.pack_into(buf, self._off_funding, *_flat(snap.funding_rates, self._prices.size // 8))
         self._prices.pack_into(buf, self._off_funding_next, *_flat(snap.funding_next_ms, self._prices.size // 8))
         self._prices.pack_into(buf, self._off_book_states, *_flat(snap.book_states, self._prices.size // 8))
+        self._pack_carries(buf, snap)
         return bytes(buf)
+
+    def _pack_carries(self, buf: bytearray, snap: Snapshot) -> None:
+        if len(snap.carries) > MAX_CARRIES:
+            raise ValueError(f"{len(snap.carries)} carries exceed the {MAX_CARRIES} slots")
+        if len(snap.funding_totals) > MAX_FUNDING_TOTALS:
+            raise ValueError(f"{len(snap.funding_totals)} funding totals exceed the {MAX_FUNDING_TOTALS} slots")
+        _CARRY_COUNTS.pack_into(
+            buf, self._off_carry_counts, len(snap.carries), snap.carries_open, snap.carries_closed,
+            len(snap.funding_totals),
+        )
+        for i, c in enumerate(snap.carries):
+            _CARRY.pack_into(
+                buf, self._off_carries + i * _CARRY.size, c.carry_id, c.symbol, c.spot_venue, c.perp_venue, c.state,
+                _fixed(c.spot_qty, QTY_BYTES, "spot qty"), _fixed(c.perp_qty, QTY_BYTES, "perp qty"),
+                c.entry_basis_bps, c.exit_basis_bps, c.funding_usd, c.fees_usd, c.pnl_usd, c.notional_usd,
+                c.opened_ms, c.closed_ms, c.updated_ns,
+            )
+        for i, t in enumerate(snap.funding_totals):
+            _FUNDING_TOTAL.pack_into(
+                buf, self._off_funding_totals + i * _FUNDING_TOTAL.size, t.venue, _fixed(t.asset, ASSET_BYTES, "asset"),
+                _fixed(t.amount, QTY_BYTES, "funding amount"), t.received_usd, t.paid_usd, t.payments,
+            )
+
+    def _unpack_carries(self, data: bytes) -> dict[str, Any]:
+        n_carries, n_open, n_closed, n_totals = _CARRY_COUNTS.unpack_from(data, self._off_carry_counts)
+        carries = []
+        for i in range(min(n_carries, MAX_CARRIES)):
+            cid, sym, spot, perp, state, spot_qty, perp_qty, *floats, opened, closed, updated = _CARRY.unpack_from(
+                data, self._off_carries + i * _CARRY.size
+            )
+            carries.append(CarryRecord(cid, sym, spot, perp, state, _text(spot_qty), _text(perp_qty), *floats,
+                                       opened, closed, updated))
+        totals = []
+        for i in range(min(n_totals, MAX_FUNDING_TOTALS)):
+            venue, asset, amount, received, paid, payments = _FUNDING_TOTAL.unpack_from(
+                data, self._off_funding_totals + i * _FUNDING_TOTAL.size
+            )
+            totals.append(FundingTotal(venue, _text(asset), _text(amount), received, paid, payments))
+        return {"carries": tuple(carries), "carries_open": n_open, "carries_closed": n_closed,
+                "funding_totals": tuple(totals)}
 
     def unpack_body(self, data: bytes) -> Snapshot:
         taken, opps, approved, rejected, fills, n_recent, pnl, fees = _SCALARS.unpack_from(data, self._off_scalars)
@@ -301,6 +366,7 @@ class Layout:
             funding_rates=rows(funding),
             funding_next_ms=rows(funding_next),
             book_states=rows(book_states),
+            **self._unpack_carries(data),
         )
 
 

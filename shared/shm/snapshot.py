@@ -65,6 +65,41 @@ class ServiceHealth(Struct, frozen=True):
     counters: dict[str, int]
 
 
+CARRY_STATES = ("open", "closed")  # CarryRecord.state codes: the position is the code
+
+
+class CarryRecord(Struct, frozen=True):
+    """One spot-perpetual carry as the bridge last heard of it (``shared.messages.CarryPosition``), valued."""
+
+    carry_id: int
+    symbol: int
+    spot_venue: int  # -1: unhedged (the perpetual alone)
+    perp_venue: int
+    state: int  # index into CARRY_STATES
+    spot_qty: str  # exact decimal text, as the executor sent it
+    perp_qty: str  # negative: short
+    entry_basis_bps: float
+    exit_basis_bps: float  # 0 while open
+    funding_usd: float  # collected so far (paid: negative)
+    fees_usd: float
+    pnl_usd: float
+    notional_usd: float  # |perp qty| at the latest price the bridge has (0 once closed, or with no price yet)
+    opened_ms: int  # wall clock
+    closed_ms: int  # 0 while open
+    updated_ns: int  # wall clock of the update it reflects
+
+
+class FundingTotal(Struct, frozen=True):
+    """Funding booked on one venue in one asset this run: the exact sum, and its USD value by direction."""
+
+    venue: int
+    asset: str
+    amount: str  # exact decimal text: received - paid
+    received_usd: float
+    paid_usd: float  # >= 0
+    payments: int
+
+
 class Snapshot(Struct, frozen=True, kw_only=True):
     taken_ns: int
     venues: tuple[str, ...]
@@ -86,6 +121,12 @@ class Snapshot(Struct, frozen=True, kw_only=True):
     funding_rates: tuple[tuple[float, ...], ...] = ()  # [venue][symbol], perpetual venues
     funding_next_ms: tuple[tuple[float, ...], ...] = ()  # 0.0: no funding reported
     book_states: tuple[tuple[float, ...], ...] = ()  # BOOK_* per [venue][symbol]
+    # Carries of this run: the open ones, then the latest closed ones, as many as shared memory holds
+    # (MAX_CARRIES); the counts are of all of them.
+    carries: tuple[CarryRecord, ...] = ()
+    carries_open: int = 0
+    carries_closed: int = 0
+    funding_totals: tuple[FundingTotal, ...] = ()  # per (venue, asset), in the order first booked
 
 
 def fit_labels(counts: Mapping[str, int], capacity: int, max_bytes: int) -> dict[str, int]:
@@ -160,6 +201,43 @@ def funding_by_symbol(snap: Snapshot) -> dict[str, dict[str, dict[str, float]]]:
 
 def _name(names: tuple[str, ...], i: int) -> str:
     return names[i] if 0 <= i < len(names) else f"#{i}"
+
+
+def carry_json(snap: Snapshot) -> dict[str, Any]:
+    """The carry section: every carry shared memory holds (open first), counts, and funding booked per venue."""
+    by_venue: dict[str, dict[str, Any]] = {}
+    for t in snap.funding_totals:
+        v = by_venue.setdefault(_name(snap.venues, t.venue), {"usd": 0.0, "payments": 0, "amounts": {}})
+        v["usd"] += t.received_usd - t.paid_usd
+        v["payments"] += t.payments
+        v["amounts"][t.asset] = t.amount
+    return {
+        "open": snap.carries_open,
+        "closed": snap.carries_closed,
+        "funding_usd": sum(t.received_usd - t.paid_usd for t in snap.funding_totals),
+        "funding_by_venue": by_venue,
+        "positions": [
+            {
+                "carry_id": c.carry_id,
+                "symbol": _name(snap.symbols, c.symbol),
+                "spot_venue": _name(snap.venues, c.spot_venue) if c.spot_venue >= 0 else None,
+                "perp_venue": _name(snap.venues, c.perp_venue),
+                "state": _name(CARRY_STATES, c.state),
+                "spot_qty": c.spot_qty,
+                "perp_qty": c.perp_qty,
+                "entry_basis_bps": c.entry_basis_bps,
+                "exit_basis_bps": c.exit_basis_bps,
+                "funding_usd": c.funding_usd,
+                "fees_usd": c.fees_usd,
+                "pnl_usd": c.pnl_usd,
+                "notional_usd": c.notional_usd,
+                "opened_ms": c.opened_ms,
+                "closed_ms": c.closed_ms,
+                "updated_ms": c.updated_ns // 1_000_000,
+            }
+            for c in snap.carries
+        ],
+    }
 
 
 def by_strategy(snap: Snapshot) -> dict[str, int]:
@@ -243,4 +321,5 @@ def snapshot_json(snap: Snapshot, now_ns: int) -> dict[str, Any]:
         "prices": prices,
         "books": books_by_venue(snap),
         "funding": funding_by_symbol(snap),
+        "carry": carry_json(snap),
     }
