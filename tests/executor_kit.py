@@ -72,10 +72,9 @@ def rig_config(run_dir: Path, sim: Simulator | None = None, limits: dict[str, di
         sv["ws_port"] = sv["rest_port"] = 0
     if sim is not None:
         for v in data["venues"]:
-            if kind_of(v["kind"]).spot:
-                v["rest_url"] = sim.rest_url(v["name"])
-                if v.get("ws_api_url"):
-                    v["ws_api_url"] = sim.ws_api_url(v["name"])
+            v["rest_url"] = sim.rest_url(v["name"])  # the perpetuals' too: the executor sets them up at start
+            if kind_of(v["kind"]).spot and v.get("ws_api_url"):
+                v["ws_api_url"] = sim.ws_api_url(v["name"])
     return data
 
 

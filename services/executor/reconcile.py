@@ -177,6 +177,13 @@ async def recover_orders(ex: Executor, state: JournalState) -> dict[int, list[Tr
         return {}
     found: dict[str, TrackedOrder] = {}
     for venue, client in ex.clients.items():
+        if client.perp:
+            # No order-history listing is wired for the perpetual formats yet: an order of a carry that a host
+            # crash took from the journal is not rebuilt here. Its position is still the venue's (read at start
+            # and compared by the settlement); an operator hears of the gap.
+            log.warning("%s: orders a host crash took from the journal are not looked for on perpetual venues; "
+                        "compare the positions with the carries", client.name)
+            continue
         for s in ex.registry.listed_symbols(venue):
             listed = await _listed_orders(ex, client, s, window)
             for vo in listed:
