@@ -26,7 +26,7 @@ import msgspec
 import numpy as np
 import zmq
 
-from services.detector.carry_state import ask_until_answered, seed
+from services.detector.carry_state import CarrySignals, follow
 from services.detector.cycles import CycleTable, cycle_table
 from services.detector.entry import ENABLE_CROSS, ENABLE_FUNDING, ENABLE_TRIANGULAR, DetectorArrays, evaluate
 from services.detector.found import Found, LegMaker
@@ -116,6 +116,7 @@ class Detector(Service):
         self._sub: zmq.Socket[bytes] | None = None
         self._executor: object | None = None  # single placement: asked in process for its carries
         self._carry_task: asyncio.Task[None] | None = None
+        self.carry_signals: CarrySignals | None = None
         self._feeds_in_process = False  # single placement: batches arrive through on_batch, not a socket
 
     def _set_cycles(self, table: CycleTable) -> None:
@@ -151,7 +152,10 @@ class Detector(Service):
             push.connect(self.ctx.endpoints.opportunities)
             self.opportunities = SocketOutlet("opportunities", push, opportunity_codec())
         if self._enabled & ENABLE_FUNDING and len(self.registry.perp_venues):
-            self._carry_task = asyncio.get_running_loop().create_task(self._seed_carries(), name="carry-state")
+            signals = CarrySignals(self.registry, self.open_spot, self.open_perp, self.open_qty, self.open_settle_ms)
+            self.carry_signals = signals
+            self._carry_task = asyncio.get_running_loop().create_task(follow(signals, self._ask_executor),
+                                                                      name="carry-state")
         if self._feeds_in_process:
             return
         sub = self.socket(zmq.SUB)
@@ -173,14 +177,10 @@ class Detector(Service):
 
     async def on_stop(self) -> None:
         self._stopping = True  # no new work while stopping ...
+        if self._carry_task is not None:
+            self._carry_task.cancel()
         if self._sub is not None:
             self._on_market_data()  # ... but what the feeds sent before they stopped is still counted
-
-    async def _seed_carries(self) -> None:
-        carries = await ask_until_answered(self._ask_executor)
-        if carries:
-            seeded = seed(self.registry, carries, self.open_spot, self.open_perp, self.open_qty, self.open_settle_ms)
-            log.info("carry signals resumed from the executor's open carries: %s", seeded)
 
     async def _ask_executor(self, cmd: Command) -> Reply:
         if self._executor is not None:
@@ -450,6 +450,8 @@ class Detector(Service):
             "opportunities.funding_rate": self.n_by_strategy[STRATEGY_FUNDING],
             "malformed": self.n_malformed,
             "opportunities_dropped": self.n_dropped,
+            "carry_signals_seeded": self.carry_signals.n_seeded if self.carry_signals else 0,
+            "carry_signals_dropped": self.carry_signals.n_dropped if self.carry_signals else 0,
         }
 
     def gauges(self) -> dict[str, float]:

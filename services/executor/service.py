@@ -553,8 +553,10 @@ class Executor(Service):
         if not self.ready:  # the journal's carries are replayed and reconciled only by then
             return Reply(ok=False, error="executor starting: carries not known yet")
         if self.perps is None:
-            return Reply(ok=True, data={"open": [], "closed": []})
-        return Reply(ok=True, data=self.perps.carries.snapshot())
+            return Reply(ok=True, data={"open": [], "closed": [], "pending": []})
+        pending = sorted({self.registry.symbol(r.intent.opportunity.symbol) for r in self._runs.values()
+                          if r.intent.opportunity.strategy == STRATEGY_FUNDING})
+        return Reply(ok=True, data={**self.perps.carries.snapshot(), "pending": pending})
 
     async def _book_funding_now(self) -> Reply:
         """The settlement's ask: every funding payment the venues report, booked now."""
