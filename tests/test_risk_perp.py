@@ -16,6 +16,7 @@ from shared.messages import (
     ACTION_CLOSE,
     ACTION_OPEN,
     OUTCOME_FILLED,
+    OUTCOME_UNWOUND,
     SIDE_BUY,
     SIDE_SELL,
     STRATEGY_CROSS,
@@ -281,14 +282,37 @@ def test_a_close_still_stops_at_the_kill_switch_the_failure_breaker_and_stalenes
     b.kill("test")
     assert b.check(close, NOW, WALL) == rules.KILL_SWITCH
     b.resume()
-    b.state.breakers.failure_until_ms = WALL_MS + 1
+    b.state.breakers.carry_failure_until_ms = WALL_MS + 1
     assert b.check(close, NOW, WALL) == rules.BREAKER_FAILURE
-    b.state.breakers.failure_until_ms = 0
+    b.state.breakers.carry_failure_until_ms = 0
+    b.state.breakers.orphan = True
+    assert b.check(close, NOW, WALL) == rules.BREAKER_FAILURE  # an orphan halts everything
+    b.state.breakers.orphan = False
     assert b.check(close, NOW + 100_000_001, WALL) == rules.TOO_OLD
     b.on_venue_state(venue_state(PB, (("USDT", "10000"),), perp=margin()), NOW)
     b.on_venue_state(VenueState(PB, NOW, True, (), 0, 6000, 0, 50, 0, 160_000, WALL_MS + 5_000, 0), NOW)
     assert b.check(close, NOW, WALL) == rules.VENUE_BLOCKED
     assert b.check(close, NOW, WALL + 5 * 10**9) == rules.APPROVED
+
+
+def test_the_spot_strategies_and_the_carry_trip_their_own_failure_breakers() -> None:
+    """Unwound cross pairs halt the spot strategies, not the carry (its orders go to the perpetuals); the carry's
+    own failures halt the carry only. Each trip needs ``failure_breaker_count`` of its own."""
+    b = book()
+    cross = Opportunity(50, STRATEGY_CROSS, ACTION_OPEN, BTC, (leg(BIN, SIDE_BUY), leg(MEXC, SIDE_SELL)), 1_000.0,
+                        10.0, 1.0, NOW, NOW, NOW)
+    unwound = msgspec.structs.replace(execution(900), outcome=OUTCOME_UNWOUND, strategy=STRATEGY_CROSS)
+    for i in range(b.limits.failure_breaker_count):
+        b.on_execution(msgspec.structs.replace(unwound, opportunity_id=900 + i), WALL)
+    assert b.check(cross, NOW, WALL) == rules.BREAKER_FAILURE
+    assert b.check(carry(), NOW, WALL) == rules.APPROVED
+    b.resume()
+    carry_unwound = msgspec.structs.replace(unwound, strategy=STRATEGY_FUNDING)
+    for i in range(b.limits.failure_breaker_count):
+        b.on_execution(msgspec.structs.replace(carry_unwound, opportunity_id=950 + i), WALL)
+    assert b.check(carry(), NOW, WALL) == rules.BREAKER_FAILURE
+    assert b.check(cross, NOW, WALL) == rules.APPROVED
+    assert b.breakers.status(WALL_MS)["carry_failure"]["open"] is True  # type: ignore[index]
 
 
 # ----- reservations in flight

@@ -3,7 +3,8 @@
 - loss breaker: the executions booked within ``loss_window_s`` sum to a loss of ``loss_breaker_usd`` or
   more -> halt for ``breaker_cooldown_s``.
 - failure breaker: ``failure_breaker_count`` executions ending unwound, hedged, orphaned or rejected within
-  ``failure_window_s`` -> halt for the cooldown.
+  ``failure_window_s`` -> halt for the cooldown. The funding carry has its own (same limits): its orders go to
+  the perpetual venues, so the spot strategies' unwinds halt the spot strategies and the carry's the carry.
 - orphan latch: an orphaned execution left exposure nobody hedged; trading halts at once and stays halted
   until an operator resumes (no cooldown: a human has to look at the position).
 
@@ -24,6 +25,7 @@ from shared.messages import (
     OUTCOME_ORPHANED,
     OUTCOME_REJECTED,
     OUTCOME_UNWOUND,
+    STRATEGY_FUNDING,
     Alert,
     Execution,
 )
@@ -34,6 +36,7 @@ FAILURE_OUTCOMES = frozenset({OUTCOME_UNWOUND, OUTCOME_HEDGED, OUTCOME_ORPHANED,
 
 LOSS = "loss"
 FAILURE = "failure"
+CARRY_FAILURE = "carry_failure"
 ORPHAN = "orphan"
 
 ALERT_LOSS = "loss_breaker"
@@ -72,6 +75,8 @@ class Breakers:
                      "window_pnl_usd": sum(p for _, p in s.losses), "trips": self.trips[LOSS]},
             "failure": {"open": self.failure_open(wall_ms), "until_ms": s.failure_until_ms,
                         "window_failures": len(s.failures), "trips": self.trips[FAILURE]},
+            "carry_failure": {"open": s.carry_failure_until_ms > wall_ms, "until_ms": s.carry_failure_until_ms,
+                              "window_failures": len(s.carry_failures)},
             "orphan": {"open": s.orphan, "note": s.orphan_note, "trips": self.trips[ORPHAN]},
         }
 
@@ -100,18 +105,26 @@ class Breakers:
                     s.loss_until_ms,
                 ))
         if exe.outcome in FAILURE_OUTCOMES:
-            _prune(s.failures, wall_ms - self.failure_window_ms)
-            s.failures.append((wall_ms, exe.outcome))
-            if len(s.failures) >= self.failure_count and not s.failure_until_ms > wall_ms:
-                outcomes = ", ".join(o for _, o in s.failures)
-                s.failure_until_ms = wall_ms + self.cooldown_ms
-                s.failures.clear()
+            carry = exe.strategy == STRATEGY_FUNDING
+            failures = s.carry_failures if carry else s.failures
+            until = s.carry_failure_until_ms if carry else s.failure_until_ms
+            _prune(failures, wall_ms - self.failure_window_ms)
+            failures.append((wall_ms, exe.outcome))
+            if len(failures) >= self.failure_count and not until > wall_ms:
+                outcomes = ", ".join(o for _, o in failures)
+                until = wall_ms + self.cooldown_ms
+                if carry:
+                    s.carry_failure_until_ms = until
+                else:
+                    s.failure_until_ms = until
+                failures.clear()
                 self.trips[FAILURE] += 1
+                what = "funding carries" if carry else "trading"
                 out.append(alert(
                     ALERT_FAILURE,
                     f"failure breaker: {self.failure_count} failed executions within "
-                    f"{self.failure_window_ms // 1000}s ({outcomes}); trading halted for {self.cooldown_ms // 1000}s",
-                    s.failure_until_ms,
+                    f"{self.failure_window_ms // 1000}s ({outcomes}); {what} halted for {self.cooldown_ms // 1000}s",
+                    until,
                 ))
         if exe.outcome == OUTCOME_ORPHANED:
             note = f"opportunity {exe.opportunity_id} orphaned: {exe.note or 'imbalance outlived the deadline'}"
@@ -141,14 +154,18 @@ class Breakers:
         if s.failure_until_ms and s.failure_until_ms <= wall_ms:
             s.failure_until_ms = 0
             ended.append(FAILURE)
+        if s.carry_failure_until_ms and s.carry_failure_until_ms <= wall_ms:
+            s.carry_failure_until_ms = 0
+            ended.append(CARRY_FAILURE)
         return ended
 
     def reset(self) -> list[str]:
         """Operator override: close every breaker and forget the windows; the names of those that were open."""
         s = self.state
-        cleared = [name for name, on in ((LOSS, s.loss_until_ms), (FAILURE, s.failure_until_ms), (ORPHAN, s.orphan))
-                   if on]
-        s.loss_until_ms = s.failure_until_ms = 0
+        cleared = [name for name, on in ((LOSS, s.loss_until_ms), (FAILURE, s.failure_until_ms),
+                                         (CARRY_FAILURE, s.carry_failure_until_ms), (ORPHAN, s.orphan)) if on]
+        s.loss_until_ms = s.failure_until_ms = s.carry_failure_until_ms = 0
+        s.carry_failures.clear()
         s.orphan = False
         s.orphan_note = ""
         s.losses.clear()

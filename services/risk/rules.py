@@ -199,7 +199,8 @@ class RiskBook:
         closing = opp.action == ACTION_CLOSE  # a carry's unwind: what it passes through, see the docstring
         if br.loss_until_ms > wall_ms and not closing:
             return BREAKER_LOSS, *_NONE
-        if br.orphan or br.failure_until_ms > wall_ms:
+        failed_until = br.carry_failure_until_ms if opp.strategy == STRATEGY_FUNDING else br.failure_until_ms
+        if br.orphan or failed_until > wall_ms:  # the orphan latch halts everything; failures, their own path
             return BREAKER_FAILURE, *_NONE
         if (opp.strategy, opp.action) not in EXECUTABLE:
             return NOT_EXECUTABLE, *_NONE

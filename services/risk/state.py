@@ -57,6 +57,10 @@ class BreakerState:
     orphan_note: str = ""
     losses: list[tuple[int, float]] = field(default_factory=list)  # (wall ms, pnl usd) inside the loss window
     failures: list[tuple[int, str]] = field(default_factory=list)  # (wall ms, outcome) inside the failure window
+    # The funding carry's own failure breaker: its orders go to other venues (perpetuals) than the spot strategies',
+    # so unwound cross-exchange pairs say nothing about them, and the reverse.
+    carry_failure_until_ms: int = 0
+    carry_failures: list[tuple[int, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -102,6 +106,8 @@ class _Breakers(Struct, forbid_unknown_fields=True):
     orphan_note: str
     losses: list[tuple[int, float]]
     failures: list[tuple[int, str]]
+    carry_failure_until_ms: int = 0  # absent in a file written before the carry traded
+    carry_failures: list[tuple[int, str]] = []
 
 
 class _File(Struct, forbid_unknown_fields=True):
@@ -141,7 +147,8 @@ def encode_state(state: RiskState, venues: tuple[str, ...], symbols: tuple[str, 
         positions={v: {a: format(q, "f") for a, q in assets.items()} for v, assets in state.positions.items()},
         kill=state.kill,
         breakers=_Breakers(
-            b.loss_until_ms, b.failure_until_ms, b.orphan, b.orphan_note, list(b.losses), list(b.failures)
+            b.loss_until_ms, b.failure_until_ms, b.orphan, b.orphan_note, list(b.losses), list(b.failures),
+            b.carry_failure_until_ms, list(b.carry_failures),
         ),
         in_flight=[
             _Reservation(oid, r.wall_ms, list(r.slots), list(r.amounts), list(r.orders))
@@ -191,7 +198,8 @@ def decode_state(
             in_flight[r.opportunity_id] = Reservation(r.wall_ms, tuple(r.slots), tuple(r.amounts), tuple(r.orders))
     b = doc.breakers
     breakers = BreakerState(
-        b.loss_until_ms, b.failure_until_ms, b.orphan, b.orphan_note, list(b.losses), list(b.failures)
+        b.loss_until_ms, b.failure_until_ms, b.orphan, b.orphan_note, list(b.losses), list(b.failures),
+        b.carry_failure_until_ms, list(b.carry_failures),
     )
     state = RiskState(doc.day, doc.daily_pnl_usd, positions, breakers, doc.kill, in_flight, doc.session,
                       doc.session_pnl_usd, doc.executor_session, doc.executor_seq, dict(doc.ahead))
