@@ -93,7 +93,8 @@ async def follow(signals: CarrySignals, ask: Ask) -> None:
         if reply is not None and reply.ok:
             seeded, dropped = signals.apply(list(reply.data.get("open", [])), list(reply.data.get("pending", [])))
             if seeded:
-                log.info("carry signals resumed from the executor's open carries: %s", seeded)
+                log.info("carry signals resumed from the executor's open carries (a restart, or a CLOSE that "
+                         "did not go through): %s", seeded)
             if dropped:
                 log.info("carry signals dropped (no carry was opened behind them): %s", dropped)
             first, why = False, ""
