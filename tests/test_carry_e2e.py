@@ -137,8 +137,11 @@ def test_a_carry_lives_through_kills_closes_and_settles_exactly(
                               and s[0] == "RUNNING" and s, timeout=30, what="detector running")
         os.kill(dpid, signal.SIGKILL)
         detector_log = run_dir / "detector.log"
-        eventually(lambda: "carry signals resumed from the executor's open carries" in detector_log.read_text(),
-                   timeout=90, what="the restarted detector seeded from the executor")
+        try:
+            eventually(lambda: "carry signals resumed from the executor's open carries" in detector_log.read_text(),
+                       timeout=90, what="the restarted detector seeded from the executor")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- detector.log ---\n{detector_log.read_text()[-4000:]}") from None
 
         # 3. a negative rate closes the BTC carry: reduce-only buy back to exactly zero
         perp = next(v for v in cfg.venues if kind_of(v.kind).perp)
@@ -148,9 +151,9 @@ def test_a_carry_lives_through_kills_closes_and_settles_exactly(
         assert closed[0]["perp_qty"] == "0"
         assert [x["symbol"] for x in carries(endpoints)["open"]] == ["ETHUSDT"]  # type: ignore[index]
 
+        ids = venue_client_ids(cfg, env)  # before the wind-down stops the simulator (kill: no new orders)
         proc.send_signal(signal.SIGINT)
         code = proc.wait(240)
-        ids = venue_client_ids(cfg, env)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

@@ -53,3 +53,13 @@ def test_a_signal_whose_execution_is_in_flight_is_kept(reg: Registry) -> None:
         assert sig.apply([], ["BTCUSDT"]) == ([], [])
     assert sig.open_perp[btc] == reg.venue_id["mexc_perp"]
     assert sig.apply([], []) == ([], [])  # the in-flight one just ended: a first miss only
+
+
+def test_the_first_answer_lifts_the_detectors_gate_once(reg: Registry) -> None:
+    sig = signals(reg)
+    lifted: list[bool] = []
+    sig.on_first_answer = lambda: lifted.append(True)
+    assert not sig.synced
+    sig.apply([], [])
+    sig.apply([], [])
+    assert sig.synced and lifted == [True]

@@ -46,6 +46,8 @@ class CarrySignals:
             open_spot, open_perp, open_qty, open_settle_ms)
         self._unbacked: set[int] = set()  # signalled open, no carry behind it at the last ask
         self.n_seeded = self.n_dropped = 0
+        self.synced = False
+        self.on_first_answer: Callable[[], None] | None = None  # the detector lifts its gate on carry signals
 
     def apply(self, carries: list[dict[str, Any]], pending: list[str]) -> tuple[list[str], list[str]]:
         """Bring the signals in line with the executor's answer; (symbols taken over, signals dropped)."""
@@ -79,6 +81,10 @@ class CarrySignals:
         self._unbacked = unbacked - set(map(reg.symbol_id.__getitem__, dropped))
         self.n_seeded += len(seeded)
         self.n_dropped += len(dropped)
+        if not self.synced:
+            self.synced = True
+            if self.on_first_answer is not None:
+                self.on_first_answer()
         return seeded, dropped
 
 

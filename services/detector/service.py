@@ -117,6 +117,9 @@ class Detector(Service):
         self._executor: object | None = None  # single placement: asked in process for its carries
         self._carry_task: asyncio.Task[None] | None = None
         self.carry_signals: CarrySignals | None = None
+        # No carry signal before the executor has said which carries it holds (a restart must not signal a second
+        # one on top of the first): the funding strategy is masked out until the first answer.
+        self._carry_gate = ~0
         self._feeds_in_process = False  # single placement: batches arrive through on_batch, not a socket
 
     def _set_cycles(self, table: CycleTable) -> None:
@@ -153,7 +156,9 @@ class Detector(Service):
             self.opportunities = SocketOutlet("opportunities", push, opportunity_codec())
         if self._enabled & ENABLE_FUNDING and len(self.registry.perp_venues):
             signals = CarrySignals(self.registry, self.open_spot, self.open_perp, self.open_qty, self.open_settle_ms)
+            signals.on_first_answer = self._carries_known
             self.carry_signals = signals
+            self._carry_gate = ~ENABLE_FUNDING
             self._carry_task = asyncio.get_running_loop().create_task(follow(signals, self._ask_executor),
                                                                       name="carry-state")
         if self._feeds_in_process:
@@ -181,6 +186,10 @@ class Detector(Service):
             self._carry_task.cancel()
         if self._sub is not None:
             self._on_market_data()  # ... but what the feeds sent before they stopped is still counted
+
+    def _carries_known(self) -> None:
+        self._carry_gate = ~0
+        log.info("the executor's carries are known: carry signals on")
 
     async def _ask_executor(self, cmd: Command) -> Reply:
         if self._executor is not None:
@@ -281,7 +290,7 @@ class Detector(Service):
         f, i, ci, cf, lay = self._entry_buffers
         n_cross, n_tri, n_fund = evaluate(
             f, i, ci, cf, lay, n_touched, self.clock(), self.venue_now_ms, self._epoch,
-            ENABLE_CROSS | ENABLE_TRIANGULAR | ENABLE_FUNDING if force else self._enabled,
+            ENABLE_CROSS | ENABLE_TRIANGULAR | ENABLE_FUNDING if force else self._enabled & self._carry_gate,
         )
         if force:  # the warm-up compiles every path and must leave nothing behind
             self.last_funding_eval[:] = 0
