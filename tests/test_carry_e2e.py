@@ -75,6 +75,16 @@ def venue_client_ids(cfg: Any, env: dict[str, str]) -> Counter[str]:
     return ids
 
 
+def log_tails(run_dir: Path) -> str:
+    parts = []
+    for name in ("executor", "detector", "risk"):
+        path = run_dir / f"{name}.log"
+        if path.exists():
+            lines = [x for x in path.read_text().splitlines() if "WS connection" not in x]
+            parts.append(f"\n--- {name}.log ---\n" + "\n".join(lines[-40:]))
+    return "".join(parts)
+
+
 def funding_collected(c: dict[str, list[dict[str, Any]]]) -> float:
     return sum(float(x["funding_usd"]) for x in c["open"] + c["closed"])
 
@@ -146,8 +156,12 @@ def test_a_carry_lives_through_kills_closes_and_settles_exactly(
         # 3. a negative rate closes the BTC carry: reduce-only buy back to exactly zero
         perp = next(v for v in cfg.venues if kind_of(v.kind).perp)
         post(f"{perp.rest_url}/sim/funding_rate?symbol=BTCUSDT&rate=-0.0005")
-        closed = eventually(lambda: (c := carries(endpoints)) and [x for x in c["closed"] if x["symbol"] == "BTCUSDT"],
-                            timeout=90, what="the BTC carry closed")
+        try:
+            closed = eventually(lambda: (c := carries(endpoints))
+                                and [x for x in c["closed"] if x["symbol"] == "BTCUSDT"],
+                                timeout=90, what="the BTC carry closed")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}{log_tails(run_dir)}") from None
         assert closed[0]["perp_qty"] == "0"
         assert [x["symbol"] for x in carries(endpoints)["open"]] == ["ETHUSDT"]  # type: ignore[index]
 
