@@ -213,6 +213,10 @@ class FundingRate(_Frozen):
     capital_allocation: Fraction = 0.10
     max_price_age_ms: Millis = 5_000.0  # funding pushes come once a second, not per trade
     min_profit_usd: NonNegUsd = 1.0  # carry expected over the horizon
+    # The perpetual leg's limit, this far through the price the carry was valued at: the feeds carry the perp's
+    # mark (or, for MEXC, nothing: the spot mid), not its book, so a limit *at* that price would rest on the
+    # wrong side of the touch and expire. A protected IOC: it crosses the spread, never sweeps the book.
+    perp_slippage_bps: PositiveBps = 10.0
 
 
 class Strategies(_Frozen):

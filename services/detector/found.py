@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -35,9 +36,17 @@ class Found(NamedTuple):
 
 
 class LegMaker:
-    def __init__(self, registry: Registry, asset_usd: np.ndarray) -> None:
+    def __init__(self, registry: Registry, asset_usd: np.ndarray, perp_slippage_bps: float = 0.0) -> None:
         self.registry = registry
         self.asset_usd = asset_usd  # the detector's live valuation, read at emission time
+        self.perp_slippage = perp_slippage_bps / 10_000
+
+    def perp_limit(self, v: int, s: int, side: int, price: float) -> float:
+        """``price`` moved ``perp_slippage`` through the touch and onto the tick, rounded further that way."""
+        tick = float(self.registry.tick[v][s])
+        if side == SIDE_BUY:
+            return math.ceil(price * (1 + self.perp_slippage) / tick - 1e-9) * tick
+        return math.floor(price * (1 - self.perp_slippage) / tick + 1e-9) * tick
 
     def qty(self, v: int, s: int, qty: float) -> float:
         """The kernel's step multiple without binary noise; the executor still formats it exactly."""
@@ -78,7 +87,8 @@ class LegMaker:
         perp = int(row[funding.OUT_PERP_VENUE])
         qty = self.qty(perp, s, float(row[funding.OUT_QTY]))
         usd = self.quote_usd(s)
-        perp_leg = Leg(perp, s, SIDE_SELL if action == ACTION_OPEN else SIDE_BUY, float(row[funding.OUT_PERP_PRICE]),
+        perp_side = SIDE_SELL if action == ACTION_OPEN else SIDE_BUY
+        perp_leg = Leg(perp, s, perp_side, self.perp_limit(perp, s, perp_side, float(row[funding.OUT_PERP_PRICE])),
                        qty, usd, int(row[funding.OUT_PERP_TS]))
         legs: tuple[Leg, ...] = (perp_leg,)
         if spot >= 0:

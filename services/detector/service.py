@@ -93,7 +93,7 @@ class Detector(Service):
         self.params = StrategyParams(ctx.cfg.strategies, ctx.cfg.capital)
         self._enabled = 0
         self._apply_params()
-        self.legs = LegMaker(reg, self.asset_usd)
+        self.legs = LegMaker(reg, self.asset_usd, self.cfg.strategies.funding_rate.perp_slippage_bps)
         self.cycles: CycleTable = cycle_table(ctx.cfg, reg)
         self._set_cycles(self.cycles)
         self._md: Codec[MarketData] = market_data_codec()
