@@ -22,7 +22,8 @@ PERIOD_MS = 8 * 3600 * 1000
 
 @pytest.fixture
 async def still(tmp_path: Path) -> AsyncIterator[Simulator]:
-    async with Simulator(sim_config(tmp_path), CREDS, emit_quotes=False) as s:
+    # The venues' own 8 h period (the embedded demo settles every 60 s): the wire shapes below are the venues'.
+    async with Simulator(sim_config(tmp_path, funding_period_s=PERIOD_MS // 1000), CREDS, emit_quotes=False) as s:
         s.emit(s.model.n_slots)
         yield s
 
