@@ -187,5 +187,5 @@ class PerpDesk:
         return self.margins.get(venue)
 
     def counters(self) -> dict[str, int]:
-        return {"funding_payments": self.n_funding, "carries_open": len(self.carries.open),
-                "perp_account_errors": self.n_account_errors}
+        """Cumulative counts only (they never go back: a heartbeat's counters); the open carries are a gauge."""
+        return {"funding_payments": self.n_funding, "perp_account_errors": self.n_account_errors}

@@ -645,7 +645,10 @@ class Executor(Service):
         return c
 
     def gauges(self) -> dict[str, float]:
-        return {"pnl_usd": self.pnl_usd, "halted": float(self.halted)}
+        g = {"pnl_usd": self.pnl_usd, "halted": float(self.halted)}
+        if self.perps is not None:
+            g["carries_open"] = float(len(self.perps.carries.open))
+        return g
 
     def take_latencies(self) -> dict[str, list[int]]:
         out = {k: v[-512:] for k, v in self._latency.items()}
