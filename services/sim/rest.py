@@ -49,6 +49,26 @@ log = logging.getLogger(__name__)
 DEFAULT_RECV_WINDOW_MS = 5000
 MAX_RECV_WINDOW_MS = 60_000
 CLOCK_TOLERANCE_MS = 1000  # a timestamp may run this far ahead of the server clock
+
+
+def check_timestamp(d: Dialect, params: Mapping[str, str]) -> ApiError | None:
+    """A signed request's ``timestamp`` and ``recvWindow`` as Binance checks them (spot and USD-M alike): None when
+    the request is in its window, else the venue's error."""
+    ts_text = params.get("timestamp", "")
+    if not ts_text:
+        return d.missing_param("timestamp")
+    if not ts_text.isdigit():
+        return d.bad_param("timestamp")
+    try:
+        recv_window = float(params.get("recvWindow", DEFAULT_RECV_WINDOW_MS))
+    except ValueError:
+        return d.bad_param("recvWindow")
+    if not 0 < recv_window <= MAX_RECV_WINDOW_MS:
+        return d.bad_recv_window()
+    server, ts = now_ms(), int(ts_text)
+    if not (ts < server + CLOCK_TOLERANCE_MS and server - ts <= recv_window):
+        return d.bad_timestamp()
+    return None
 DEFAULT_DEPTH_LIMIT = 100
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -170,26 +190,8 @@ class VenueRest(RestServer):
             return d.bad_signature()
         params = dict(parse_qsl(body, keep_blank_values=True))
         params.update(parse_qsl(query, keep_blank_values=True))  # the query string wins, as on both venues
-        problem = self._check_timestamp(params)
+        problem = check_timestamp(self.dialect, params)
         return problem if problem is not None else (api_key, params)
-
-    def _check_timestamp(self, params: Mapping[str, str]) -> ApiError | None:
-        d = self.dialect
-        ts_text = params.get("timestamp", "")
-        if not ts_text:
-            return d.missing_param("timestamp")
-        if not ts_text.isdigit():
-            return d.bad_param("timestamp")
-        try:
-            recv_window = float(params.get("recvWindow", DEFAULT_RECV_WINDOW_MS))
-        except ValueError:
-            return d.bad_param("recvWindow")
-        if not 0 < recv_window <= MAX_RECV_WINDOW_MS:
-            return d.bad_recv_window()
-        server, ts = now_ms(), int(ts_text)
-        if not (ts < server + CLOCK_TOLERANCE_MS and server - ts <= recv_window):
-            return d.bad_timestamp()
-        return None
 
     def symbol_index(self, params: Mapping[str, str], *, required: bool = True) -> int | ApiError | None:
         """The ``symbol`` parameter as an index (None when absent and not required)."""

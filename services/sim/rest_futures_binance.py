@@ -55,7 +55,7 @@ from services.sim.faults import FaultError
 from services.sim.order_faults import OrderFault
 from services.sim.perp_account import OrderRequest, PerpBook, PerpOrder, Reject
 from services.sim.rate_limits import Window
-from services.sim.rest import CLOCK_TOLERANCE_MS, DEFAULT_RECV_WINDOW_MS, MAX_RECV_WINDOW_MS, split_signature
+from services.sim.rest import check_timestamp, split_signature
 from services.sim.rest_common import json_response, now_ms
 from services.sim.units import parse_decimal, to_units
 from services.sim.ws_binance_futures_user import FuturesUserStreams
@@ -250,21 +250,8 @@ class BinanceFuturesApi:
             return d.bad_signature()
         params = dict(parse_qsl(body, keep_blank_values=True))
         params.update(parse_qsl(query, keep_blank_values=True))
-        ts_text = params.get("timestamp", "")
-        if not ts_text:
-            return d.missing_param("timestamp")
-        if not ts_text.isdigit():
-            return d.bad_param("timestamp")
-        try:
-            window = float(params.get("recvWindow", DEFAULT_RECV_WINDOW_MS))
-        except ValueError:
-            return d.bad_param("recvWindow")
-        if not 0 < window <= MAX_RECV_WINDOW_MS:
-            return d.bad_recv_window()
-        server, ts = now_ms(), int(ts_text)
-        if not (ts < server + CLOCK_TOLERANCE_MS and server - ts <= window):
-            return d.bad_timestamp()
-        return api_key, params
+        problem = check_timestamp(d, params)
+        return problem if problem is not None else (api_key, params)
 
     def _symbol(self, params: Mapping[str, str], *, required: bool = True) -> int | ApiError | None:
         name = params.get("symbol", "")

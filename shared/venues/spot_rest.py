@@ -224,6 +224,16 @@ _trades_decoder = msgspec.json.Decoder(list[_Trade])
 _time_decoder = msgspec.json.Decoder(_TimeBody)
 
 
+def parse_code_msg(http_status: int, body: bytes) -> tuple[int, str]:
+    """A ``{"code", "msg"}`` error body's ``(code, msg)`` (Binance spot and USD-M, MEXC spot); ``(0, <start of the
+    body>)`` when the body is not one."""
+    try:
+        err = _error_decoder.decode(body)
+    except msgspec.DecodeError:
+        return 0, f"HTTP {http_status}: {body[:200].decode(errors='replace')}"
+    return err.code, err.msg
+
+
 def commission_rate(value: int | str) -> Decimal:
     """An account's integer commission: basis points on both venues (Binance ``takerCommission: 10`` next to
     ``commissionRates.taker: "0.00100000"``; MEXC ``takerCommission: 5`` is 0.05%). Text with a fraction
@@ -322,12 +332,7 @@ class SpotOrderFormat:
 
     # ----- answers
     def parse_error(self, http_status: int, body: bytes) -> tuple[int, str]:
-        """The venue's ``(code, msg)``; ``(0, <start of the body>)`` when the body is not one."""
-        try:
-            err = _error_decoder.decode(body)
-        except msgspec.DecodeError:
-            return 0, f"HTTP {http_status}: {body[:200].decode(errors='replace')}"
-        return err.code, err.msg
+        return parse_code_msg(http_status, body)
 
     def parse_order(
         self, http_status: int, body: bytes, headers: Mapping[str, str], *, new_order: bool = True

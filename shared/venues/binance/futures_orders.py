@@ -57,7 +57,15 @@ from shared.venues.common import (
     SymbolRules,
     answer_without_order,
 )
-from shared.venues.spot_rest import THROTTLED_HTTP, dec, decimals, header_int, plain_decimal, retry_after
+from shared.venues.spot_rest import (
+    THROTTLED_HTTP,
+    dec,
+    decimals,
+    header_int,
+    parse_code_msg,
+    plain_decimal,
+    retry_after,
+)
 
 KIND = "binance_usdm"  # the venue kind's name in kind.py
 BASE_URL = "https://fapi.binance.com"  # general-info: "The base endpoint is"
@@ -742,12 +750,7 @@ class BinanceFuturesOrderFormat:
 
     # ----- order answers (never raise)
     def parse_error(self, http_status: int, body: bytes) -> tuple[int, str]:
-        """The venue's ``(code, msg)``; ``(0, <start of the body>)`` when the body is not one."""
-        try:
-            err = _error_decoder.decode(body)
-        except msgspec.DecodeError:
-            return 0, f"HTTP {http_status}: {body[:200].decode(errors='replace')}"
-        return err.code, err.msg
+        return parse_code_msg(http_status, body)
 
     def parse_order(
         self, http_status: int, body: bytes, headers: Mapping[str, str], *, new_order: bool = True
