@@ -64,6 +64,9 @@ def bench_config(run_dir: Path, placement: str, *, busy_poll: bool = False, fsyn
         v["limits"] = dict(LIFTED_LIMITS)
         if kind.spot:
             v["feed"] = {**v.get("feed", {}), "depth": "none"}  # tops only: the load source replays bookTickers
+        else:  # the load source plays no perpetual order API: the perpetuals stay funding feeds (no carries)
+            v.pop("api_key_env", None)
+            v.pop("api_secret_env", None)
     data["instance"] = f"bench{os.getpid()}"
     data["sim"]["enabled"] = False
     cores = core_map(placement, unpinned)
