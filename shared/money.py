@@ -35,7 +35,20 @@ def qty_text(qty: float, step: Decimal) -> str:
     return to_wire(snap(qty, step, "down"))
 
 
-def step_multiple_text(qty: float, step: Decimal) -> str:
-    """A quantity the detector already floored to ``step``: snap to the nearest step to undo float noise
-    (``3 * 0.00001`` is ``3.0000000000000004e-05``; flooring that again could lose a whole step)."""
-    return to_wire(snap(qty, step, "nearest"))
+# A quantity within this relative distance below a whole step is on that step: float noise, not a smaller size.
+STEP_NOISE = 1e-9
+
+
+def noise_floor(nearest: int, value: float, increment: float) -> int:
+    """The whole number of increments not above ``value``, given the nearest one: ``nearest`` unless it lies
+    above ``value`` by more than float noise. One formula for ``floor_step_text`` and the order templates'
+    ``Increment.floor_step``, so both write the same text."""
+    return nearest if nearest * increment <= value * (1.0 + STEP_NOISE) else nearest - 1
+
+
+def floor_step_text(qty: float, step: Decimal) -> str:
+    """A quantity floored to the venue's ``step``: never rounded up, because the venue's step wins over the
+    config's and a leg must not trade more than was sized (two legs would differ). Float noise just below a
+    step keeps it: ``3 * 0.00001`` is ``3.0000000000000004e-05`` and ``2.1`` may arrive as ``2.0999999999999996``."""
+    nearest = int(snap(qty, step, "nearest") / step)
+    return to_wire((noise_floor(nearest, float(qty), float(step)) * step).quantize(step))

@@ -102,6 +102,15 @@ def test_step_rounding_that_removes_the_profit_makes_no_opportunity() -> None:
     assert math.isclose(rows[0][cross.OUT_QTY], 0.9) and math.isclose(rows[0][cross.OUT_PROFIT], 0.9)
 
 
+def test_both_legs_trade_the_coarser_of_the_two_venues_steps() -> None:
+    m = two_venues()
+    m.step[0, 0], m.step[1, 0] = 0.001, 0.01  # the sell venue trades in hundredths only
+    m.top(0, 0, 99.0, 5.0, 100.0, 0.0159)  # 0.0159 on offer: 0.015 on the buy venue's step, 0.01 on both
+    m.top(1, 0, 101.0, 5.0, 102.0, 5.0)
+    [row] = run_cross(m, [0], cross_params(min_profit=0.0))
+    assert row[cross.OUT_QTY] == pytest.approx(0.01, rel=1e-12)
+
+
 def test_the_depth_walk_stops_where_the_marginal_spread_falls_below_the_threshold() -> None:
     m = two_venues()
     m.depth(0, 0, [(99.0, 1.0)], [(100.0, 1.0), (100.5, 1.0), (101.0, 5.0)])

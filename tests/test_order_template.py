@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from shared.http.client import HttpPool
-from shared.money import price_text, qty_text, snap, step_multiple_text, to_wire
+from shared.money import floor_step_text, price_text, qty_text, snap, to_wire
 from shared.venues import order_format
 from shared.venues.binance.auth import sign as binance_sign
 from shared.venues.common import ORDER_LIMIT_IOC, ORDER_MARKET
@@ -99,7 +99,7 @@ def fast(x: float, inc: Increment, rounding: str) -> str | type[Exception]:
 def check_wire(x: float, inc: Decimal) -> None:
     grid = Increment(inc)
     assert grid.text(grid.nearest(x)) == price_text(x, inc)
-    assert grid.text(grid.nearest(x)) == step_multiple_text(x, inc)
+    assert grid.text(grid.floor_step(x)) == floor_step_text(x, inc)
     assert grid.text(grid.floor(x)) == qty_text(x, inc)
     for r in ROUNDINGS:
         assert fast(x, grid, r) == money(x, inc, r), (x, inc, r)
@@ -289,10 +289,10 @@ def test_request_bytes_equal_todays_path(
     )
     market = order_type == ORDER_MARKET
     px_units = None if market else t.price.nearest(price)
-    qty_units = t.qty.nearest(qty)
+    qty_units = t.qty.floor_step(qty)
     px = None if market else price_text(price, tick)
     req = order_format(kind).build_new_order(
-        symbol=symbol, side=side, price=px, qty=step_multiple_text(qty, step), client_order_id=cid,
+        symbol=symbol, side=side, price=px, qty=floor_step_text(qty, step), client_order_id=cid,
         api_key=api_key, api_secret=secret, timestamp_ms=ts, recv_window_ms=recv, order_type=order_type,
     )
     today = HttpPool(base_url).encode(req.method, req.path, req.headers, req.body)

@@ -47,7 +47,7 @@ from shared.messages import (
     Reply,
     VenueState,
 )
-from shared.money import price_text, step_multiple_text, to_wire
+from shared.money import floor_step_text, price_text, to_wire
 from shared.runtime.host import ProcessContext
 from shared.runtime.service import Service
 from shared.runtime.session import current_session, session_start_ms
@@ -310,7 +310,7 @@ class Executor(Service):
             t = self.clients[leg.venue].template(leg.symbol, leg.side, order_type)
             if t is None:
                 return None
-            qty = t.qty.text(t.qty.nearest(leg.qty))  # floored by the detector: nearest undoes float noise
+            qty = t.qty.text(t.qty.floor_step(leg.qty))  # the venue's step: floored, never rounded up
             px = None if order_type == ORDER_MARKET else t.price.text(t.price.nearest(leg.price))
             orders.append(TrackedOrder(client_order_id(opp.id, ROLE_LEG, i, leg.side), opp.id, ROLE_LEG, i, leg.venue,
                                        leg.symbol, leg.side, qty, px, order_type, created))
@@ -355,7 +355,7 @@ class Executor(Service):
         # OPEN's excess (an unwind); reduce-only then, so no venue fill can flip the position.
         closing = intent.opportunity.action == ACTION_CLOSE
         reduce_only = self.clients[venue].perp and closing != (role == ROLE_UNWIND)
-        qty_text = to_wire(qty) if isinstance(qty, Decimal) else step_multiple_text(qty, rules.step)
+        qty_text = to_wire(qty) if isinstance(qty, Decimal) else floor_step_text(qty, rules.step)
         if market or price is None:
             px: str | None = None
         else:

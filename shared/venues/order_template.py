@@ -32,6 +32,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from functools import cache
 
 from shared.http.client import HttpPool
+from shared.money import noise_floor
 from shared.venues import order_format
 from shared.venues.common import ORDER_LIMIT_IOC, ORDER_MARKET
 
@@ -141,7 +142,7 @@ class Increment:
     # ----- float → units
     def nearest(self, value: float) -> int:
         """``round(value / increment)`` half-even on the repr decimal: prices, and quantities already on
-        the step (``shared.money.price_text`` / ``step_multiple_text``)."""
+        the step (``shared.money.price_text``)."""
         q = value / self._f
         if value >= 0.0 and q < self._qmax:  # also False for NaN; -0.0 passes (see class doc)
             n = int(q)
@@ -166,6 +167,11 @@ class Increment:
             if value == k * self._mult / self._p:
                 return k
         return self._exact(value, ROUND_FLOOR)
+
+    def floor_step(self, value: float) -> int:
+        """Whole units not above ``value`` but for float noise (``shared.money.floor_step_text``): an order's
+        quantity, floored to the venue's step, never rounded up."""
+        return noise_floor(self.nearest(value), value, self._f)
 
     def ceil(self, value: float) -> int:
         """Whole units not below ``value`` (``shared.money.snap(..., "up")``)."""
