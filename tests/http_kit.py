@@ -1,11 +1,15 @@
-"""A tiny HTTP client for tests of draizer's HTTP API: status, headers and decoded JSON, errors included."""
+"""A tiny HTTP client for tests of draizer's HTTP API (status, headers and decoded JSON, errors included), and a
+loopback aiohttp server answering whatever a test's handler says (a venue with a broken answer)."""
 
 from __future__ import annotations
 
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
+
+from aiohttp import web
 
 
 class Answer(NamedTuple):
@@ -37,3 +41,15 @@ def without_ages(data: Any) -> Any:
     if isinstance(data, list):
         return [without_ages(v) for v in data]
     return data
+
+
+async def start_server(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> tuple[web.AppRunner, int]:
+    """Every path on a free loopback port goes to ``handler``; the caller cleans up with ``runner.cleanup()``."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, port

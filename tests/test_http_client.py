@@ -8,17 +8,7 @@ import pytest
 from aiohttp import web
 
 from shared.http.client import HttpPool
-
-
-async def start_server(handler) -> tuple[web.AppRunner, int]:  # type: ignore[no-untyped-def]
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, port
+from tests.http_kit import start_server
 
 
 async def test_requests_reuse_open_connections_and_queue_beyond_the_pool() -> None:

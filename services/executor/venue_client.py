@@ -51,6 +51,8 @@ DEFAULT_RETRY_AFTER_S = 1.0  # a 429/418 without Retry-After still blocks this l
 CLOCK_SAMPLES = 3
 BACKOFF_START_S = 0.05
 BACKOFF_MAX_S = 2.0
+START_DEADLINE_S = 120.0  # a venue (or the simulator) still not answering by then: start-up fails, naming it
+START_UNREADABLE_TRIES = 3
 
 
 class _NoAnswer(NamedTuple):
@@ -71,7 +73,8 @@ def _wall_ms() -> int:
 
 
 class VenueClient:
-    def __init__(self, venue: Venue, registry: Registry, timeout_s: float) -> None:
+    def __init__(self, venue: Venue, registry: Registry, timeout_s: float,
+                 start_deadline_s: float = START_DEADLINE_S) -> None:
         self.venue = venue
         self.name = venue.name
         self.kind = venue.kind
@@ -82,6 +85,8 @@ class VenueClient:
         self.perp = kind.perp  # a perpetual venue: reduce-only orders, a margin account, funding income
         self.user_stream = kind.user_stream  # None: the venue has no WS API user stream
         self.timeout_s = timeout_s
+        self.start_deadline_s = start_deadline_s
+        self._last_request: HttpRequest | None = None  # the last request sent: start-up errors name it
         self.budget = RateBudget(venue.limits, venue.kind)
         self.pool = HttpPool(venue.rest_url, venue.order_connections)
         key, secret = os.environ.get(venue.api_key_env, ""), os.environ.get(venue.api_secret_env, "")
@@ -113,12 +118,19 @@ class VenueClient:
 
     # ----- lifecycle
     async def start(self) -> None:
-        """Connect, take the venue's clock, rules and fees. The venue may start after us: retry with
-        backoff while the failure is transient; a refusal (bad key, unknown symbol) is raised at once."""
+        """Connect, take the venue's clock, rules and fees. The venue may start after us: retry with backoff
+        while the failure is transient (refused, timed out, 5xx, 429), for at most ``start_deadline_s``; an
+        answer draizer cannot read is retried ``START_UNREADABLE_TRIES`` times (a venue that changed its format
+        will not change it back in seconds); a refusal (bad key, unknown symbol) is raised at once. Each final
+        error names the venue, the endpoint and what was wrong (a parse error names the field)."""
         backoff = BACKOFF_START_S
+        deadline = time.monotonic() + self.start_deadline_s
+        tries = unreadable = 0
         while True:
             if self.closing:
                 raise ConnectionError(f"{self.name}: closed while starting")
+            tries += 1
+            self._last_request = None
             try:
                 await self.pool.open()
                 await self.sync_clock()
@@ -127,15 +139,31 @@ class VenueClient:
                 await self.account()
                 self.started = True
                 return
-            except (OSError, ProtocolError) as exc:  # OSError: refused, timed out, connection lost
-                why = str(exc) or type(exc).__name__
+            except ProtocolError as exc:  # the venue answered, with something the client cannot read
+                unreadable += 1
+                why = f"{self._endpoint()}: {exc}"
+                if unreadable >= START_UNREADABLE_TRIES:
+                    raise ProtocolError(f"{self.name}: start-up stopped after {unreadable} unreadable answers from "
+                                        f"{why}") from None
+            except OSError as exc:  # refused, timed out, connection lost
+                why = f"{self._endpoint()}: {str(exc) or type(exc).__name__}"
             except VenueError as exc:
                 if not (exc.http_status >= 500 or exc.http_status in (429, 418)):
                     raise  # a refusal (bad key, unknown symbol): waiting will not change it
-                why = str(exc)
+                why = f"{self._endpoint()}: {exc}"
+            if time.monotonic() + backoff > deadline:
+                raise ConnectionError(f"{self.name}: venue not ready after {self.start_deadline_s:g}s ({tries} tries); "
+                                      f"last: {why}")
             log.warning("%s: venue not ready (%s); retry in %.2fs", self.name, why, backoff)
             await asyncio.sleep(backoff)  # reconnect backoff
             backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+    def _endpoint(self) -> str:
+        """The request that failed, for an error message: method, URL, path (never the signed query)."""
+        req = self._last_request
+        if req is None:
+            return self.venue.rest_url
+        return f"{req.method} {self.venue.rest_url.rstrip('/')}{req.path.partition('?')[0]}"
 
     async def close(self) -> None:
         """Stop sending; answers still in flight resolve as ``unknown`` once their connections close."""
@@ -402,6 +430,7 @@ class VenueClient:
             return _NoAnswer(ANSWER_THROTTLED, "not sent: client closing")
         if not self.budget.can_send(0, weight, rescue=True):
             return _NoAnswer(ANSWER_THROTTLED, self._refusal())
+        self._last_request = req
         http = self.pool.request(req.method, req.path, req.headers, req.body)
         self.budget.note_sent(0, weight)
         return await self._wait(http)
