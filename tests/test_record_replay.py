@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +75,8 @@ def test_record_from_the_sim_then_replay_twice_gives_the_same_results(tmp_path: 
     sim = subprocess.Popen([sys.executable, "-m", "services.sim", "--config", str(cfg_path)], cwd=REPO, env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     outputs = {}
+    scratch = Path(tempfile.mkdtemp(prefix="dzt-", dir="/tmp"))  # the recorders' run directories go here
+    env["TMPDIR"] = str(scratch)
     try:
         # Recording starts its clock at once: the simulator must be listening first, or a slow start eats it.
         eventually(lambda: all(listening(sv["ws_port"]) for sv in data["sim"]["venues"]), 60, what="the sim")
@@ -87,6 +92,7 @@ def test_record_from_the_sim_then_replay_twice_gives_the_same_results(tmp_path: 
             stdout, stderr = rec_proc.communicate(timeout=60)
             assert rec_proc.returncode == 0, (venue, stderr[-3000:])
             assert json.loads(stdout.strip().splitlines()[-1])["records"] > 100
+        assert list(scratch.iterdir()) == []  # both recorders removed their run directories (under $TMPDIR)
         # a recorder killed mid-write leaves a readable file
         crash = tmp_path / "crash.dzrec"
         proc = subprocess.Popen(
@@ -99,9 +105,11 @@ def test_record_from_the_sim_then_replay_twice_gives_the_same_results(tmp_path: 
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         assert len(list(Recording(crash))) > 100
+        assert [p.name[:7] for p in scratch.iterdir()] == ["dz-rec-"]  # a killed one cannot: it was there
     finally:
         sim.send_signal(signal.SIGTERM)
         sim.wait(20)
+        shutil.rmtree(scratch)  # the killed recorder's run directory: nothing could remove it
 
     for venue, path in outputs.items():
         kinds = {r.kind for r in Recording(path)}
@@ -124,3 +132,21 @@ def test_the_committed_session_replays_to_its_recorded_digest() -> None:
     assert msgspec.to_builtins(result)["digest"] == expected["digest"]
     assert result.opportunities == expected["opportunities"]
     assert {v: c["books"] for v, c in result.venues.items()} == expected["books"]
+
+
+def test_a_replay_removes_its_run_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    cfg = parse_config((FIXTURES / "session.toml").read_bytes())
+    done: list[object] = []
+    # The 2 s session at twice real time: about a second in which its run directory can be seen.
+    worker = threading.Thread(target=lambda: done.append(replay(cfg, [FIXTURES / "session.binance.dzrec"], 2.0)))
+    worker.start()
+    try:
+        [used] = eventually(lambda: list(tmp_path.iterdir()), 30, 0.005, what="the replay's run directory")
+        assert used.name.startswith("dz-replay-")
+    finally:
+        worker.join(60)
+    assert done and list(tmp_path.iterdir()) == []
+    with pytest.raises(FileNotFoundError):  # a replay that fails removes it too
+        replay(cfg, [FIXTURES / "session.binance.dzrec", tmp_path.parent / "missing.dzrec"])
+    assert list(tmp_path.iterdir()) == []

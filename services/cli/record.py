@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import msgspec
 from services.feed.recording import Recorder
 from shared.config import Config, default_config_path, load_config, venue_symbols
 from shared.errors import ConfigError
-from shared.runtime.host import ProcessContext, serve, setup_logging
+from shared.runtime.host import ProcessContext, scratch_run_dir, serve, setup_logging
 from shared.runtime.service import Service
 
 log = logging.getLogger(__name__)
@@ -49,8 +48,6 @@ def main(argv: list[str]) -> int:
     cfg = load_config(args.config)
     if args.venue not in {v.name for v in cfg.venues}:
         raise ConfigError(f"--venue: {args.venue!r} is not a configured venue")
-    run_dir = tempfile.mkdtemp(prefix="dz-rec-", dir="/tmp")
-    cfg = msgspec.structs.replace(cfg, runtime=msgspec.structs.replace(cfg.runtime, run_dir=run_dir))
     setup_logging("record")
     recorder = Recorder(Path(args.output), recording_header(cfg, args.venue))
     holder: dict[str, ProcessContext] = {}
@@ -64,7 +61,11 @@ def main(argv: list[str]) -> int:
     def on_running() -> None:
         asyncio.get_running_loop().call_later(args.duration, holder["ctx"].request_stop, "duration reached")
 
-    code = asyncio.run(serve(cfg, [make], on_running=on_running))
-    recorder.close()
+    try:
+        with scratch_run_dir("dz-rec-") as run_dir:
+            cfg = msgspec.structs.replace(cfg, runtime=msgspec.structs.replace(cfg.runtime, run_dir=run_dir))
+            code = asyncio.run(serve(cfg, [make], on_running=on_running))
+    finally:
+        recorder.close()
     print(json.dumps({"output": args.output, "records": recorder.records, "bytes": recorder.bytes}))
     return code

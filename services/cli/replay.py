@@ -18,7 +18,6 @@ import hashlib
 import heapq
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +30,7 @@ from services.feed.recording import BINARY, LAST_IN_BUFFER, SNAPSHOT, TEXT, Reco
 from shared.config import Config, default_config_path, load_config, venue_symbols
 from shared.errors import ConfigError
 from shared.messages import MarketBatch, Opportunity
-from shared.runtime.host import ProcessContext
+from shared.runtime.host import ProcessContext, scratch_run_dir
 from shared.venues import market_format
 
 
@@ -67,9 +66,13 @@ def _merged(recordings: list[Recording]) -> Iterator[tuple[int, Record]]:
 
 
 def replay(cfg: Config, paths: list[Path], speed: float = 0.0) -> ReplayResult:
+    with scratch_run_dir("dz-replay-") as run_dir:  # removed when the replay ends, an error included
+        return _replay(cfg, paths, speed, Path(run_dir))
+
+
+def _replay(cfg: Config, paths: list[Path], speed: float, run_dir: Path) -> ReplayResult:
     recordings = [Recording(p) for p in paths]
-    run_dir = tempfile.mkdtemp(prefix="dz-replay-", dir="/tmp")
-    ctx = ProcessContext(cfg, Path(run_dir))
+    ctx = ProcessContext(cfg, run_dir)
     reg = ctx.registry
     handlers: list[FeedHandler] = []
     for rec in recordings:

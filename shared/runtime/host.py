@@ -13,6 +13,7 @@ import logging
 import os
 import selectors
 import signal
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -37,6 +38,12 @@ def prepare_run_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     os.chmod(path, 0o700)
     return path
+
+
+def scratch_run_dir(prefix: str) -> tempfile.TemporaryDirectory[str]:
+    """A private throw-away run directory (mode 0700), removed when its ``with`` ends, an error included (a
+    kill -9 leaves it: nothing runs then). Under $TMPDIR when set, else /tmp: ipc:// paths stay short (107 bytes)."""
+    return tempfile.TemporaryDirectory(prefix=prefix, dir=os.environ.get("TMPDIR") or "/tmp")
 
 
 def pin_cpu(cpu: int) -> str:
