@@ -25,15 +25,25 @@ from shared.errors import ConfigError
 from shared.runtime.control_client import request
 from shared.runtime.endpoints import Endpoints
 
+HELP = {
+    "strategy": ("show every strategy, enable or disable one, or set its parameters in the running detector",
+                 "[enable|disable NAME | set NAME key=value ...]; nothing: list them"),
+    "reload": ("re-read the config file's strategy sections into the running detector", "[FILE]: another file"),
+    "kill": ("risk's kill switch: halt trading (open orders are cancelled)", ""),
+    "resume": ("risk's kill switch: resume trading", ""),
+}
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="draizer", description="runtime control of a running pipeline")
+
+def _parser(command: str) -> argparse.ArgumentParser:
+    """Each command's own parser, so ``draizer kill --help`` describes killing, not every control command."""
+    description, words = HELP[command]
+    p = argparse.ArgumentParser(prog=f"draizer {command}", description=description)
     p.add_argument("--config", type=Path, default=Path(os.environ.get("DRAIZER_CONFIG") or default_config_path()))
     p.add_argument("--run-dir", type=Path, default=None, help="default: $DRAIZER_RUN_DIR, else ./.run")
     p.add_argument("--json", action="store_true", help="print the service's reply as JSON")
     p.add_argument("--timeout", type=float, default=5.0)
-    p.add_argument("command", choices=("strategy", "reload", "kill", "resume"))
-    p.add_argument("words", nargs="*", help="strategy: [enable|disable|set NAME [key=value ...]]; reload: [FILE]")
+    if words:
+        p.add_argument("words", nargs="*", help=words)
     return p
 
 
@@ -67,8 +77,9 @@ def build_request(command: str, words: list[str]) -> tuple[str, str, dict[str, A
 
 
 def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
-    service, cmd, cmd_args = build_request(args.command, args.words)
+    command = argv[0]
+    args = _parser(command).parse_args(argv[1:])
+    service, cmd, cmd_args = build_request(command, getattr(args, "words", []))
     cfg = load_config(args.config)
     run_dir = (args.run_dir or Path(os.environ.get("DRAIZER_RUN_DIR") or resolve_run_dir(cfg))).resolve()
     reply = request(Endpoints(cfg, run_dir).control(service), cmd, cmd_args, args.timeout)

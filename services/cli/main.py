@@ -14,7 +14,8 @@ commands:
   bench          drive the pipeline at fixed quote rates; tick->order latency and max sustained rate
   record         store a venue's raw market-data frames (--venue V --duration S -o FILE)
   replay         drive the feed handlers and detector from recordings, deterministically
-  config check   validate a config file
+  config check   validate a config file; list the environment variables it needs
+  preflight      check keys, permissions, clock, venue rules, balances and rate limits before live trading
   strategy       show strategies, enable/disable one or set its parameters at runtime (no restart)
   reload         re-read the config file into the running detector (strategy sections)
   kill / resume  risk kill switch: halt (and cancel) / resume trading
@@ -58,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
             from services.cli.config_check import main as config
 
             return config(rest)
+        if command == "preflight":
+            from services.cli.preflight import main as preflight
+
+            return preflight(rest)
         if command in ("strategy", "reload", "kill", "resume"):
             from services.cli.control import main as control
 

@@ -1,9 +1,10 @@
 """`draizer run`: the whole pipeline under supervisord in the foreground, with a live status line.
 
-It prepares the private run directory, the environment ``supervisord.conf`` reads, and — in paper mode
-only — throw-away credentials shared by the simulator and the executor (never written to disk). Then it
-starts supervisord in its own session (so a terminal Ctrl-C reaches only this command, which stops the
-pipeline in order), prints a status line every second, and stops after ``--duration``.
+In live mode it first runs ``draizer preflight`` and refuses to start on a failure. It prepares the private run
+directory, the environment ``supervisord.conf`` reads, and — in paper mode only — throw-away credentials shared
+by the simulator and the executor (never written to disk). Then it starts supervisord in its own session (so a
+terminal Ctrl-C reaches only this command, which stops the pipeline in order), prints a status line every second,
+and stops after ``--duration``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ LOCK_NAME = "draizer-run.lock"
 START_TIMEOUT_S = 300.0  # a cold first start on 2 busy cores compiles for ~20 s; five minutes means broken
 START_POLL_S = 0.1
 START_FAILED = 4  # the exit code of a start that never became ready
+PREFLIGHT_FAILED = 1  # a live run's preflight failed: nothing was started
 LOCK_PID_WAIT_S = 2.0  # how long a refused start waits for the holder to have written its pid
 
 
@@ -160,6 +162,14 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
 
     cfg0 = load_config(args.config)
+    if cfg0.mode == "live":  # before anything starts: a live run needs every preflight check to pass
+        from services.cli.preflight import run_preflight
+
+        ok, text = run_preflight(cfg0)
+        print(text, flush=True)
+        if not ok:
+            print("draizer: preflight failed: not starting (fix the rows marked FAIL, then run again)", file=sys.stderr)
+            return PREFLIGHT_FAILED
     run_dir = prepare_run_dir((args.run_dir or resolve_run_dir(cfg0)).resolve())
     lock_run_dir(run_dir)  # its descriptor is never closed: the lock lasts as long as this process
     pid = already_running(run_dir)

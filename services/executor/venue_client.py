@@ -34,16 +34,24 @@ from shared.venues.common import (
     ANSWER_UNKNOWN,
     ORDER_LIMIT_IOC,
     AccountInfo,
+    DeclaredLimit,
     HttpRequest,
     OrderAnswer,
     SymbolRules,
     TradeFill,
+    TradingPermission,
     answer_without_order,
 )
 from shared.venues.kinds import kind_of
 from shared.venues.order_template import OrderTemplate, build_templates
 from shared.venues.perp import FundingPaymentInfo, PerpAccountInfo, PerpOrderFormat
-from shared.venues.spot_rest import ALL_ORDERS_MAX_LIMIT, SpotOrderFormat, VenueOrder
+from shared.venues.spot_rest import (
+    ALL_ORDERS_MAX_LIMIT,
+    SpotOrderFormat,
+    VenueOrder,
+    parse_permission,
+    parse_rate_limits,
+)
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +107,10 @@ class VenueClient:
         self.__secret = secret
         self.symbol_ids = [s for s in range(registry.n_symbols) if registry.listed[self.venue_id, s]]
         self.rules: dict[int, SymbolRules] = {}
+        # What the venue declares beyond what orders need, for ``draizer preflight``: its exchangeInfo rateLimits
+        # (None: unreadable) and the last account answer's trading permission.
+        self.declared_limits: tuple[DeclaredLimit, ...] | None = None
+        self.permission = TradingPermission(None, ())
         self.templates: dict[tuple[int, int, str], OrderTemplate] = {}
         # The config's fees until the account answer states the real ones.
         self.maker_fee = Decimal(repr(venue.maker_fee))
@@ -199,6 +211,7 @@ class VenueClient:
         names = [self.registry.symbol(s) for s in self.symbol_ids]
         resp = await self._checked(self.fmt.build_exchange_info(names), self.fmt.weights.exchange_info)
         rules = self.fmt.parse_exchange_info(resp.body)
+        self.declared_limits = parse_rate_limits(resp.body)
         missing = [n for n in names if n not in rules]
         if missing:
             raise ConfigError(f"venues[{self.name}].symbols: the venue does not list {missing}")
@@ -346,6 +359,7 @@ class VenueClient:
         """Balances and commission rates; the rates become ``maker_fee``/``taker_fee``."""
         resp = await self._checked(self.fmt.build_account(**self._auth()), self.fmt.weights.account)
         info = self.fmt.parse_account(resp.body, fallback=(self.maker_fee, self.taker_fee))
+        self.permission = parse_permission(resp.body)
         self.maker_fee, self.taker_fee = info.maker_fee, info.taker_fee
         return info
 

@@ -292,6 +292,13 @@ class Simulator:
         v.stream.inject(fault)
         log.warning("sim %s: injected %s (symbol %s, seconds %s)", venue, kind, symbol, seconds)
 
+    def skew_clock(self, venue: str, ms: int) -> None:
+        """Set a spot venue's clock ``ms`` away from the host's (its time endpoint and timestamp check)."""
+        v = self._by_name.get(venue)
+        if not isinstance(v, SpotVenue):
+            raise FaultError(f"{venue!r} is not a simulated spot venue")
+        v.rest.clock_skew_ms = ms
+
     def inject_order_fault(
         self,
         venue: str,

@@ -51,7 +51,7 @@ MAX_RECV_WINDOW_MS = 60_000
 CLOCK_TOLERANCE_MS = 1000  # a timestamp may run this far ahead of the server clock
 
 
-def check_timestamp(d: Dialect, params: Mapping[str, str]) -> ApiError | None:
+def check_timestamp(d: Dialect, params: Mapping[str, str], skew_ms: int = 0) -> ApiError | None:
     """A signed request's ``timestamp`` and ``recvWindow`` as Binance checks them (spot and USD-M alike): None when
     the request is in its window, else the venue's error."""
     ts_text = params.get("timestamp", "")
@@ -65,7 +65,7 @@ def check_timestamp(d: Dialect, params: Mapping[str, str]) -> ApiError | None:
         return d.bad_param("recvWindow")
     if not 0 < recv_window <= MAX_RECV_WINDOW_MS:
         return d.bad_recv_window()
-    server, ts = now_ms(), int(ts_text)
+    server, ts = now_ms() + skew_ms, int(ts_text)
     if not (ts < server + CLOCK_TOLERANCE_MS and server - ts <= recv_window):
         return d.bad_timestamp()
     return None
@@ -115,6 +115,9 @@ class VenueRest(RestServer):
         self.gate = RateGate(self.limits, binance=dialect.binance_limits)
         self.faults = OrderFaults()
         self.account_api = AccountApi(self)
+        # The venue's clock minus the host's (``Simulator.skew_clock``): its time answer and its recvWindow check
+        # both read the skewed clock, as a venue whose clock differs from ours would.
+        self.clock_skew_ms = 0
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/api/v3/time", self._time)
@@ -190,7 +193,7 @@ class VenueRest(RestServer):
             return d.bad_signature()
         params = dict(parse_qsl(body, keep_blank_values=True))
         params.update(parse_qsl(query, keep_blank_values=True))  # the query string wins, as on both venues
-        problem = check_timestamp(self.dialect, params)
+        problem = check_timestamp(self.dialect, params, self.clock_skew_ms)
         return problem if problem is not None else (api_key, params)
 
     def symbol_index(self, params: Mapping[str, str], *, required: bool = True) -> int | ApiError | None:
@@ -223,7 +226,7 @@ class VenueRest(RestServer):
     # ----- handlers
     async def _time(self, request: web.Request) -> web.Response:
         self.requests += 1
-        return self.json({"serverTime": now_ms()})
+        return self.json({"serverTime": now_ms() + self.clock_skew_ms})
 
     async def _exchange_info(self, request: web.Request) -> web.Response:
         self.requests += 1

@@ -218,6 +218,21 @@ class AccountInfo(NamedTuple):
     taker_fee: Decimal
 
 
+class DeclaredLimit(NamedTuple):
+    """One request limit the venue declares in its exchangeInfo (``rateLimits``)."""
+
+    kind: str  # REQUEST_WEIGHT | ORDERS | RAW_REQUESTS
+    interval_s: int
+    limit: int
+
+
+class TradingPermission(NamedTuple):
+    """What an account answer says about trading with these keys (None: the answer does not say)."""
+
+    can_trade: bool | None
+    permissions: tuple[str, ...]  # e.g. ("SPOT",)
+
+
 class RateHeaders(NamedTuple):
     """The venue's own count of our usage, from one answer's headers (None: not reported)."""
 

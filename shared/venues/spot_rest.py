@@ -37,6 +37,7 @@ from shared.venues.common import (
     REJECTED,
     ZERO,
     AccountInfo,
+    DeclaredLimit,
     HttpRequest,
     OrderAnswer,
     OrderResult,
@@ -44,6 +45,7 @@ from shared.venues.common import (
     RequestWeights,
     SymbolRules,
     TradeFill,
+    TradingPermission,
     answer_without_order,
     rejected,
     unknown,
@@ -214,6 +216,25 @@ class _TimeBody(Struct):
     serverTime: int
 
 
+class _RateLimit(Struct):
+    rateLimitType: str
+    interval: str
+    intervalNum: int
+    limit: int
+
+
+class _RateLimits(Struct):
+    rateLimits: list[_RateLimit] | None = None
+
+
+class _Permission(Struct):
+    canTrade: bool | None = None
+    permissions: list[str] = []
+
+
+INTERVAL_S = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86_400}
+
+
 _order_decoder = msgspec.json.Decoder(OrderBody)
 _list_decoder = msgspec.json.Decoder(list[OrderBody])
 _listed_decoder = msgspec.json.Decoder(list[msgspec.Raw])
@@ -222,6 +243,28 @@ _error_decoder = msgspec.json.Decoder(_ErrorBody)
 _account_decoder = msgspec.json.Decoder(_AccountBody)
 _trades_decoder = msgspec.json.Decoder(list[_Trade])
 _time_decoder = msgspec.json.Decoder(_TimeBody)
+_rate_limits_decoder = msgspec.json.Decoder(_RateLimits)
+_permission_decoder = msgspec.json.Decoder(_Permission)
+
+
+def parse_rate_limits(body: bytes) -> tuple[DeclaredLimit, ...] | None:
+    """The ``rateLimits`` an exchangeInfo answer declares (Binance spot and USD-M; MEXC spot writes ``[]``): () when
+    it declares none, None when they cannot be read (the caller says so; start-up does not depend on them)."""
+    try:
+        declared = _rate_limits_decoder.decode(body).rateLimits or []
+        return tuple(DeclaredLimit(r.rateLimitType, INTERVAL_S[r.interval] * r.intervalNum, r.limit) for r in declared)
+    except (msgspec.DecodeError, KeyError):
+        return None
+
+
+def parse_permission(body: bytes) -> TradingPermission:
+    """``canTrade`` and ``permissions`` of an account answer (both spot venues; USD-M has ``canTrade``); unreadable
+    or absent: (None, ())."""
+    try:
+        p = _permission_decoder.decode(body)
+    except msgspec.DecodeError:
+        return TradingPermission(None, ())
+    return TradingPermission(p.canTrade, tuple(p.permissions))
 
 
 def parse_code_msg(http_status: int, body: bytes) -> tuple[int, str]:
