@@ -51,7 +51,7 @@ def _keys_present(venue: Venue) -> Check:
 
 def _failure(exc: BaseException) -> str:
     if isinstance(exc, VenueError):
-        return f"the venue refused: code {exc.code}: {exc} (HTTP {exc.http_status})"
+        return f"the venue refused: code {exc.code}: {exc.msg} (HTTP {exc.http_status})"
     return str(exc) or type(exc).__name__
 
 
