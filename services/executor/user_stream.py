@@ -4,8 +4,8 @@ Connect to ``ws_api_url`` (``.../ws-api/v3``), subscribe with a signed request (
 credentials never leave ``VenueClient``), deliver every ``executionReport`` to ``on_report``. A lost link
 or a terminated subscription is reconnected with backoff; after every resubscription ``on_gap`` runs, so
 the executor queries the orders that were open meanwhile (events sent while we were away are gone).
-Liveness: picows pings an idle link and drops it when no pong comes back. MEXC has no such stream: its
-fills come from REST answers and ``myTrades``.
+Liveness: picows pings an idle link and drops it when no pong comes back. MEXC's user data comes over a
+listen key's private stream instead (``listen_key_stream.py``).
 """
 
 from __future__ import annotations
