@@ -3,7 +3,6 @@ executor's listen-key stream against the simulator (keep-alive, renewal, reconne
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -11,15 +10,12 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from urllib.parse import parse_qsl
 
-import msgspec
 import pytest
 
 from services.executor.listen_key_stream import ListenKeyStream
 from services.executor.venue_client import VenueClient
 from services.sim.app import Simulator
 from shared.errors import ProtocolError, VenueError
-from shared.messages import SIDE_BUY
-from shared.registry import Registry
 from shared.venues.common import OrderReport
 from shared.venues.mexc.proto.push_data_pb2 import PushDataV3ApiWrapper
 from shared.venues.mexc.user_stream import (
@@ -32,8 +28,10 @@ from shared.venues.mexc.user_stream import (
     user_stream_url,
 )
 from shared.venues.user_data import CLOSE, CREATE, KEEPALIVE, Pong, Subscribed, SubscribeRefused
+from tests import user_stream_kit
 from tests.conftest import eventually_async
-from tests.sim_kit import CREDS, DEADLINE_S, top
+from tests.sim_kit import CREDS, DEADLINE_S
+from tests.user_stream_kit import buy, client_on
 
 D = Decimal
 KEY = "pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a65a1"  # the docs' example key
@@ -137,42 +135,16 @@ def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 async def mexc(still_sim: Simulator) -> AsyncIterator[VenueClient]:
-    venue = next(v for v in still_sim.cfg.venues if v.name == "mexc")
-    venue = msgspec.structs.replace(venue, rest_url=still_sim.rest_url("mexc"),
-                                    user_ws_url=still_sim.user_ws_url("mexc"))
-    c = VenueClient(venue, Registry(still_sim.cfg), 5.0)
-    await asyncio.wait_for(c.start(), DEADLINE_S)
-    try:
+    async with client_on(still_sim, "mexc", user_ws_url=still_sim.user_ws_url("mexc")) as c:
         yield c
-    finally:
-        await c.close()
 
 
-class Reports:
-    def __init__(self) -> None:
-        self.reports: list[OrderReport] = []
-        self.gaps = 0
-
-    def __call__(self, r: OrderReport) -> None:
-        self.reports.append(r)
-
-    def gap(self) -> None:
-        self.gaps += 1
-
-    def of(self, cid: str) -> list[OrderReport]:
-        return [r for r in self.reports if r.client_order_id == cid]
-
+class Reports(user_stream_kit.Reports[OrderReport]):
     def filled(self, cid: str) -> bool:
         return any(r.status == "FILLED" for r in self.of(cid)) and self.traded(cid) > 0
 
     def traded(self, cid: str) -> Decimal:
         return sum((r.last_qty for r in self.of(cid) if r.trade_id), D(0))
-
-
-async def buy(sim: Simulator, c: VenueClient, cid: str, qty: str = "0.00200") -> None:
-    _, _, ask, _ = top(sim, "mexc")
-    a = await asyncio.wait_for(c.send_order(c.registry.symbol_id["BTCUSDT"], SIDE_BUY, qty, ask, cid), DEADLINE_S)
-    assert a.kind == "ok", a
 
 
 def user_data(sim: Simulator):  # type: ignore[no-untyped-def]

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Callable
 
 import picows
 
+from services.executor.backoff import Backoff
 from services.executor.venue_client import VenueClient
 from shared.errors import ProtocolError, VenueError
 from shared.venues.common import OrderReport
@@ -33,8 +33,6 @@ from shared.venues.user_data import CLOSE, CREATE, KEEPALIVE, ListenKeyFormat, P
 
 log = logging.getLogger(__name__)
 
-BACKOFF_START_S = 0.1
-BACKOFF_MAX_S = 5.0
 ACK_TIMEOUT_S = 5.0  # the subscription's confirmation
 CLOSE_TIMEOUT_S = 2.0  # the DELETE at close: best effort
 ORDER_IDS_KEPT = 10_000  # order id -> client id, for fills that name only the order
@@ -132,7 +130,7 @@ class ListenKeyStream:
             self.__key = ""
 
     async def _run(self) -> None:
-        backoff = BACKOFF_START_S
+        backoff = Backoff()
         while not self._closing:
             if self.__key or await self._new_key():
                 transport = await self._connect()
@@ -144,11 +142,10 @@ class ListenKeyStream:
                         return
                     self.reconnects += 1
                     if was_healthy:
-                        backoff = BACKOFF_START_S  # it worked until now: come back quickly
+                        backoff.reset()
                     log.warning("%s user stream: disconnected; reconnecting", self.client.name)
                 await self._check_key()
-            await asyncio.sleep(backoff * (0.5 + random.random()))  # reconnect backoff with jitter
-            backoff = min(backoff * 2, BACKOFF_MAX_S)
+            await backoff.wait()
 
     async def _new_key(self) -> bool:
         try:

@@ -26,20 +26,28 @@ refusal means start again with ``POST``.
 
 from __future__ import annotations
 
-import re
-
 import msgspec
 from google.protobuf.message import DecodeError
 from msgspec import Struct
 
-from shared.errors import ProtocolError, VenueError
+from shared.errors import ProtocolError
 from shared.venues.common import HttpRequest, OrderReport
 from shared.venues.mexc.auth import signed_request
 from shared.venues.mexc.constants import KEEPALIVE_INTERVAL_S, NOT_SUBSCRIBED_MARKER, PING_FRAME, PONG_MSG
 from shared.venues.mexc.market import subscription_frames
 from shared.venues.mexc.proto.push_data_pb2 import PrivateDealsV3Api, PrivateOrdersV3Api, PushDataV3ApiWrapper
-from shared.venues.spot_rest import dec, parse_code_msg
-from shared.venues.user_data import CLOSE, CREATE, KEEPALIVE, Pong, Subscribed, SubscribeRefused, UserFrame
+from shared.venues.spot_rest import dec
+from shared.venues.user_data import (
+    CLOSE,
+    CREATE,
+    KEEPALIVE,
+    Pong,
+    Subscribed,
+    SubscribeRefused,
+    UserFrame,
+    check_listen_key,
+    listen_key_answer,
+)
 
 PRIVATE_WS_URL = "wss://wbs-api.mexc.com/ws"
 LISTEN_KEY_PATH = "/api/v3/userDataStream"
@@ -60,11 +68,6 @@ SIDES = {1: "BUY", 2: "SELL"}
 SIDE_NUMBERS = {"BUY": 1, "SELL": 2}
 
 _METHODS = {CREATE: "POST", KEEPALIVE: "PUT", CLOSE: "DELETE"}
-_LISTEN_KEY = re.compile(r"[A-Za-z0-9]+")  # every documented key: letters and digits (it goes in a URL)
-
-
-class _ListenKey(Struct):
-    listenKey: str
 
 
 class _Reply(Struct):
@@ -73,7 +76,6 @@ class _Reply(Struct):
     id: int = 0
 
 
-_key_decoder = msgspec.json.Decoder(_ListenKey)
 _reply_decoder = msgspec.json.Decoder(_Reply)
 
 
@@ -92,23 +94,8 @@ def build_listen_key(action: str, listen_key: str, *, api_key: str, api_secret: 
 
 
 def parse_listen_key(http_status: int, body: bytes) -> str:
-    """The key of a POST, PUT or DELETE answer; VenueError (code kept) when refused, ProtocolError if unreadable.
-    The key is a secret: no message here quotes it."""
-    if not 200 <= http_status < 300:
-        code, msg = parse_code_msg(http_status, body)
-        raise VenueError(code, msg, http_status)
-    try:
-        key = _key_decoder.decode(body).listenKey
-    except msgspec.DecodeError as exc:
-        raise ProtocolError(f"mexc: unreadable listenKey answer ({exc})") from None
-    if not _LISTEN_KEY.fullmatch(key):
-        raise ProtocolError(f"mexc: a listenKey of {len(key)} characters that are not all letters and digits")
-    return key
-
-
-def check_listen_key(listen_key: str) -> None:
-    if not _LISTEN_KEY.fullmatch(listen_key):
-        raise ValueError("a listenKey is letters and digits")
+    """The key of a POST, PUT or DELETE answer; VenueError (code kept) when refused, ProtocolError if unreadable."""
+    return listen_key_answer(http_status, body, "mexc")
 
 
 def user_stream_url(listen_key: str, base: str = PRIVATE_WS_URL) -> str:
