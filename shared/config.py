@@ -112,6 +112,9 @@ class Venue(_Frozen):
     recv_window_ms: Annotated[int, Meta(gt=0, le=60_000)] = 5000
     order_connections: Annotated[int, Meta(ge=1, le=64)] = 4
     ws_api_url: str = ""  # Binance WS API (user data: executionReport); "" means fills from REST answers only
+    # MEXC private WebSocket base (``wss://wbs-api.mexc.com/ws``: a listen key is added): fills from its orders and
+    # deals channels, the trade list only while it is down; "" means fills from REST answers and the trade list
+    user_ws_url: str = ""
     limits: RateLimits = RateLimits()
 
 
@@ -353,6 +356,8 @@ def _check_semantics(cfg: Config) -> None:
         kind = kind_of(venue.kind)
         if kind.spot and not venue.api_key_env:
             raise ConfigError(f"venues[{i}].api_key_env: a spot venue needs the names of its key variables")
+        if venue.user_ws_url and kind.listen_key_stream is None:
+            raise ConfigError(f"venues[{i}].user_ws_url: {venue.kind} has no listen-key user stream")
         for check in kind.checks:  # the venue's own rules (its depth intervals, its depth modes)
             check(venue, f"venues[{i}]")
         if venue.feed.depth == "partial" and venue.feed.depth_levels not in (5, 10, 20):

@@ -72,6 +72,8 @@ def make_config_dict(run_dir: Path, **overrides: Any) -> dict[str, Any]:
         v["rest_url"] = f"http://127.0.0.1:{rest}"
         if v.get("ws_api_url") and kind.user_stream is not None:
             v["ws_api_url"] = f"ws://127.0.0.1:{ws}{kind.user_stream.ws_path}"
+        if v.get("user_ws_url") and kind.listen_key_stream is not None:
+            v["user_ws_url"] = f"ws://127.0.0.1:{ws}{kind.listen_key_stream.ws_path}"
     data["instance"] = "t" + uuid.uuid4().hex[:12]
     data["runtime"]["run_dir"] = str(run_dir)
     data["sinks"]["prometheus_port"] = free_port()

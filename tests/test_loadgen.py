@@ -82,6 +82,7 @@ def base_config(run_dir: Path) -> dict[str, Any]:
         sv["ws_port"] = sv["rest_port"] = 0
     for v in data["venues"]:
         v.pop("ws_api_url", None)
+        v.pop("user_ws_url", None)  # the load source serves no private stream either
         if kind_of(v["kind"]).spot:
             v["feed"] = {"depth": "none"}  # tops only: the load source replays book tickers
     return data

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
-import msgspec
 import pytest
 
 from services.executor.user_stream import UserStream
 from services.executor.venue_client import VenueClient
 from services.sim.app import Simulator
 from shared.errors import ProtocolError
-from shared.messages import SIDE_BUY
-from shared.registry import Registry
 from shared.venues.binance.user_stream import (
     ExecutionReport,
     StreamTerminated,
@@ -26,7 +22,8 @@ from shared.venues.binance.user_stream import (
     subscribe_request,
 )
 from tests.conftest import eventually_async
-from tests.sim_kit import CREDS, DEADLINE_S, top
+from tests.sim_kit import CREDS, DEADLINE_S
+from tests.user_stream_kit import Reports, buy, client_on
 
 D = Decimal
 
@@ -100,40 +97,12 @@ def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 async def binance(still_sim: Simulator) -> AsyncIterator[VenueClient]:
-    venue = next(v for v in still_sim.cfg.venues if v.name == "binance")
-    venue = msgspec.structs.replace(venue, rest_url=still_sim.rest_url("binance"),
-                                    ws_api_url=still_sim.ws_api_url("binance"))
-    c = VenueClient(venue, Registry(still_sim.cfg), 5.0)
-    await asyncio.wait_for(c.start(), DEADLINE_S)
-    try:
+    async with client_on(still_sim, "binance", ws_api_url=still_sim.ws_api_url("binance")) as c:
         yield c
-    finally:
-        await c.close()
-
-
-class Reports:
-    def __init__(self) -> None:
-        self.reports: list[ExecutionReport] = []
-        self.gaps = 0
-
-    def __call__(self, r: ExecutionReport) -> None:
-        self.reports.append(r)
-
-    def gap(self) -> None:
-        self.gaps += 1
-
-    def of(self, cid: str) -> list[ExecutionReport]:
-        return [r for r in self.reports if r.client_order_id == cid]
-
-
-async def buy(sim: Simulator, c: VenueClient, cid: str, qty: str = "0.00200") -> None:
-    _, _, ask, _ = top(sim, "binance")
-    a = await asyncio.wait_for(c.send_order(c.registry.symbol_id["BTCUSDT"], SIDE_BUY, qty, ask, cid), DEADLINE_S)
-    assert a.kind == "ok", a
 
 
 async def test_reports_follow_an_order(still_sim: Simulator, binance: VenueClient) -> None:
-    seen = Reports()
+    seen: Reports[ExecutionReport] = Reports()
     stream = UserStream(binance, binance.venue.ws_api_url, seen, seen.gap)
     await stream.start()
     try:
@@ -157,7 +126,7 @@ async def test_reports_follow_an_order(still_sim: Simulator, binance: VenueClien
 
 
 async def test_reconnects_after_a_drop_and_reports_the_gap(still_sim: Simulator, binance: VenueClient) -> None:
-    seen = Reports()
+    seen: Reports[ExecutionReport] = Reports()
     stream = UserStream(binance, binance.venue.ws_api_url, seen, seen.gap)
     await stream.start()
     try:
@@ -176,7 +145,7 @@ async def test_a_refused_subscription_is_retried_not_connected(still_sim: Simula
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRAIZER_BINANCE_API_SECRET", "wrong")  # the venue will refuse the signature
     wrong = VenueClient(binance.venue, binance.registry, 5.0)  # not started: signing needs no REST
-    stream = UserStream(wrong, binance.venue.ws_api_url, Reports())
+    stream = UserStream(wrong, binance.venue.ws_api_url, Reports[ExecutionReport]())
     await stream.start()
     try:
         await eventually_async(lambda: stream.refused >= 2, timeout=DEADLINE_S, what="refused subscriptions")

@@ -3,7 +3,9 @@
 1. Every order's first answer (the REST response, or a timeout) is applied to its state machine.
 2. Each order is driven to a final state: UNKNOWN and open orders are *queried*, never resent; one still open
    after ``order_timeout_ms`` is cancelled. The user stream's reports land on the same state machines and wake
-   the waiters. A final order whose answer carried no trades gets them from the venue's trade list.
+   the waiters. A final order whose answer carried no trades gets them from the user stream when one has covered
+   it since its creation (MEXC's deals channel), else, or if they do not come in ``STREAM_TRADES_WAIT_S``, from the
+   venue's trade list.
 3. Legging: while the legs' fill fractions differ, correcting orders (``legging.py``) go out, journaled first,
    until they balance or ``unwind_deadline_ms`` passes; an imbalance left then is an orphan and raises an alert.
 4. The books (``accounting.py``), the OrderUpdates and Fills, the Execution, and the journal's ``done``.
@@ -45,6 +47,7 @@ POLL_START_S = 0.05
 POLL_MAX_S = 0.5
 MAX_CORRECTION_ROUNDS = 12  # each round widens the limit by unwind_slippage_bps; the deadline bounds them all
 TRADE_LIST_ATTEMPTS = 5
+STREAM_TRADES_WAIT_S = 2.0  # a covered order's fills normally follow its status within milliseconds
 
 
 class ExecutionRun:
@@ -137,9 +140,12 @@ class ExecutionRun:
 
     async def _complete_trades(self, o: TrackedOrder) -> None:
         client = self.ex.clients[o.venue]
+        if o.executed > 0 and not o.trades_complete() and self.ex.stream_covers(o):
+            await self._trades_from_stream(o)
         for attempt in range(TRADE_LIST_ATTEMPTS):
             if o.executed <= 0 or o.trades_complete():
                 return
+            self.ex.n_trade_lists += 1
             try:
                 trades = await client.my_trades(o.symbol, o.order_id)
             except (OSError, TimeoutError, ConnectionError, VenueError, ProtocolError) as exc:
@@ -156,6 +162,25 @@ class ExecutionRun:
             self.ex.n_trades_missing += 1
             log.error("order %s on %s: executed %s but the venue lists trades for only part of it",
                       o.client_order_id, client.name, o.executed)
+
+    async def _trades_from_stream(self, o: TrackedOrder) -> None:
+        """Wait for the stream's fills of ``o`` while it stays up; the trade list takes over when it goes down or
+        the fills are late (counted and logged: never a silent wait)."""
+        deadline = time.monotonic() + STREAM_TRADES_WAIT_S
+        ev = self._wake.setdefault(o.client_order_id, asyncio.Event())
+        while True:
+            ev.clear()
+            if o.trades_complete() or not self.ex.stream_covers(o):
+                return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.ex.n_stream_trades_late += 1
+                log.warning("order %s on %s: the user stream brought fills for only part of %s in %.1fs; reading "
+                            "the trade list", o.client_order_id, self.ex.clients[o.venue].name, o.executed,
+                            STREAM_TRADES_WAIT_S)
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ev.wait(), min(left, POLL_MAX_S))  # a report wakes it
 
     # ----- legging
     def positions(self) -> list[LegPosition]:

@@ -23,6 +23,7 @@ import zmq
 from services.executor.accounting import Books
 from services.executor.execution import ExecutionRun
 from services.executor.ledger import Ledger
+from services.executor.listen_key_stream import ListenKeyStream
 from services.executor.order_journal import JournalState, JournalSyncError, OrderJournal
 from services.executor.order_state import TrackedOrder, Trade
 from services.executor.perp_desk import PerpDesk
@@ -51,11 +52,13 @@ from shared.money import floor_step_text, price_text, to_wire
 from shared.runtime.host import ProcessContext
 from shared.runtime.service import Service
 from shared.runtime.session import current_session, session_start_ms
+from shared.venues.binance.user_stream import ExecutionReport
 from shared.venues.common import (
     ANSWER_THROTTLED,
     ORDER_LIMIT_IOC,
     ORDER_MARKET,
     OrderAnswer,
+    OrderReport,
     SymbolRules,
     answer_without_order,
 )
@@ -83,7 +86,8 @@ class Executor(Service):
         super().__init__("executor", ctx)
         self.settings = ctx.cfg.execution
         self.clients: dict[int, VenueClient] = {}
-        self.streams: list[UserStream] = []
+        self.streams: list[UserStream | ListenKeyStream] = []
+        self.fill_streams: dict[int, ListenKeyStream] = {}  # venue -> the stream its fills come by (not the trade list)
         configured = self.settings.journal_dir
         self.journal_dir = Path(configured) if configured else Path(ctx.run_dir) / "state" / "orders"
         # Files are created on the first record, named after every existing one: loading at start sees the past.
@@ -100,6 +104,8 @@ class Executor(Service):
         self.n_intents = self.n_orders = self.n_fills = self.n_rejected = 0
         self.n_refused = self.n_trades_missing = self.n_reconciled = self.n_reports = self.n_kill_cancelled = 0
         self.n_republished = 0  # executions a kill left booked but unpublished, published by the restart
+        self.n_trade_lists = 0  # trade-list requests (myTrades): the fallback where no user stream covers an order
+        self.n_stream_trades_late = 0  # orders whose fills the stream did not bring in time: read from the list
         self.outcomes: dict[str, int] = {}  # this process's executions (heartbeat counters)
         self.pnl_usd = 0.0  # booked by this process
         self.run_ledger = Ledger()  # every balance move since this process started
@@ -145,6 +151,11 @@ class Executor(Service):
                 stream = UserStream(c, c.venue.ws_api_url, self.on_report, on_gap=self._on_user_stream_gap)
                 self.streams.append(stream)
                 await stream.start()
+            elif c.venue.user_ws_url:  # MEXC: a listen key's private stream; the trade list only while it is down
+                lk = ListenKeyStream(c, c.venue.user_ws_url, self.on_report, on_gap=self._on_user_stream_gap)
+                self.streams.append(lk)
+                self.fill_streams[i] = lk
+                await lk.start()
         self.n_reconciled = await reconcile(self, state, self.journal_dir)
         self.ready = True
         for i in self.clients:
@@ -436,20 +447,26 @@ class Executor(Service):
                     a.error_code, a.error_msg)
 
     # ----- user stream
-    def on_report(self, r: Any) -> None:
-        """A Binance executionReport: the same state machine as the REST answers, deduplicated by trade id."""
+    def on_report(self, r: ExecutionReport | OrderReport) -> None:
+        """A user-stream report (Binance executionReport; MEXC's orders and deals pushes): the same state machine as
+        the REST answers, deduplicated by trade id. A report without a status (a MEXC deal) is a fill only."""
         self.n_reports += 1
         found = self._by_cid.get(r.client_order_id)
         if found is None:
             return  # not an order of a running execution (a reconciled one, or someone else's)
         run, o = found
-        changed = o.advance(r.status, r.cum_qty, r.cum_quote, str(r.order_id))
+        changed = o.advance(r.status, r.cum_qty, r.cum_quote, str(r.order_id)) if r.status else False
         if r.trade_id:
             changed = o.add_trade(Trade(r.trade_id, r.last_price, r.last_qty, r.commission,
                                         r.commission_asset or "")) or changed  # a report's fill, as a trade
         if changed:
             self.journal.update(o)
             run.wake(o.client_order_id)
+
+    def stream_covers(self, o: TrackedOrder) -> bool:
+        """The venue's user stream has been up since before ``o`` was created: its fills come by the stream."""
+        s = self.fill_streams.get(o.venue)
+        return s is not None and s.covers(o.created_ns)
 
     def _on_user_stream_gap(self) -> None:
         """The user stream was away: reports may be lost, so every open order is queried now, not at its next poll."""
@@ -635,6 +652,10 @@ class Executor(Service):
             "republished": self.n_republished,
             "trades_missing": self.n_trades_missing,
             "user_reports": self.n_reports,
+            "trade_lists": self.n_trade_lists,
+            "stream_trades_late": self.n_stream_trades_late,
+            "user_stream_malformed": sum(s.malformed for s in self.streams),
+            "user_stream_reconnects": sum(s.reconnects for s in self.streams),
             "kill_cancelled": self.n_kill_cancelled,
             "in_flight": len(self._runs),
             "malformed": self.n_malformed,

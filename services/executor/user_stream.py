@@ -4,19 +4,19 @@ Connect to ``ws_api_url`` (``.../ws-api/v3``), subscribe with a signed request (
 credentials never leave ``VenueClient``), deliver every ``executionReport`` to ``on_report``. A lost link
 or a terminated subscription is reconnected with backoff; after every resubscription ``on_gap`` runs, so
 the executor queries the orders that were open meanwhile (events sent while we were away are gone).
-Liveness: picows pings an idle link and drops it when no pong comes back. MEXC has no such stream: its
-fills come from REST answers and ``myTrades``.
+Liveness: picows pings an idle link and drops it when no pong comes back. MEXC's user data comes over a
+listen key's private stream instead (``listen_key_stream.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Callable
 
 import picows
 
+from services.executor.backoff import Backoff
 from services.executor.venue_client import VenueClient
 from shared.errors import ProtocolError
 from shared.venues.binance.user_stream import (
@@ -28,8 +28,6 @@ from shared.venues.binance.user_stream import (
 
 log = logging.getLogger(__name__)
 
-BACKOFF_START_S = 0.1
-BACKOFF_MAX_S = 5.0
 PING_TIMEOUT_S = 10.0
 
 
@@ -95,7 +93,7 @@ class UserStream:
         self.connected = False
 
     async def _run(self) -> None:
-        backoff = BACKOFF_START_S
+        backoff = Backoff()
         while not self._closing:
             try:
                 transport, _ = await picows.ws_connect(
@@ -108,7 +106,8 @@ class UserStream:
                     logger_name=f"executor.{self.client.name}.user_stream",
                 )
             except (OSError, picows.WSError, TimeoutError) as exc:
-                log.warning("%s user stream: cannot connect (%s); retry in ~%.2fs", self.client.name, exc, backoff)
+                log.warning("%s user stream: cannot connect (%s); retry in ~%.2fs", self.client.name, exc,
+                            backoff.next_s)
             else:
                 self._transport = transport
                 await transport.wait_disconnected()
@@ -117,10 +116,9 @@ class UserStream:
                     return
                 self.reconnects += 1
                 if was_connected:
-                    backoff = BACKOFF_START_S  # it worked until now: come back quickly
+                    backoff.reset()
                 log.warning("%s user stream: disconnected; reconnecting", self.client.name)
-            await asyncio.sleep(backoff * (0.5 + random.random()))  # reconnect backoff with jitter
-            backoff = min(backoff * 2, BACKOFF_MAX_S)
+            await backoff.wait()
 
     # ----- called by the listener
     def _subscribe(self, transport: picows.WSTransport) -> None:

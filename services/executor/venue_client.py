@@ -92,6 +92,7 @@ class VenueClient:
         kind = kind_of(venue.kind)
         self.perp = kind.perp  # a perpetual venue: reduce-only orders, a margin account, funding income
         self.user_stream = kind.user_stream  # None: the venue has no WS API user stream
+        self.listen_key_format = kind.listen_key_stream.format() if kind.listen_key_stream is not None else None
         self.timeout_s = timeout_s
         self.start_deadline_s = start_deadline_s
         self._last_request: HttpRequest | None = None  # the last request sent: start-up errors name it
@@ -376,6 +377,17 @@ class VenueClient:
         if self.user_stream is None:
             raise ValueError(f"{self.name}: {self.kind} has no WS API user stream")
         return self.user_stream.subscribe_request(self.__key, self.__secret, self.timestamp_ms(), request_id)
+
+    async def listen_key(self, action: str, listen_key: str = "") -> str:
+        """Create, keep alive or close the venue's user-data listen key (``shared.venues.user_data``); the key the
+        venue answers. Raises like ``account`` (VenueError: refused, e.g. an expired key). The key is a secret:
+        the caller keeps it out of logs."""
+        fmt = self.listen_key_format
+        if fmt is None:
+            raise ValueError(f"{self.name}: {self.kind} has no listen-key user stream")
+        req = fmt.build_listen_key(action, listen_key, **self._auth())
+        resp = await self._checked(req, fmt.weight)
+        return fmt.parse_listen_key(resp.status, resp.body)
 
     # ----- perpetuals
     def _perp_fmt(self) -> PerpOrderFormat:

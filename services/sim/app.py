@@ -178,6 +178,13 @@ class Simulator:
             raise KeyError(f"{name} serves no WebSocket API")
         return f"ws://{self.cfg.sim.host}:{v.stream.port}{v.kind.user_stream.ws_path}"
 
+    def user_ws_url(self, name: str) -> str:
+        """The venue's private user-data WebSocket base (MEXC: ``/ws``, a listen key is added), on its WS port."""
+        v = self._by_name[name]
+        if not isinstance(v, SpotVenue) or v.user_data is None or v.kind.listen_key_stream is None:
+            raise KeyError(f"{name} serves no listen-key user stream")
+        return f"ws://{self.cfg.sim.host}:{v.stream.port}{v.kind.listen_key_stream.ws_path}"
+
     def balances(self, venue: str, api_key: str) -> dict[str, Decimal]:
         """Every asset of the account, total (free + locked)."""
         v = self._by_name[venue]

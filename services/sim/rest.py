@@ -24,6 +24,7 @@ import hmac
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -118,6 +119,8 @@ class VenueRest(RestServer):
         # The venue's clock minus the host's (``Simulator.skew_clock``): its time answer and its recvWindow check
         # both read the skewed clock, as a venue whose clock differs from ours would.
         self.clock_skew_ms = 0
+        self.user_data: Any = None  # a listen-key venue's user data (its routes added here; set by the venue)
+        self.path_counts: Counter[tuple[str, str]] = Counter()  # (method, path) -> venue API requests arrived
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/api/v3/time", self._time)
@@ -126,6 +129,8 @@ class VenueRest(RestServer):
         app.router.add_post(ORDER_PATH, self._new_order)
         app.router.add_get(ORDER_PATH, self._query_order)
         self.account_api.routes(app)
+        if self.user_data is not None:
+            self.user_data.routes(app, self)
         app.router.add_get("/sim/balances", self._balances)
         app.router.add_get("/sim/starting_balances", self._balances)
         app.router.add_get("/sim/marks", self._marks)
@@ -139,6 +144,7 @@ class VenueRest(RestServer):
             path, method = request.path, request.method
             if path.startswith("/sim/"):
                 return await handler(request)
+            self.path_counts[method, path] += 1
             refusal = self.gate.admit(method, path, request_weight(method, path, dict(request.query)))
             if refusal is None:
                 resp = await handler(request)

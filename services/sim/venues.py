@@ -82,6 +82,12 @@ class SpotVenue:
             self.user_streams = UserStreams(creds)
             self.stream.user_streams = self.user_streams
             self.book.listeners.append(self.user_streams.on_order_event)
+        self.user_data: Any = None  # a listen-key venue's keys and private pushes (MEXC: user_mexc.MexcUserStreams)
+        if kind.sim.user_data is not None:
+            self.user_data = load(kind.sim.user_data)(creds)
+            self.stream.private = self.user_data  # type: ignore[attr-defined]  # the kind's server serves it
+            self.rest.user_data = self.user_data
+            self.book.listeners.append(self.user_data.on_order_event)
 
     def flush(self, interval_ms: int) -> None:
         """One aggregation interval is over: push every symbol's pending diff (and Binance's partials)."""
@@ -120,6 +126,7 @@ class SpotVenue:
             **self.rest.gate.counts,  # limited (429) and banned (418) answers
             "user_streams": self.user_streams.subscribers() if self.user_streams else 0,
             "user_events": self.user_streams.events if self.user_streams else 0,
+            **(self.user_data.stats() if self.user_data is not None else {}),
         }
 
 

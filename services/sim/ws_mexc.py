@@ -3,7 +3,8 @@
 ``SUBSCRIPTION`` of ``spot@public.aggre.bookTicker.v3.api.pb@(100ms|10ms)@SYMBOL`` or
 ``spot@public.aggre.depth.v3.api.pb@(100ms|10ms)@SYMBOL`` is acked with ``{"id":0,"code":0,"msg":"<params>"}``
 (at most 30 channels per connection, both kinds counted); ``PING`` gets ``PONG``; retired JSON channels
-are answered "Blocked!". Every book update goes out as a bookTicker at once (the ticker's aggregation is
+are answered "Blocked!". ``/ws?listenKey=..`` is the account's private stream (``user_mexc``: the orders and
+deals channels besides the public ones). Every book update goes out as a bookTicker at once (the ticker's aggregation is
 not simulated, so the feed sees the sim's full quote rate); depth is aggregated per interval into
 ``publicAggreDepths`` with absolute quantities and a fromVersion..toVersion range. Not enforced: the
 30 s / 60 s idle disconnects.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qs
 
 import msgspec
 import picows
@@ -25,8 +27,10 @@ from services.sim.units import SymbolSpec, units_text
 from services.sim.ws_common import TICKER, Connection, ListenerOrResponse, StreamServer
 from shared.venues.mexc.constants import DEPTH_CHANNEL_PREFIX, MAX_SUBSCRIPTIONS, PONG_MSG, WS_PATH
 from shared.venues.mexc.proto.push_data_pb2 import PushDataV3ApiWrapper
+from shared.venues.mexc.user_stream import CHANNELS
 
 if TYPE_CHECKING:
+    from services.sim.user_mexc import MexcUserStreams
     from services.sim.ws_api import UserStreams
 
 CHANNEL_PREFIX = "spot@public.aggre.bookTicker.v3.api.pb@"
@@ -121,10 +125,46 @@ class MexcConnection(Connection):
         self.reply(_reply(",".join(req.params), req.id))
 
 
+class MexcPrivateConnection(MexcConnection):
+    """A ``/ws?listenKey=..`` connection: the account's private channels as well as the public ones."""
+
+    def __init__(self, server: MexcStreamServer, streams: MexcUserStreams, listen_key: str) -> None:
+        super().__init__(server)
+        self.streams = streams
+        self.listen_key = listen_key
+
+    def on_open(self) -> None:
+        if not self.streams.add(self.listen_key, self):  # expired between the upgrade and now
+            self.close(picows.WSCloseCode.POLICY_VIOLATION)
+
+    def on_close(self) -> None:
+        self.streams.remove(self.listen_key, self)
+
+    def on_text(self, payload: bytes) -> None:
+        try:
+            req = _request_decoder.decode(payload)
+        except msgspec.DecodeError:
+            req = None
+        method = req.method.upper() if req is not None else ""
+        if req is None or method not in ("SUBSCRIPTION", "UNSUBSCRIPTION") or not set(req.params) & CHANNELS:
+            super().on_text(payload)
+            return
+        if not set(req.params) <= CHANNELS:
+            self.reply(_refusal(req.params, "Illegal channel or symbol", req.id))
+            return
+        chans = self.streams.channels.setdefault(self, set())
+        if method == "SUBSCRIPTION":
+            chans.update(req.params)
+        else:
+            chans.difference_update(req.params)
+        self.reply(_reply(",".join(req.params), req.id))
+
+
 class MexcStreamServer(StreamServer):
     diff_intervals = DIFF_INTERVALS
     partial_intervals: tuple[int, ...] = ()  # MEXC pushes no partial books
     user_streams: UserStreams | None = None  # and serves no WS API on this port
+    private: MexcUserStreams | None = None  # listen keys and their private pushes (set by the venue)
 
     def __init__(
         self, venue: str, specs: Sequence[SymbolSpec], listed: Sequence[int], max_connection_age_s: float = 86_400.0
@@ -163,8 +203,23 @@ class MexcStreamServer(StreamServer):
         """Never called (no partial intervals): here so every spot server answers the same calls."""
 
     def listener(self, request: picows.WSUpgradeRequest) -> ListenerOrResponse:
-        path = request.path.decode("latin-1").partition("?")[0]
-        return MexcConnection(self) if path == WS_PATH else None
+        path, _, query = request.path.decode("latin-1").partition("?")
+        if path != WS_PATH:
+            return None
+        key = parse_qs(query).get("listenKey", [""])[0]
+        if not key or self.private is None:
+            return MexcConnection(self)
+        refusal = self.private.admit(key)
+        if refusal is not None:
+            body = _encode({"code": refusal.code, "msg": refusal.msg})
+            return picows.WSUpgradeResponseWithListener(
+                picows.WSUpgradeResponse.create_error_response(refusal.http_status, body), None)
+        return MexcPrivateConnection(self, self.private, key)
+
+    def keepalive(self, conn: Connection, now: float) -> None:
+        super().keepalive(conn, now)
+        if self.private is not None and isinstance(conn, MexcPrivateConnection):
+            self.private.sweep()  # a key not kept alive ends, and its connections with it
 
     def publish(self, q: SimQuote) -> None:
         s = q.symbol

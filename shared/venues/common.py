@@ -144,6 +144,26 @@ class TradeFill(NamedTuple):
     commission_asset: str  # as the venue reports it: Binance charges buys in the base asset
 
 
+class OrderReport(NamedTuple):
+    """One account event from a venue's user-data stream, whichever venue: an order's state (``status`` set,
+    cumulative numbers) and/or one fill (``trade_id`` set, with its price, quantity and fee). Binance's
+    executionReport carries both at once; MEXC sends the order's state and its fills on two channels."""
+
+    symbol: str
+    client_order_id: str  # "" when the venue did not name it
+    order_id: str
+    side: str  # BUY | SELL
+    status: str  # canonical (PARTIALLY_CANCELED -> CANCELED); "" when the event says nothing of the order's state
+    cum_qty: Decimal
+    cum_quote: Decimal
+    last_qty: Decimal  # this event's fill ("0" when none)
+    last_price: Decimal  # "0" when the event does not say it
+    trade_id: str  # "" when the event is not a fill
+    commission: Decimal
+    commission_asset: str
+    event_ms: int
+
+
 class OrderAnswer(NamedTuple):
     """What one answer says about one order.
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 if TYPE_CHECKING:  # type hints only: importing them here would be a cycle (they import shared.config)
     from shared.config import Venue
     from shared.venues.common import MarketFormat, OrderFormat
+    from shared.venues.user_data import ListenKeyFormat
 
 
 class DocumentedLimits(NamedTuple):
@@ -40,6 +41,13 @@ class UserStream(NamedTuple):
     subscribe_request: SubscribeRequest
 
 
+class ListenKeyStream(NamedTuple):
+    """Account events over a private WebSocket opened with a listen key the REST API hands out (MEXC spot)."""
+
+    ws_path: str  # where the venue serves it (the simulator too: on the market-data port)
+    format: Callable[[], ListenKeyFormat]  # the key's requests and the stream's frames (imported when called)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Simulated:
     """How the simulator (``services/sim``) and the load source (``services/loadgen``) play the venue.
@@ -53,6 +61,7 @@ class Simulated:
     funding_rest: str | None = None  # perpetual: the simulator's funding REST server class
     perp_orders: str | None = None  # perpetual: the simulator's order and account API (on the funding REST port)
     load_ticker: str | None = None  # spot: the load source's bookTicker frame builder
+    user_data: str | None = None  # spot with a listen-key stream: its keys (REST) and private pushes (WebSocket)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,6 +76,7 @@ class VenueKind:
     limits: DocumentedLimits | None = None  # the order API's documented budget; None: none documented
     api_key_header: str | None = None  # the HTTP header carrying the API key (orders, the simulator's hooks)
     user_stream: UserStream | None = None  # None: fills come from the REST answers only
+    listen_key_stream: ListenKeyStream | None = None  # user data over a listen key's private WebSocket
     funding_decimals: int | None = None  # perpetual: how many decimals the venue writes a funding rate with
     checks: tuple[ConfigCheck, ...] = ()  # the venue's own config rules, beyond the schema's
     sim: Simulated

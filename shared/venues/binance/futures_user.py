@@ -30,11 +30,12 @@ from typing import NamedTuple
 import msgspec
 from msgspec import Struct
 
-from shared.errors import ProtocolError, VenueError
+from shared.errors import ProtocolError
 from shared.venues.binance.constants import API_KEY_HEADER
 from shared.venues.binance.futures_orders import STATUSES, margin_type, sdec
 from shared.venues.common import HttpRequest
 from shared.venues.spot_rest import dec
+from shared.venues.user_data import check_listen_key, listen_key_answer
 
 PRIVATE_WS_URL = "wss://fstream.binance.com/private"  # the routed path for user data (see the docstring)
 LISTEN_KEY_PATH = "/fapi/v1/listenKey"
@@ -50,8 +51,6 @@ EVENT_LISTEN_KEY_EXPIRED = "listenKeyExpired"
 DEFAULT_EVENTS = (EVENT_ORDER_TRADE_UPDATE, EVENT_ACCOUNT_UPDATE)
 EXEC_TRADE = "TRADE"  # execution type x of a fill
 
-# Listen keys are letters and digits (every documented example); anything else would change the URL.
-_LISTEN_KEY = re.compile(r"[A-Za-z0-9]+")
 _EVENT_NAME = re.compile(r"[A-Za-z_]+")
 
 
@@ -71,41 +70,16 @@ def build_close_listen_key(api_key: str) -> HttpRequest:
     return HttpRequest("DELETE", LISTEN_KEY_PATH, [(API_KEY_HEADER, api_key)], b"")
 
 
-class _ListenKey(Struct):
-    listenKey: str
-
-
-class _Error(Struct):
-    code: int
-    msg: str = ""
-
-
-_listen_key_decoder = msgspec.json.Decoder(_ListenKey)
-_error_decoder = msgspec.json.Decoder(_Error)
-
 
 def parse_listen_key(http_status: int, body: bytes) -> str:
     """The key of a POST or PUT answer; VenueError (code kept) for an error, ProtocolError if unreadable."""
-    if not 200 <= http_status < 300:
-        try:
-            err = _error_decoder.decode(body)
-        except msgspec.DecodeError:
-            raise VenueError(0, f"HTTP {http_status}: {body[:200].decode(errors='replace')}", http_status) from None
-        raise VenueError(err.code, err.msg, http_status)
-    try:
-        key = _listen_key_decoder.decode(body).listenKey
-    except msgspec.DecodeError as exc:
-        raise ProtocolError(f"binance futures: unreadable listenKey answer ({exc})") from None
-    if not _LISTEN_KEY.fullmatch(key):
-        raise ProtocolError(f"binance futures: listenKey {key!r} is not alphanumeric")
-    return key
+    return listen_key_answer(http_status, body, "binance futures")
 
 
 def user_stream_url(listen_key: str, events: Sequence[str] = DEFAULT_EVENTS, base: str = PRIVATE_WS_URL) -> str:
     """``<base>/ws?listenKey=..&events=A/B``: only the named events; with no events, ``<base>/ws/<key>``
     (every event). ``base`` is the configured private URL (the simulator serves its own)."""
-    if not _LISTEN_KEY.fullmatch(listen_key):
-        raise ValueError(f"listenKey {listen_key!r} is not alphanumeric")
+    check_listen_key(listen_key)
     for e in events:
         if not _EVENT_NAME.fullmatch(e):
             raise ValueError(f"bad event name {e!r}")

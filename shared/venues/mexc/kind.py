@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shared.errors import ConfigError
-from shared.venues.declaration import DocumentedLimits, Simulated, VenueKind
+from shared.venues.declaration import DocumentedLimits, ListenKeyStream, Simulated, VenueKind
 from shared.venues.mexc import constants as c
 
 if TYPE_CHECKING:
     from shared.config import Venue
     from shared.venues.common import MarketFormat, OrderFormat
+    from shared.venues.user_data import ListenKeyFormat
 
 
 def _spot_market() -> MarketFormat:
@@ -41,6 +42,12 @@ def _contract_orders() -> OrderFormat:
     return MexcContractRestFormat()
 
 
+def _user_format() -> ListenKeyFormat:
+    from shared.venues.mexc.user_stream import MexcUserFormat
+
+    return MexcUserFormat()
+
+
 def _check_spot_depth(venue: Venue, where: str) -> None:
     if venue.feed.depth_interval_ms == 1000:
         raise ConfigError(f"{where}.feed.depth_interval_ms: MEXC serves 10 or 100")
@@ -56,9 +63,11 @@ MEXC = VenueKind(
     order_format=_orders,
     limits=DocumentedLimits(c.LIMIT_WEIGHT_PER_MINUTE, c.LIMIT_ORDERS_PER_10S, c.LIMIT_ORDERS_PER_DAY),
     api_key_header=c.API_KEY_HEADER,
+    listen_key_stream=ListenKeyStream(c.WS_PATH, _user_format),  # /ws?listenKey=..: the market port's path
     checks=(_check_spot_depth,),
     sim=Simulated(
         stream="services.sim.ws_mexc:MexcStreamServer",
+        user_data="services.sim.user_mexc:MexcUserStreams",
         dialect="services.sim.dialect_mexc:MexcDialect",
         load_stream="services.loadgen.venues:MexcServer",
         load_ticker="services.loadgen.frames:mexc_ticker_frame",
