@@ -61,6 +61,7 @@ def bench_config(run_dir: Path, placement: str, *, busy_poll: bool = False, fsyn
         v["ws_url"] = f"ws://127.0.0.1:{sv['ws_port']}{kind.ws_path}"
         v["rest_url"] = f"http://127.0.0.1:{sv['rest_port']}"
         v.pop("ws_api_url", None)  # fills come in the order answers: no user stream to serve
+        v.pop("user_ws_url", None)
         v["limits"] = dict(LIFTED_LIMITS)
         if kind.spot:
             v["feed"] = {**v.get("feed", {}), "depth": "none"}  # tops only: the load source replays bookTickers
