@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import urllib.parse
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Literal
@@ -116,6 +117,9 @@ class Venue(_Frozen):
     # deals channels, the trade list only while it is down; "" means fills from REST answers and the trade list
     user_ws_url: str = ""
     limits: RateLimits = RateLimits()
+    # Paper fills inside draizer (``paper.fills = "model"``): the one-way time an order takes to reach the venue.
+    # The fill is decided on the local book as it stands then; the answer comes back after as long again.
+    paper_latency_ms: Annotated[float, Meta(ge=0, le=10_000)] = 20.0
 
 
 class Symbol(_Frozen):
@@ -314,6 +318,18 @@ class Sim(_Frozen):
     venues: tuple[SimVenue, ...] = ()
 
 
+class Paper(_Frozen):
+    """How paper mode fills orders. ``venue``: orders go to the venue's REST, which must be the built-in simulator
+    (it keeps the paper accounts); ``model``: filled inside draizer against the engine's own local book, with the
+    venue's rules and the config's fees and latency (``services/executor/paper/``): paper trading on real market
+    data, with no keys. Live mode ignores this table."""
+
+    fills: Literal["venue", "model"] = "venue"
+    # Each asset's starting balance per venue, worth this many USD at the first price the engine sees.
+    asset_balance_usd: UsdAmount = 10_000.0
+    balances: dict[str, DecimalText] = {}  # exact starting balances per asset (override asset_balance_usd)
+
+
 def venue_symbols(venue: Venue, cfg_symbols: tuple[Symbol, ...]) -> tuple[Symbol, ...]:
     """The symbols a venue trades or quotes, in config order."""
     if not venue.symbols:
@@ -335,6 +351,12 @@ class Config(_Frozen):
     runtime: Runtime = Runtime()
     sinks: Sinks = Sinks()
     sim: Sim = Sim()
+    paper: Paper = Paper()
+
+
+def paper_model(cfg: Config) -> bool:
+    """Paper orders are filled inside draizer (no keys, no order traffic to any venue)."""
+    return cfg.mode == "paper" and cfg.paper.fills == "model"
 
 
 def _check_semantics(cfg: Config) -> None:
@@ -354,7 +376,7 @@ def _check_semantics(cfg: Config) -> None:
         if unknown:
             raise ConfigError(f"venues[{i}].symbols: not in symbols: {unknown}")
         kind = kind_of(venue.kind)
-        if kind.spot and not venue.api_key_env:
+        if kind.spot and not venue.api_key_env and not paper_model(cfg):
             raise ConfigError(f"venues[{i}].api_key_env: a spot venue needs the names of its key variables")
         if venue.user_ws_url and kind.listen_key_stream is None:
             raise ConfigError(f"venues[{i}].user_ws_url: {venue.kind} has no listen-key user stream")
@@ -386,6 +408,19 @@ def _check_semantics(cfg: Config) -> None:
                 raise ConfigError(f"sim.venues[{i}].venue: unknown venue {sv.venue!r}")
     if cfg.mode == "live" and cfg.sim.enabled:
         raise ConfigError("sim.enabled: the simulator cannot run in live mode")
+    if cfg.mode == "paper" and cfg.paper.fills == "venue" and not cfg.sim.enabled:
+        remote = [v.rest_url for v in cfg.venues if not _local_url(v.rest_url)]
+        if remote:  # paper orders to a real venue would be real orders
+            raise ConfigError(f"paper.fills: 'venue' sends paper orders to {remote[0]}, which is not a simulator on "
+                              "this machine; paper trading on real market data takes fills = \"model\"")
+    for asset, amount in cfg.paper.balances.items():
+        if Decimal(amount) < 0:
+            raise ConfigError(f"paper.balances.{asset}: must be >= 0, got {amount}")
+
+
+def _local_url(url: str) -> bool:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def check_finite(data: object, path: str = "$") -> None:

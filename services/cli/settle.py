@@ -28,7 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from shared.config import Config
+from shared.config import Config, paper_model
 from shared.errors import DraizerError
 from shared.runtime.control_client import ControlError, request
 from shared.runtime.endpoints import Endpoints
@@ -104,6 +104,16 @@ def marks(cfg: Config) -> dict[str, float]:
     return {a: sum(float(m[a]) for m in per_venue if a in m) / sum(1 for m in per_venue if a in m) for a in assets}
 
 
+def paper_balances(endpoints: Endpoints) -> tuple[dict[str, tuple[dict[str, Decimal], dict[str, Decimal]]],
+                                                  dict[str, float]]:
+    """(start, now) per venue from the executor's paper accounts (``paper.fills = "model"``), and the marks of the
+    engine's own books."""
+    data = request(endpoints.control("executor"), "paper_balances", timeout_s=5.0).data
+    balances = {venue: ({a: Decimal(x) for a, x in d["start"].items()}, {a: Decimal(x) for a, x in d["now"].items()})
+                for venue, d in data["venues"].items()}
+    return balances, {a: float(x) for a, x in data["marks"].items()}
+
+
 def settle(cfg: Config, env: dict[str, str], say: Callable[[str], None] = print) -> bool:
     endpoints = Endpoints(cfg, _run_dir(env))
     try:
@@ -123,8 +133,11 @@ def settle(cfg: Config, env: dict[str, str], say: Callable[[str], None] = print)
     report.add(f"open orders left: {len(executor.get('open', []))}", not executor.get("open"))
     ledger: dict[tuple[str, str], Decimal] = {(v, a): Decimal(d) for v, a, d in executor.get("deltas", [])}
     if cfg.mode == "paper":
-        balances = {**venue_balances(cfg, env), **perp_balances(cfg, env)}
-        m = marks(cfg)
+        if paper_model(cfg):  # the paper venues live in the executor: their accounts and marks are its to tell
+            balances, m = paper_balances(endpoints)
+        else:
+            balances = {**venue_balances(cfg, env), **perp_balances(cfg, env)}
+            m = marks(cfg)
         venue_pnl = ledger_pnl = 0.0
         mismatched = []
         for venue, (start, now) in balances.items():

@@ -26,13 +26,16 @@ from services.executor.ledger import Ledger
 from services.executor.listen_key_stream import ListenKeyStream
 from services.executor.order_journal import JournalState, JournalSyncError, OrderJournal
 from services.executor.order_state import TrackedOrder, Trade
+from services.executor.paper.client import PaperVenueClient
+from services.executor.paper.market import PaperMarket
 from services.executor.perp_desk import PerpDesk
 from services.executor.reconcile import reconcile
 from services.executor.republish import booked_executions, encode_event, logged_executions, unpublished
 from services.executor.session_books import SessionBooks, resumed
 from services.executor.user_stream import UserStream
 from services.executor.venue_client import VenueClient
-from shared.codec import Codec, intent_codec
+from shared.codec import Codec, intent_codec, market_data_codec
+from shared.config import paper_model
 from shared.errors import ProtocolError, VenueError
 from shared.messages import (
     ACTION_CLOSE,
@@ -44,6 +47,7 @@ from shared.messages import (
     Alert,
     Command,
     Execution,
+    MarketData,
     OrderIntent,
     Reply,
     VenueState,
@@ -57,6 +61,7 @@ from shared.venues.common import (
     ANSWER_THROTTLED,
     ORDER_LIMIT_IOC,
     ORDER_MARKET,
+    AccountInfo,
     OrderAnswer,
     OrderReport,
     SymbolRules,
@@ -117,9 +122,14 @@ class Executor(Service):
         self.perps: PerpDesk | None = None  # the perpetual venues (margin, funding, carries); None: none trade
         self._booked_before: list[Execution] = []  # this session's executions the journal booked, for the carries
         self._latency: dict[str, list[int]] = {"tick_to_order": [], "decide_to_order": []}
+        # Paper trading on real market data: the venues' order transport is the fill model on the engine's books.
+        self.paper = (PaperMarket(self.cfg, self.registry, Path(ctx.run_dir) / "state" / "paper", self.session)
+                      if paper_model(self.cfg) else None)
+        self._feeds_in_process = False
 
     def link_in_process(self, peers: dict[str, object]) -> None:
         self._fused = "RiskEngine" in peers  # risk calls on_intent directly and listens through local_listeners
+        self._feeds_in_process = "Feed" in peers  # paper books: the feeds call ``paper.on_batch`` themselves
 
     # ----- start and stop
     async def on_start(self) -> None:
@@ -133,10 +143,20 @@ class Executor(Service):
             kind = kind_of(v.kind)
             if kind.order_format is None:
                 continue
-            if kind.perp and not v.api_key_env:  # a perpetual without keys is a funding feed: carries are refused
-                log.info("%s: no api_key_env: market data only, no perpetual orders", v.name)
+            if kind.perp and (not v.api_key_env or self.paper is not None):  # a funding feed: carries are refused
+                log.info("%s: %s: market data only, no perpetual orders", v.name,
+                         "paper fills model spot books only" if self.paper is not None else "no api_key_env")
                 continue
-            self.clients[i] = VenueClient(v, self.registry, timeout_s=self.settings.order_timeout_ms / 1000)
+            timeout_s = self.settings.order_timeout_ms / 1000
+            if self.paper is not None:
+                paper = PaperVenueClient(v, self.registry, timeout_s, self.paper)
+                paper.traded = {a: d for (venue, a), d in self.books.ledger.deltas().items() if venue == i}
+                paper.on_account_open = self._paper_account_opened
+                self.clients[i] = paper
+            else:
+                self.clients[i] = VenueClient(v, self.registry, timeout_s)
+        if self.paper is not None and not self._feeds_in_process:
+            self._subscribe_paper_books()
         await asyncio.gather(*(c.start() for c in self.clients.values()))
         if any(c.perp for c in self.clients.values()):
             start_ms = session_start_ms(self.session) or time.time_ns() // 1_000_000
@@ -147,6 +167,8 @@ class Executor(Service):
         for i, c in self.clients.items():
             info = await c.account()
             self.balances[i] = {a: free for a, (free, _locked) in info.balances.items()}
+            if self.paper is not None:
+                continue  # paper orders never reach the venue: it has nothing to report
             if c.venue.ws_api_url:
                 stream = UserStream(c, c.venue.ws_api_url, self.on_report, on_gap=self._on_user_stream_gap)
                 self.streams.append(stream)
@@ -169,6 +191,22 @@ class Executor(Service):
             pull.bind(self.ctx.endpoints.intents)
             self._pull = pull
             self.watch(pull, self._on_intents)
+
+    def _paper_account_opened(self, venue: int, info: AccountInfo) -> None:
+        self.balances[venue] = {a: free for a, (free, _locked) in info.balances.items()}
+        if self.ready:
+            self.publish_venue(venue)
+
+    def _subscribe_paper_books(self) -> None:
+        """The paper books follow the feeds' market data (the single placement's feeds call ``paper.on_batch``)."""
+        assert self.paper is not None
+        sub = self.socket(zmq.SUB)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        for i in self.clients:
+            sub.connect(self.ctx.endpoints.market_data(self.cfg.venues[i].name))
+        codec: Codec[MarketData] = market_data_codec()
+        on_batch = self.paper.on_batch
+        self.watch(sub, lambda: self.drain(sub, codec, on_batch, "market-data frame (paper books)"))
 
     def _resume_books(self, state: JournalState) -> None:
         """Before reconciliation books anything: the session's books as the journal has them."""
@@ -555,6 +593,10 @@ class Executor(Service):
             self.halted = False
             log.warning("kill switch released")
             return Reply(ok=True, data={"halted": False})
+        if cmd.cmd == "paper_balances":
+            if self.paper is None:
+                return Reply(False, "paper fills are the venues' here (paper.fills = \"venue\", or live mode)")
+            return Reply(True, data={"venues": self.paper.report(), "marks": self.paper.marks()})
         if cmd.cmd == "orders":
             return self._orders_reply()
         if cmd.cmd == "booked":

@@ -82,7 +82,7 @@ def _wall_ms() -> int:
 
 class VenueClient:
     def __init__(self, venue: Venue, registry: Registry, timeout_s: float,
-                 start_deadline_s: float = START_DEADLINE_S) -> None:
+                 start_deadline_s: float = START_DEADLINE_S, *, keys_required: bool = True) -> None:
         self.venue = venue
         self.name = venue.name
         self.kind = venue.kind
@@ -99,7 +99,7 @@ class VenueClient:
         self.budget = RateBudget(venue.limits, venue.kind)
         self.pool = HttpPool(venue.rest_url, venue.order_connections)
         key, secret = os.environ.get(venue.api_key_env, ""), os.environ.get(venue.api_secret_env, "")
-        if not venue.api_key_env or not venue.api_secret_env or not key or not secret:
+        if keys_required and (not venue.api_key_env or not venue.api_secret_env or not key or not secret):
             raise ConfigError(
                 f"venues[{venue.name}]: set the environment variables {venue.api_key_env or '<api_key_env>'} and "
                 f"{venue.api_secret_env or '<api_secret_env>'} (credentials are never read from files)"

@@ -72,6 +72,7 @@ class Feed(Service):
         self._deliver: Callable[[MarketBatch], object] | None = None
         self._deliver_final: Callable[[MarketBatch], object] | None = None
         self.n_deliver_errors = 0
+        self._paper_books: Callable[[MarketBatch], None] | None = None  # single placement, paper on real data
         # Frames of one socket read are delivered one by one while the read is younger than this, then batched
         # (connection.py). Only in-process (single placement), where a delivery is a call, not a message.
         self.early_flush_ns = 0
@@ -92,6 +93,9 @@ class Feed(Service):
             self._deliver_final = detector.on_final_batch  # type: ignore[attr-defined]
             self.wait_for_subscriber = False
             self.early_flush_ns = EARLY_FLUSH_NS
+        paper = getattr(peers.get("Executor"), "paper", None)  # paper fills walk the books the engine sees
+        if paper is not None:
+            self._paper_books = paper.on_batch
 
     async def on_start(self) -> None:
         if self._deliver is not None:
@@ -188,6 +192,8 @@ class Feed(Service):
             if self.n_deliver_errors == 1 or self.n_deliver_errors % 1000 == 0:
                 log.exception("%s: the in-process detector failed on a batch (%d so far)", self.name,
                               self.n_deliver_errors)
+        if self._paper_books is not None:  # after the detector: the order this batch triggered is already out
+            self._paper_books(batch)
         items = batch.items
         self.n_items += len(items)
         self.n_batches += 1

@@ -13,8 +13,8 @@ the venue's rate limits first (``rate_limits``; Binance's usage headers go on ev
 endpoints (account, myTrades, cancels, open orders) live in ``rest_account``; order faults in
 ``order_faults``. Test hooks (not venue API): ``GET /sim/balances`` (API key header required),
 ``GET /sim/starting_balances`` (the same at the account's start), ``GET /sim/marks`` (USD per asset now),
-``POST /sim/order_fault``,
-``GET /sim/order_faults``, plus those of ``rest_common``.
+``POST /sim/order_fault``, ``GET /sim/order_faults``, ``GET /sim/path_counts`` (venue API requests per method and
+path), plus those of ``rest_common``.
 """
 
 from __future__ import annotations
@@ -137,6 +137,7 @@ class VenueRest(RestServer):
         app.router.add_get("/sim/account_orders", self._account_orders)
         app.router.add_post("/sim/order_fault", self._order_fault)
         app.router.add_get("/sim/order_faults", self._order_faults)
+        app.router.add_get("/sim/path_counts", self._path_counts)
 
     def middlewares(self) -> list[Any]:
         @web.middleware
@@ -351,6 +352,10 @@ class VenueRest(RestServer):
              "trade_ids": [f.trade_id for f in o.fills]}
             for o in self.book.every_order(api_key)
         ])
+
+    async def _path_counts(self, request: web.Request) -> web.Response:
+        """The venue API requests that arrived, as ``{"METHOD /path": n}`` (what a client did, seen from here)."""
+        return self.json({f"{m} {p}": n for (m, p), n in sorted(self.path_counts.items())})
 
     async def _marks(self, request: web.Request) -> web.Response:
         """USD per asset now, as ``Simulator.marks`` values them (for settling a paper run at mark prices)."""

@@ -79,6 +79,7 @@ class VenueKind:
     listen_key_stream: ListenKeyStream | None = None  # user data over a listen key's private WebSocket
     funding_decimals: int | None = None  # perpetual: how many decimals the venue writes a funding rate with
     checks: tuple[ConfigCheck, ...] = ()  # the venue's own config rules, beyond the schema's
+    commission_in_base_on_buy: bool = False  # spot: a buy pays its commission in the base asset (Binance)
     sim: Simulated
 
     @property

@@ -63,6 +63,7 @@ BINANCE = VenueKind(
     api_key_header=c.API_KEY_HEADER,
     user_stream=UserStream(c.WS_API_PATH, _subscribe_request),
     checks=(_check_spot_depth,),
+    commission_in_base_on_buy=True,  # without BNB: buys pay in the base asset, sells in the quote asset
     sim=Simulated(
         stream="services.sim.ws_binance:BinanceSpotStreamServer",
         dialect="services.sim.dialect_binance:BinanceDialect",
