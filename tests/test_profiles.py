@@ -83,6 +83,7 @@ def test_live_profile_trades_with_keys_and_syncs_the_journal_per_intent(path: Pa
     cfg = load_config(path)
     spot = [v for v in cfg.venues if kind_of(v.kind).spot]
     assert spot and all(v.api_key_env and v.api_secret_env for v in spot)
-    assert all(v.ws_api_url for v in spot if v.kind == "binance"), "Binance user data comes over the WS API"
+    assert all(v.ws_api_url for v in spot if kind_of(v.kind).user_stream is not None), \
+        "Binance user data comes over the WS API"
     assert cfg.execution.journal_fsync == "always"
     assert cfg.risk.loss_window_s >= 60 and cfg.risk.failure_window_s >= 60 and cfg.risk.breaker_cooldown_s >= 60
