@@ -47,7 +47,9 @@ POLL_START_S = 0.05
 POLL_MAX_S = 0.5
 MAX_CORRECTION_ROUNDS = 12  # each round widens the limit by unwind_slippage_bps; the deadline bounds them all
 TRADE_LIST_ATTEMPTS = 5
-STREAM_TRADES_WAIT_S = 2.0  # a covered order's fills normally follow its status within milliseconds
+# A covered order's fills normally follow its status within milliseconds. Short, because the legging waits for
+# every leg's trades: a long wait here eats the unwind deadline (a CI run orphaned one execution with 2 s).
+STREAM_TRADES_WAIT_S = 0.5
 
 
 class ExecutionRun:
