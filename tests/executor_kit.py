@@ -75,7 +75,7 @@ def rig_config(run_dir: Path, sim: Simulator | None = None, limits: dict[str, di
             v["rest_url"] = sim.rest_url(v["name"])  # the perpetuals' too: the executor sets them up at start
             if kind_of(v["kind"]).spot and v.get("ws_api_url"):
                 v["ws_api_url"] = sim.ws_api_url(v["name"])
-            if kind_of(v["kind"]).spot and v.get("user_ws_url"):
+            if kind_of(v["kind"]).listen_key_stream is not None:  # MEXC's user stream on (opt-in in the default)
                 v["user_ws_url"] = sim.user_ws_url(v["name"])
     return data
 
