@@ -28,7 +28,9 @@ Durability contract (``execution.journal_fsync``)
 -------------------------------------------------
 The hot path writes an intent and all its orders with ONE ``os.write`` (``intent_and_orders``) *before* the
 first request is written; corrections likewise (``orders``). A write() puts the records in the page cache:
-from that moment they survive a kill -9 of the process at any point. What differs is when they reach the disk:
+from that moment they survive a kill -9 of the process at any point. (A kill *during* the write may leave a
+prefix of the batch, as Linux stops a write between pages on a fatal signal: nothing of it was sent yet, and
+the restart's reconcile finds those orders absent at the venue.) What differs is when they reach the disk:
 
 - ``batch`` (the default): write before send, *group commit after send*. The executor writes the requests,
   then calls ``sync_soon()``, which hands one ``os.fdatasync`` to this journal's own worker thread (it
