@@ -75,8 +75,11 @@ def test_a_kill_9_mid_run_settles_with_the_ledger_equal_to_the_venues(
         )
     code: int | None = None
     try:
-        eventually(lambda: "draizer: ready after" in out_path.read_text() or proc.poll() is not None,
-                   timeout=READY_S, what="the pipeline ready")
+        try:
+            eventually(lambda: "draizer: ready after" in out_path.read_text() or proc.poll() is not None,
+                       timeout=READY_S, what="the pipeline ready")
+        except AssertionError as exc:  # which service held the start, in its own words
+            raise AssertionError(f"{exc}\n{out_path.read_text()[-2000:]}{_every_log_tail(run_dir)}") from None
         assert proc.poll() is None, out_path.read_text()[-4000:]
         eventually(lambda: (n := trades(cfg.instance)) is not None and n >= EXECUTIONS_BEFORE, timeout=120,
                    what=f"{EXECUTIONS_BEFORE} executions before the kill")
@@ -109,6 +112,11 @@ def test_a_kill_9_mid_run_settles_with_the_ledger_equal_to_the_venues(
     log = (run_dir / f"{victim}.log").read_text()
     resumed = "books resumed from the journal" if victim == "executor" else "continues: session pnl"
     assert resumed in log, log[-3000:]
+
+
+def _every_log_tail(run_dir: Path) -> str:
+    logs = sorted(run_dir.glob("*.log"))
+    return "".join(f"\n--- {p.name} ---\n{p.read_text(errors='replace')[-1500:]}" for p in logs)
 
 
 def _log_tails(run_dir: Path, victim: str) -> str:
