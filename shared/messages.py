@@ -158,8 +158,8 @@ class OrderUpdate(_Hot, tag=TAG_ORDER):
     avg_price: float
     error_code: int
     error_msg: str
-    sent_ns: int
-    ack_ns: int
+    sent_ns: int  # monotonic: when its request left
+    ack_ns: int  # monotonic: when the venue's first answer came (no answer: when the execution closed)
     tick_ns: int
 
 

@@ -30,6 +30,7 @@ from services.feed.recording import BINARY, LAST_IN_BUFFER, SNAPSHOT, TEXT, Reco
 from shared.config import Config, default_config_path, load_config, venue_symbols
 from shared.errors import ConfigError
 from shared.messages import MarketBatch, Opportunity
+from shared.runtime.clock import Clock
 from shared.runtime.host import ProcessContext, scratch_run_dir
 from shared.venues import market_format
 
@@ -72,7 +73,8 @@ def replay(cfg: Config, paths: list[Path], speed: float = 0.0) -> ReplayResult:
 
 def _replay(cfg: Config, paths: list[Path], speed: float, run_dir: Path) -> ReplayResult:
     recordings = [Recording(p) for p in paths]
-    ctx = ProcessContext(cfg, run_dir)
+    clock = [0]
+    ctx = ProcessContext(cfg, run_dir, Clock(lambda: clock[0]))
     reg = ctx.registry
     handlers: list[FeedHandler] = []
     for rec in recordings:
@@ -87,8 +89,6 @@ def _replay(cfg: Config, paths: list[Path], speed: float, run_dir: Path) -> Repl
     found: list[Opportunity] = []
     detector.opportunities.send = lambda o: found.append(o) or True  # type: ignore[method-assign]
     detector.publish = lambda _event: None  # type: ignore[method-assign]
-    clock = [0]
-    detector.clock = lambda: clock[0]
 
     started = time.monotonic()
     first_tick = 0

@@ -18,7 +18,6 @@ import asyncio
 import logging
 import os
 import random
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -102,8 +101,9 @@ class Detector(Service):
         self._next_id = (random.SystemRandom().getrandbits(24) << 32) | 1
         self._n_touched = 0
         self._stopping = False
-        # Monotonic ns; a replay swaps in its own clock so quote ages (and results) repeat exactly.
-        self.clock: Callable[[], int] = time.monotonic_ns
+        # Monotonic ns from the context's clock: a replay or backtest runs on the recording's, so quote ages (and
+        # results) repeat exactly.
+        self.now_ns: Callable[[], int] = ctx.clock.monotonic_ns
         self.n_quotes = 0
         self.n_books = 0
         self.n_funding = 0
@@ -169,6 +169,10 @@ class Detector(Service):
             sub.connect(self.ctx.endpoints.market_data(venue))
         self._sub = sub
         self.watch(sub, self._on_market_data)
+
+    def restart_ids(self, first: int) -> None:
+        """Number opportunities from ``first`` (a backtest: ids, and the client order ids made of them, repeat)."""
+        self._next_id = first
 
     def warm_up(self) -> None:
         """Compile (or load from Numba's cache) every kernel before the first quote, through the real call
@@ -289,7 +293,7 @@ class Detector(Service):
         self._epoch += 1
         f, i, ci, cf, lay = self._entry_buffers
         n_cross, n_tri, n_fund = evaluate(
-            f, i, ci, cf, lay, n_touched, self.clock(), self.venue_now_ms, self._epoch,
+            f, i, ci, cf, lay, n_touched, self.now_ns(), self.venue_now_ms, self._epoch,
             ENABLE_CROSS | ENABLE_TRIANGULAR | ENABLE_FUNDING if force else self._enabled & self._carry_gate,
         )
         if force:  # the warm-up compiles every path and must leave nothing behind
@@ -334,7 +338,7 @@ class Detector(Service):
             self._send(make(out[r]))
 
     def _send(self, f: Found) -> None:
-        detected = self.clock()
+        detected = self.now_ns()
         tick_ns = max(int(self.tick[x]) for x in f.trigger_symbols)
         opp = Opportunity(
             id=self._next_id,

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -61,6 +60,10 @@ class ExecutionRun:
         self.journaled_ns = 0  # every order record written, just before the first request (0: unknown)
         self.note = ""
         self._wake: dict[str, asyncio.Event] = {o.client_order_id: asyncio.Event() for o in orders}
+        # Per order: when its request left (a correction's own send) and when the venue's first answer came (its
+        # round trip: ``OrderUpdate.sent_ns``/``ack_ns``; a backtest draws its latency from these).
+        self._sent_at: dict[str, int] = {}
+        self._acked_at: dict[str, int] = {}
 
     # ----- wiring
     def wake(self, cid: str) -> None:
@@ -87,6 +90,7 @@ class ExecutionRun:
             o.mark_unknown(f"no answer within {timeout:.1f}s")
             self.ex.journal.update(o)
             return
+        self._acked_at[o.client_order_id] = self.ex.clock.monotonic_ns()
         self.apply(o, answer, first=True)
 
     def apply(self, o: TrackedOrder, a: OrderAnswer, first: bool = False) -> None:
@@ -111,7 +115,8 @@ class ExecutionRun:
     async def _settle(self, o: TrackedOrder) -> None:
         """Query until final; cancel when open too long; then make sure every trade is known."""
         client = self.ex.clients[o.venue]
-        started = time.monotonic()
+        clock = self.ex.clock
+        started = clock.monotonic()
         cancel_after = self.ex.settings.order_timeout_ms / 1000
         recv_window = client.venue.recv_window_ms / 1000
         wait = POLL_START_S
@@ -120,14 +125,14 @@ class ExecutionRun:
             a = await client.query_order(o.symbol, o.client_order_id)
             if a.kind == ANSWER_OK:
                 self.apply(o, a)
-            elif client.not_found(a) and time.monotonic() - started > recv_window + 1.0:
+            elif client.not_found(a) and clock.monotonic() - started > recv_window + 1.0:
                 # The venue never got it, and past the request's recvWindow it can no longer arrive: refused.
                 o.fail(a.error_code, "never reached the venue")
                 self.ex.journal.update(o)
                 break
             if o.final:
                 break
-            if o.status in ("NEW", "PARTIALLY_FILLED") and not cancelled and time.monotonic() - started > cancel_after:
+            if o.status in ("NEW", "PARTIALLY_FILLED") and not cancelled and clock.monotonic() - started > cancel_after:
                 c = await client.cancel_order(o.symbol, o.client_order_id)
                 cancelled = True
                 if c.kind == ANSWER_OK:
@@ -168,13 +173,13 @@ class ExecutionRun:
     async def _trades_from_stream(self, o: TrackedOrder) -> None:
         """Wait for the stream's fills of ``o`` while it stays up; the trade list takes over when it goes down or
         the fills are late (counted and logged: never a silent wait)."""
-        deadline = time.monotonic() + STREAM_TRADES_WAIT_S
+        deadline = self.ex.clock.monotonic() + STREAM_TRADES_WAIT_S
         ev = self._wake.setdefault(o.client_order_id, asyncio.Event())
         while True:
             ev.clear()
             if o.trades_complete() or not self.ex.stream_covers(o):
                 return
-            left = deadline - time.monotonic()
+            left = deadline - self.ex.clock.monotonic()
             if left <= 0:
                 self.ex.n_stream_trades_late += 1
                 log.warning("order %s on %s: the user stream brought fills for only part of %s in %.1fs; reading "
@@ -210,12 +215,14 @@ class ExecutionRun:
             fixes = corrections(self.positions(), s.unwind_mode, s.unwind_slippage_bps * (round_no + 1))
             if not fixes:
                 return corrected, False
-            if time.monotonic_ns() > deadline:
+            if self.ex.clock.monotonic_ns() > deadline:
                 break
             corrected = True
             new = [self.ex.new_order(self.intent, role, f.leg, f.venue, f.symbol, f.side, f.qty, f.price, round_no)
                    for f in fixes]
             futures = self.ex.send(new)
+            sent = self.ex.clock.monotonic_ns()
+            self._sent_at.update((o.client_order_id, sent) for o in new)
             self.orders.extend(new)
             for o in new:
                 self._wake.setdefault(o.client_order_id, asyncio.Event())
@@ -225,7 +232,7 @@ class ExecutionRun:
             if all(o.executed == 0 for o in new):
                 # Nothing placed or filled (a 429, our budget, a book that moved): wait before the next round
                 # instead of burning the rounds at once; the deadline still bounds the whole rescue.
-                await asyncio.sleep(min(wait, max(0.0, (deadline - time.monotonic_ns()) / 1e9)))
+                await asyncio.sleep(min(wait, max(0.0, (deadline - self.ex.clock.monotonic_ns()) / 1e9)))
                 wait = min(wait * 2, POLL_MAX_S)
         left = corrections(self.positions(), s.unwind_mode, s.unwind_slippage_bps)
         return corrected, bool(left)
@@ -241,9 +248,9 @@ class ExecutionRun:
         outcome = OUTCOME_ORPHANED if orphaned else outcome_of(self.orders, corrected, role)
         if orphaned:
             self.note = "imbalance left after the unwind deadline"
-            ex.publish(Alert("executor", "orphan", f"opportunity {opp.id}: {self.note}", 0, time.time_ns()))
+            ex.publish(Alert("executor", "orphan", f"opportunity {opp.id}: {self.note}", 0, self.ex.clock.time_ns()))
             log.error("opportunity %d: orphaned position after the unwind deadline", opp.id)
-        now = time.monotonic_ns()
+        now = self.ex.clock.monotonic_ns()
         for o in self.orders:
             ex.publish(self._order_update(o, now))
             for t in o.trades.values():
@@ -268,8 +275,8 @@ class ExecutionRun:
             avg_price=float(o.cum_quote / o.executed) if o.executed > 0 else 0.0,
             error_code=o.error_code,
             error_msg=o.error_msg,
-            sent_ns=self.sent_ns,
-            ack_ns=now,
+            sent_ns=self._sent_at.get(o.client_order_id, self.sent_ns),
+            ack_ns=self._acked_at.get(o.client_order_id, now),  # no answer at all (unknown): when it was closed
             tick_ns=opp.tick_ns,
         )
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable
 
 from services.executor.accounting import Books
@@ -38,6 +37,7 @@ from shared.messages import (
     PerpPositionState,
 )
 from shared.registry import Registry
+from shared.runtime.clock import SYSTEM_CLOCK, Clock
 from shared.venues.perp import FundingPaymentInfo, PerpAccountInfo
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,9 @@ class PerpDesk:
     def __init__(
         self, clients: dict[int, VenueClient], registry: Registry, settings: ExecutionSettings,
         usd_assets: Iterable[str], session_start_ms: int, publish: Callable[[Event], None], book: Book,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self.clock = clock
         self.clients = {v: c for v, c in clients.items() if c.perp}
         self.registry = registry
         self.settings = settings
@@ -159,7 +161,7 @@ class PerpDesk:
         books.ledger.add(venue, asset, p.amount)
         key = funding_key(venue, p.payment_id)
         carry_id = self.carries.carry_of(venue, symbol)
-        now = time.monotonic_ns()
+        now = self.clock.monotonic_ns()
         exe = Execution(funding_id(venue, p.payment_id), symbol, -1, venue, 0.0, 0.0, 0.0, 0.0, 0.0, usd, 0.0,
                         OUTCOME_FUNDING, now, now, now, now, now, STRATEGY_FUNDING, (),
                         (AssetDelta(venue, asset, format(p.amount, "f")),), note=FUNDING_NOTE + key)
@@ -167,16 +169,16 @@ class PerpDesk:
         await self.book(exe, books, 0)  # journal first, then the books, then the Execution (and on_booked below)
         self.n_funding += 1
         self.publish(FundingPayment(venue, symbol, p.payment_id, format(p.amount, "f"), asset, usd, p.time_ms,
-                                    carry_id, time.time_ns()))
+                                    carry_id, self.clock.time_ns()))
         log.info("funding %s %s on %s: %s %s (carry %d)", p.payment_id, p.symbol, self.registry.venue(venue),
                  p.amount, asset, carry_id)
 
     # ----- the carries
     def on_booked(self, exe: Execution) -> None:
         """Every booked execution passes here: a carry that changed is published."""
-        carry = self.carries.on_execution(exe, time.time_ns() // 1_000_000)
+        carry = self.carries.on_execution(exe, self.clock.time_ns() // 1_000_000)
         if carry is not None:
-            self.publish(carry.event(time.time_ns()))
+            self.publish(carry.event(self.clock.time_ns()))
             if exe.outcome != OUTCOME_FUNDING:
                 for v in {f.venue for f in exe.legs} & self.clients.keys():
                     task = asyncio.get_running_loop().create_task(self.refresh(v))

@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
@@ -115,7 +114,7 @@ class _FinishRun(ExecutionRun):
     an incomplete plan is booked as it stands and any fill is reported as an orphaned position."""
 
     def __init__(self, ex: Executor, intent: OrderIntent, orders: list[TrackedOrder], *, complete: bool) -> None:
-        super().__init__(ex, intent, orders, time.monotonic_ns())  # the unwind deadline counts from the restart
+        super().__init__(ex, intent, orders, ex.clock.monotonic_ns())  # the unwind deadline counts from the restart
         self.complete = complete
 
     async def _even_out(self) -> tuple[bool, bool]:
@@ -153,7 +152,7 @@ async def reconcile(ex: Executor, state: JournalState, journal_dir: Path) -> int
     # Compacted with this start as its latest time: every order created before now is known or was recovered,
     # so a later host crash is looked for from here on (an idle journal's last record may be days old).
     loaded = OrderJournal.load(journal_dir)
-    OrderJournal.compact(journal_dir, loaded._replace(last_ts_ns=max(loaded.last_ts_ns, time.time_ns())))
+    OrderJournal.compact(journal_dir, loaded._replace(last_ts_ns=max(loaded.last_ts_ns, ex.clock.time_ns())))
     return len(runs)
 
 
@@ -172,7 +171,7 @@ def recovery_window(ex: Executor, state: JournalState, now_ns: int) -> tuple[int
 
 async def recover_orders(ex: Executor, state: JournalState) -> dict[int, list[TrackedOrder]]:
     """Orders of ours at the venues that the journal neither holds nor settled, rebuilt, by opportunity id."""
-    window = recovery_window(ex, state, time.time_ns())
+    window = recovery_window(ex, state, ex.clock.time_ns())
     if window is None:
         return {}
     found: dict[str, TrackedOrder] = {}
@@ -217,7 +216,7 @@ async def _listed_orders(ex: Executor, client: VenueClient, symbol: int, window:
         log.error("recovery: the orders of %s on %s are unavailable (%s); orders a host crash took from the "
                   "journal there are not booked", name, client.name, exc)
         ex.publish(Alert("executor", "recovery", f"recovery incomplete: {name} on {client.name} unavailable "
-                         f"({exc})", 0, time.time_ns()))
+                         f"({exc})", 0, ex.clock.time_ns()))
         return []
 
 
@@ -339,7 +338,7 @@ def _rebuilt_intent(ex: Executor, opp_id: int, orders: list[TrackedOrder]) -> tu
     strategy = _shape(legs)
     plan = legs or sorted(orders, key=lambda o: (o.leg, o.role, o.client_order_id))
     usd = frozenset(ex.cfg.strategies.usd_assets)
-    now = time.monotonic_ns()
+    now = ex.clock.monotonic_ns()
     msg_legs = tuple(
         Leg(o.venue, o.symbol, o.side, float(_price(o)), float(Decimal(o.qty)),
             _quote_usd(ex, ex.registry.symbols[o.symbol].quote, orders, usd), now)
@@ -385,7 +384,7 @@ def _alert_incomplete(ex: Executor, opp_id: int, orders: list[TrackedOrder]) -> 
     msg = (f"opportunity {opp_id}: the plan is incomplete after a restart (orders found: {legs}); booked as the "
            "venues have it, nothing evened out")
     log.error(msg)
-    ex.publish(Alert("executor", "recovery", msg, 0, time.time_ns()))
+    ex.publish(Alert("executor", "recovery", msg, 0, ex.clock.time_ns()))
 
 
 # ----------------------------------------------------------------- 3. nobody's orders

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from services.executor.session_books import SessionBooks, resumed
 from services.executor.user_stream import UserStream
 from services.executor.venue_client import VenueClient
 from shared.codec import Codec, intent_codec, market_data_codec
-from shared.config import paper_model
+from shared.config import Venue, paper_model
 from shared.errors import ProtocolError, VenueError
 from shared.messages import (
     ACTION_CLOSE,
@@ -96,7 +95,7 @@ class Executor(Service):
         configured = self.settings.journal_dir
         self.journal_dir = Path(configured) if configured else Path(ctx.run_dir) / "state" / "orders"
         # Files are created on the first record, named after every existing one: loading at start sees the past.
-        self.journal = OrderJournal(self.journal_dir, self.settings.journal_fsync)
+        self.journal = OrderJournal(self.journal_dir, self.settings.journal_fsync, clock=ctx.clock.time_ns)
         self.balances: dict[int, dict[str, Decimal]] = {}
         self.halted = False
         self.ready = False
@@ -149,19 +148,19 @@ class Executor(Service):
                 continue
             timeout_s = self.settings.order_timeout_ms / 1000
             if self.paper is not None:
-                paper = PaperVenueClient(v, self.registry, timeout_s, self.paper)
+                paper = self.paper_client(v, timeout_s)
                 paper.traded = {a: d for (venue, a), d in self.books.ledger.deltas().items() if venue == i}
                 paper.on_account_open = self._paper_account_opened
                 self.clients[i] = paper
             else:
-                self.clients[i] = VenueClient(v, self.registry, timeout_s)
+                self.clients[i] = VenueClient(v, self.registry, timeout_s, clock=self.clock)
         if self.paper is not None and not self._feeds_in_process:
             self._subscribe_paper_books()
         await asyncio.gather(*(c.start() for c in self.clients.values()))
         if any(c.perp for c in self.clients.values()):
-            start_ms = session_start_ms(self.session) or time.time_ns() // 1_000_000
+            start_ms = session_start_ms(self.session) or self.clock.time_ns() // 1_000_000
             self.perps = PerpDesk(self.clients, self.registry, self.settings, self.cfg.strategies.usd_assets,
-                                  start_ms, self.publish, self.book)
+                                  start_ms, self.publish, self.book, self.clock)
             self.perps.replay(self._booked_before)  # the carries as booked before reconciliation books more
             await self.perps.start()
         for i, c in self.clients.items():
@@ -191,6 +190,16 @@ class Executor(Service):
             pull.bind(self.ctx.endpoints.intents)
             self._pull = pull
             self.watch(pull, self._on_intents)
+
+    @property
+    def runs_in_flight(self) -> int:
+        """Executions sent and not yet booked."""
+        return len(self._runs)
+
+    def paper_client(self, venue: Venue, timeout_s: float) -> PaperVenueClient:
+        """A venue's paper transport (``draizer backtest`` gives its own: rules from the recording, no network)."""
+        assert self.paper is not None
+        return PaperVenueClient(venue, self.registry, timeout_s, self.paper, self.clock)
 
     def _paper_account_opened(self, venue: int, info: AccountInfo) -> None:
         self.balances[venue] = {a: free for a, (free, _locked) in info.balances.items()}
@@ -289,11 +298,11 @@ class Executor(Service):
                 for i, leg in enumerate(opp.legs)
             ]
             futures = self.send(orders, intent)
-            sent = journaled = time.monotonic_ns()  # the general path journals inside send(): no separate stamp
+            sent = journaled = self.clock.monotonic_ns()  # the general path journals inside send(): no separate stamp
         else:
             orders, templates = prepared
             self.journal.intent_and_orders(opp.id, opp.strategy, [intent], orders)
-            journaled = time.monotonic_ns()
+            journaled = self.clock.monotonic_ns()
             clients = self.clients
             if self.journal.failure is not None:  # the write itself (``always``), or a sync, failed just now
                 return self._refuse_after_journal(intent, orders, journaled)
@@ -301,7 +310,7 @@ class Executor(Service):
                 clients[o.venue].write_order(t, o.price, o.qty, o.client_order_id)
                 for o, t in zip(orders, templates, strict=True)
             ]
-            sent = time.monotonic_ns()
+            sent = self.clock.monotonic_ns()
             futures = [
                 clients[o.venue].track_answer(h, o.client_order_id) if h is not None
                 else clients[o.venue].not_sent(o.client_order_id)
@@ -340,7 +349,7 @@ class Executor(Service):
         why = f"not sent: the order journal failed ({self.journal.failure})"
         if self.journal.take_failure() is not None:
             self.publish(Alert("executor", "journal", f"order journal sync failed ({self.journal.failure}): new legs "
-                               "are refused until a restart", 0, time.time_ns()))
+                               "are refused until a restart", 0, self.clock.time_ns()))
         futures = [self.clients[o.venue].not_sent(o.client_order_id, why) for o in orders]
         run = ExecutionRun(self, intent, orders, journaled)
         run.journaled_ns = journaled
@@ -352,7 +361,7 @@ class Executor(Service):
         integer ticks and steps) and the template that writes it; None when a leg has no template."""
         opp = intent.opportunity
         order_type = ORDER_MARKET if self.settings.order_type == "market" else ORDER_LIMIT_IOC
-        created = time.time_ns()
+        created = self.clock.time_ns()
         orders: list[TrackedOrder] = []
         templates: list[OrderTemplate] = []
         for i, leg in enumerate(opp.legs):
@@ -374,9 +383,9 @@ class Executor(Service):
         if self.journal.failure is not None:  # a record may never reach the disk: no new exposure
             if self.journal.take_failure() is not None:  # the first refusal alerts, once
                 self.publish(Alert("executor", "journal", f"order journal sync failed ({self.journal.failure}): "
-                                   "new legs are refused until a restart", 0, time.time_ns()))
+                                   "new legs are refused until a restart", 0, self.clock.time_ns()))
             return f"order journal failed ({self.journal.failure}); new legs are refused until a restart"
-        age_ms = (time.monotonic_ns() - intent.opportunity.detected_ns) / 1e6
+        age_ms = (self.clock.monotonic_ns() - intent.opportunity.detected_ns) / 1e6
         if age_ms > self.cfg.risk.max_opportunity_age_ms:
             # Risk checked the age when it decided; a queue in front of this process can add more. An order
             # priced on a book this old meets a different book: better not to send it.
@@ -389,7 +398,7 @@ class Executor(Service):
     def _abort(self, intent: OrderIntent, why: str) -> None:
         """Refused before any order: the Execution still goes out so risk frees the slot."""
         opp = intent.opportunity
-        now = time.monotonic_ns()
+        now = self.clock.monotonic_ns()
         log.warning("intent %d refused: %s", opp.id, why)
         self.publish(Execution(opp.id, opp.symbol, -1, -1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, OUTCOME_ABORTED,
                                opp.tick_ns, opp.detected_ns, intent.decided_ns, now, now, opp.strategy, note=why))
@@ -420,7 +429,7 @@ class Executor(Service):
             qty=qty_text,
             price=px,
             order_type="market" if px is None else "limit_ioc",
-            created_ns=time.time_ns(),
+            created_ns=self.clock.time_ns(),
             reduce_only=reduce_only,
         )
 
@@ -454,7 +463,7 @@ class Executor(Service):
         self.n_orders += len(orders)
         if failure is not None and self.journal.take_failure() is not None:
             self.publish(Alert("executor", "journal", f"order journal sync failed ({failure}): new legs are "
-                               "refused until a restart", 0, time.time_ns()))
+                               "refused until a restart", 0, self.clock.time_ns()))
         return futures
 
     def start_run(
@@ -531,7 +540,7 @@ class Executor(Service):
         except JournalSyncError as exc:
             if self.journal.take_failure() is not None:
                 self.publish(Alert("executor", "journal", f"{exc}: new legs are refused until a restart", 0,
-                                   time.time_ns()))
+                                   self.clock.time_ns()))
         finally:
             for (venue, asset), delta in books.ledger.deltas().items():
                 bal = self.balances.setdefault(venue, {})
@@ -554,17 +563,17 @@ class Executor(Service):
         w1m, wlim, o10, olim10, o1d, olim1d, blocked_ms = c.budget.usage()
         balances = tuple(sorted((a, to_wire(v)) for a, v in self.balances.get(venue, {}).items()))
         session = tuple(sorted((a, to_wire(d)) for (v, a), d in self.books.ledger.deltas().items() if v == venue))
-        self.publish(VenueState(venue, time.time_ns(), c.reachable, balances, w1m, wlim, o10, olim10, o1d,
+        self.publish(VenueState(venue, self.clock.time_ns(), c.reachable, balances, w1m, wlim, o10, olim10, o1d,
                                 olim1d, blocked_ms, sum(1 for _r, o in self._by_cid.values() if o.venue == venue
                                                         and not o.final), session,
                                 self.perps.margin(venue) if self.perps is not None else None))
 
     async def _venue_heartbeat(self) -> None:
-        last_refresh = time.monotonic()
+        last_refresh = self.clock.monotonic()
         while True:
             await asyncio.sleep(VENUE_STATE_INTERVAL_S)
-            if time.monotonic() - last_refresh > ACCOUNT_REFRESH_S and not self._runs:
-                last_refresh = time.monotonic()
+            if self.clock.monotonic() - last_refresh > ACCOUNT_REFRESH_S and not self._runs:
+                last_refresh = self.clock.monotonic()
                 await self._refresh_balances()
             for i in self.clients:
                 self.publish_venue(i)
@@ -650,14 +659,14 @@ class Executor(Service):
     async def _cancel_everything(self) -> int:
         """Every open order on every venue and symbol, all venues at once; how many were cancelled."""
         self.publish(Alert("executor", "kill_switch", "kill switch: intake halted, cancelling open orders", 0,
-                           time.time_ns()))
+                           self.clock.time_ns()))
         counts = await asyncio.gather(*(self._cancel_venue(v, c) for v, c in self.clients.items()))
         cancelled = sum(n for n, _failed in counts)
         failed = [c.name for c, (_n, bad) in zip(self.clients.values(), counts, strict=True) if bad]
         if failed:
             log.error("kill switch: %d orders cancelled; cancelling FAILED on %s", cancelled, failed)
             self.publish(Alert("executor", "kill_switch", f"kill switch: cancelling failed on {failed}", 0,
-                               time.time_ns()))
+                               self.clock.time_ns()))
         else:
             log.warning("kill switch: intake halted, %d orders cancelled", cancelled)
         self.n_kill_cancelled += cancelled

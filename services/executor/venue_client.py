@@ -27,6 +27,7 @@ from shared.errors import ConfigError, ProtocolError, VenueError
 from shared.http.client import HttpPool, HttpResponse
 from shared.messages import SIDE_BUY, SIDE_SELL
 from shared.registry import Registry
+from shared.runtime.clock import SYSTEM_CLOCK, Clock
 from shared.venues import order_format
 from shared.venues.common import (
     ANSWER_REJECTED,
@@ -82,8 +83,10 @@ def _wall_ms() -> int:
 
 class VenueClient:
     def __init__(self, venue: Venue, registry: Registry, timeout_s: float,
-                 start_deadline_s: float = START_DEADLINE_S, *, keys_required: bool = True) -> None:
+                 start_deadline_s: float = START_DEADLINE_S, *, keys_required: bool = True,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self.venue = venue
+        self.clock = clock  # the rate budget's windows (a backtest's are the recording's); signing stays on the wall
         self.name = venue.name
         self.kind = venue.kind
         self.venue_id = registry.venue_id[venue.name]
@@ -96,7 +99,7 @@ class VenueClient:
         self.timeout_s = timeout_s
         self.start_deadline_s = start_deadline_s
         self._last_request: HttpRequest | None = None  # the last request sent: start-up errors name it
-        self.budget = RateBudget(venue.limits, venue.kind)
+        self.budget = RateBudget(venue.limits, venue.kind, clock.monotonic, lambda: clock.time_ns() / 1e9)
         self.pool = HttpPool(venue.rest_url, venue.order_connections)
         key, secret = os.environ.get(venue.api_key_env, ""), os.environ.get(venue.api_secret_env, "")
         if keys_required and (not venue.api_key_env or not venue.api_secret_env or not key or not secret):
@@ -137,7 +140,8 @@ class VenueClient:
         will not change it back in seconds); a refusal (bad key, unknown symbol) is raised at once. Each final
         error names the venue, the endpoint and what was wrong (a parse error names the field)."""
         backoff = BACKOFF_START_S
-        deadline = time.monotonic() + self.start_deadline_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.start_deadline_s
         tries = unreadable = 0
         while True:
             if self.closing:
@@ -164,7 +168,7 @@ class VenueClient:
                 if not (exc.http_status >= 500 or exc.http_status in (429, 418)):
                     raise  # a refusal (bad key, unknown symbol): waiting will not change it
                 why = f"{self._endpoint()}: {exc}"
-            if time.monotonic() + backoff > deadline:
+            if loop.time() + backoff > deadline:
                 raise ConnectionError(f"{self.name}: venue not ready after {self.start_deadline_s:g}s ({tries} tries); "
                                       f"last: {why}")
             log.warning("%s: venue not ready (%s); retry in %.2fs", self.name, why, backoff)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from decimal import Decimal, InvalidOperation
 
 from services.risk.breakers import Breakers
@@ -55,6 +54,7 @@ from shared.messages import (
     VenueState,
 )
 from shared.registry import Registry
+from shared.runtime.clock import SYSTEM_CLOCK, Clock
 from shared.venues.kinds import kind_of
 
 log = logging.getLogger(__name__)
@@ -118,9 +118,11 @@ _NONE: tuple[_Needs, _Orders] = ({}, {})  # a refusal reserves nothing (shared, 
 class RiskBook:
     """Limits, today's realized PnL, positions, breakers and the executions in flight."""
 
-    def __init__(self, limits: Risk, registry: Registry, state: RiskState | None = None) -> None:
+    def __init__(self, limits: Risk, registry: Registry, state: RiskState | None = None,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self.limits = limits
-        self.state = state if state is not None else RiskState(day=utc_day(time.time_ns()))
+        self.clock = clock
+        self.state = state if state is not None else RiskState(day=utc_day(clock.time_ns()))
         self.breakers = Breakers(limits, self.state.breakers)
         self.venues = VenueBook()
         self.venue_names = registry.venue_names
@@ -324,7 +326,7 @@ class RiskBook:
                     message=f"daily loss limit reached: {st.daily_pnl_usd:.2f} USD today (limit {limit:.2f}); "
                     "nothing trades until the next UTC day",
                     until_ms=(st.day + 1) * MS_PER_DAY,
-                    ts_ns=time.time_ns(),
+                    ts_ns=self.clock.time_ns(),
                 ))
         else:
             log.error("execution %d carries a non-finite pnl (%r); not booked", exe.opportunity_id, exe.pnl_usd)
@@ -362,7 +364,7 @@ class RiskBook:
             self.session_kill = True
         until = "resume" if persist else "resume or a restart"
         return Alert(source="risk", kind=KILL_SWITCH, message=f"kill switch engaged ({reason}): nothing trades "
-                     f"until {until}; the executor cancels every open order", until_ms=0, ts_ns=time.time_ns())
+                     f"until {until}; the executor cancels every open order", until_ms=0, ts_ns=self.clock.time_ns())
 
     def resume(self) -> list[str]:
         """Clear the kill switch and every breaker (operator override); what was cleared."""
@@ -423,7 +425,7 @@ class RiskBook:
                     "orders_limit_1d": vs.orders_limit_1d,
                     "blocked_until_ms": vs.blocked_until_ms,
                     "open_orders": vs.open_orders,
-                    "age_s": (time.monotonic_ns() - self.venues.received_ns[v]) / 1e9,
+                    "age_s": (self.clock.monotonic_ns() - self.venues.received_ns[v]) / 1e9,
                     **({"perp": self._perp_status(v)} if self._perp[v] else {}),
                 }
                 for v, vs in self.venues.states.items()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -79,7 +78,7 @@ def state_path(cfg: Config, run_dir: Path) -> Path:
 class RiskEngine(Service):
     def __init__(self, ctx: ProcessContext) -> None:
         super().__init__("risk", ctx)
-        self.book = RiskBook(ctx.cfg.risk, ctx.registry)
+        self.book = RiskBook(ctx.cfg.risk, ctx.registry, clock=ctx.clock)
         self.store = StateStore(state_path(ctx.cfg, ctx.run_dir))
         self.intents: Outlet[OrderIntent] = Outlet.unconnected("intents")
         self._opps: Codec[Opportunity] = opportunity_codec()
@@ -143,15 +142,15 @@ class RiskEngine(Service):
         state, warnings = decode_state(data, reg.venue_names, reg.symbol_names, str(self.store.path))
         for warning in warnings:
             log.warning("%s: %s", self.store.path, warning)
-        self.book = RiskBook(self.cfg.risk, reg, state)
+        self.book = RiskBook(self.cfg.risk, reg, state, self.clock)
         self.catch_up = CatchUp(self.book)
-        self.book.roll_day(time.time_ns())
+        self.book.roll_day(self.clock.time_ns())
         if self.book.begin_session(self.session):
             log.info("run %s continues: session pnl %.4f USD, executions booked up to #%d", self.session,
                      state.session_pnl_usd, state.executor_seq)
-        if self.book.halted(time.time_ns()):
+        if self.book.halted(self.clock.time_ns()):
             log.warning("starting HALTED (state of the last run): kill switch %s, breakers %s; `draizer resume` "
-                        "clears it", "ON" if state.kill else "off", self.book.breakers.status(time.time_ns() // 10**6))
+                        "clears it", "ON" if state.kill else "off", self.book.breakers.status(self.clock.time_ms()))
         b = state.breakers
         log.info(
             "risk state loaded from %s: daily pnl %.2f USD, %d in flight, kill switch %s, breakers loss %s "
@@ -174,9 +173,9 @@ class RiskEngine(Service):
         self.drain(self._pull, self._opps, self.on_opportunity, "opportunity")
 
     def on_opportunity(self, opp: Opportunity) -> bool:
-        now = time.monotonic_ns()
-        reason = self.book.decide(opp, now, time.time_ns())
-        decided = time.monotonic_ns()
+        now = self.clock.monotonic_ns()
+        reason = self.book.decide(opp, now, self.clock.time_ns())
+        decided = self.clock.monotonic_ns()
         if reason == APPROVED and not self.intents.send(OrderIntent(opportunity=opp, decided_ns=decided)):
             self.book.handoff_failed(opp)
             reason = EXECUTOR_UNAVAILABLE
@@ -195,10 +194,10 @@ class RiskEngine(Service):
                 self._early.append(event)
             return
         if isinstance(event, VenueState):
-            self.book.on_venue_state(event, time.monotonic_ns())
+            self.book.on_venue_state(event, self.clock.monotonic_ns())
             self.n_venue_states += 1
         elif isinstance(event, Execution):
-            alerts = self.catch_up.published(event, time.time_ns())
+            alerts = self.catch_up.published(event, self.clock.time_ns())
             if alerts is None:  # booked already from the executor's list
                 return
             self._persist_soon()  # booked money: written at once, off the event loop
@@ -222,7 +221,7 @@ class RiskEngine(Service):
         self._generation += 1
         self.book.dirty = False
         reg = self.registry
-        saved_ms = time.time_ns() // 1_000_000
+        saved_ms = self.clock.time_ns() // 1_000_000
         return self._generation, encode_state(self.book.state, reg.venue_names, reg.symbol_names, saved_ms)
 
     def _write(self, generation: int, data: bytes) -> bool:
@@ -265,7 +264,7 @@ class RiskEngine(Service):
     async def _housekeeping(self) -> None:
         while True:
             await asyncio.sleep(STATE_WRITE_INTERVAL_S)
-            self.tick(time.time_ns())
+            self.tick(self.clock.time_ns())
             if self.book.dirty and (self._writer is None or self._writer.done()):
                 await asyncio.to_thread(self._write, *self._snapshot())
 
@@ -302,7 +301,7 @@ class RiskEngine(Service):
                                                                 "session": st.executor_session})
                     if not reply.ok:
                         raise ListingError(reply.error)
-                    alerts, more = self.catch_up.listed(reply.data, time.time_ns())
+                    alerts, more = self.catch_up.listed(reply.data, self.clock.time_ns())
                 except (ControlError, ListingError) as exc:
                     return self._catch_up_failed(str(exc))
                 if (st.executor_seq, self.catch_up.n_caught_up) != before:
@@ -334,7 +333,7 @@ class RiskEngine(Service):
 
     async def _status_caught_up(self) -> Reply:
         error = await self.catch_up_now()
-        data = self.book.status(time.time_ns())
+        data = self.book.status(self.clock.time_ns())
         data["catch_up"] = {"ok": not error, "error": error}
         return Reply(ok=True, data=data)
 
@@ -377,7 +376,7 @@ class RiskEngine(Service):
         if cmd.cmd == "risk":
             if cmd.args.get("catch_up"):
                 return self._status_caught_up()
-            return Reply(ok=True, data=self.book.status(time.time_ns()))
+            return Reply(ok=True, data=self.book.status(self.clock.time_ns()))
         return None
 
     # ----- heartbeat
@@ -401,7 +400,7 @@ class RiskEngine(Service):
 
     def gauges(self) -> dict[str, float]:
         book = self.book
-        wall_ms = time.time_ns() // 1_000_000
+        wall_ms = self.clock.time_ns() // 1_000_000
         return {
             "daily_pnl_usd": book.state.daily_pnl_usd,
             "halted": float(book.state.kill or book.session_kill),

@@ -22,6 +22,7 @@ import zmq
 
 from shared.config import Config, resolve_run_dir
 from shared.registry import Registry
+from shared.runtime.clock import SYSTEM_CLOCK, Clock
 from shared.runtime.endpoints import Endpoints
 from shared.runtime.io_threads import io_cpus, set_io_cpus
 from shared.runtime.service import Service
@@ -65,8 +66,9 @@ def setup_logging(name: str) -> None:
 
 
 class ProcessContext:
-    def __init__(self, cfg: Config, run_dir: Path) -> None:
+    def __init__(self, cfg: Config, run_dir: Path, clock: Clock = SYSTEM_CLOCK) -> None:
         self.cfg = cfg
+        self.clock = clock  # every service's time: the system's, or a backtest's recording clock
         self.registry = Registry(cfg)
         self.run_dir = run_dir
         self.endpoints = Endpoints(cfg, run_dir)

@@ -12,7 +12,6 @@ import inspect
 import logging
 import os
 import struct
-import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +51,7 @@ class Service:
         self.ctx = ctx
         self.cfg = ctx.cfg
         self.registry = ctx.registry
+        self.clock = ctx.clock
         self.state = State.READY
         self.fault: str = ""
         self._sockets: list[zmq.Socket[bytes]] = []
@@ -303,7 +303,7 @@ class Service:
                 service=self.name,
                 pid=os.getpid(),
                 state=self.state.value,
-                ts_ns=time.monotonic_ns(),
+                ts_ns=self.clock.monotonic_ns(),
                 counters=counters,
                 gauges=self.gauges(),
                 prices=self.prices(),
@@ -368,7 +368,7 @@ class Service:
             return Reply(ok=False, error=problem)
         try:
             if cmd.cmd == "ping":
-                return Reply(ok=True, data={"pong": time.monotonic_ns()})
+                return Reply(ok=True, data={"pong": self.clock.monotonic_ns()})
             if cmd.cmd == "status":
                 return Reply(
                     ok=True,

@@ -22,6 +22,7 @@ from services.executor.venue_client import VenueClient
 from shared.config import Venue
 from shared.messages import SIDE_BUY
 from shared.registry import Registry
+from shared.runtime.clock import SYSTEM_CLOCK, Clock
 from shared.venues.common import (
     ANSWER_OK,
     ANSWER_REJECTED,
@@ -53,8 +54,9 @@ class _Placed:
 
 
 class PaperVenueClient(VenueClient):
-    def __init__(self, venue: Venue, registry: Registry, timeout_s: float, market: PaperMarket) -> None:
-        super().__init__(venue, registry, timeout_s, keys_required=False)
+    def __init__(self, venue: Venue, registry: Registry, timeout_s: float, market: PaperMarket,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
+        super().__init__(venue, registry, timeout_s, keys_required=False, clock=clock)
         self.market = market
         self.latency_s = venue.paper_latency_ms / 1000.0
         self.fee = Fee(self.taker_fee, kind_of(venue.kind).commission_in_base_on_buy)
@@ -135,8 +137,12 @@ class PaperVenueClient(VenueClient):
             self._pending.discard(handle)
             fn(*args)  # type: ignore[operator]
 
-        handle = loop.call_later(self.latency_s, run)
+        handle = loop.call_later(self.one_way_s(), run)
         self._pending.add(handle)
+
+    def one_way_s(self) -> float:
+        """How long a request (or its answer) travels: the config's constant here; a backtest may draw it."""
+        return self.latency_s
 
     def _arrive(self, symbol: int, order: PaperOrder, cid: str, done: asyncio.Future[OrderAnswer]) -> None:
         """The order reaches the venue: decided on the book as it stands now; the answer travels back."""

@@ -18,7 +18,6 @@ import asyncio
 import json
 import logging
 import os
-import time
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 
@@ -163,13 +162,14 @@ class PaperMarket:
         paper = self.cfg.paper
         usd = Decimal(repr(paper.asset_balance_usd))
         start: dict[str, Decimal] = {}
-        deadline = time.monotonic() + wait_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s  # the loop's clock: a backtest's is the recording's
         for asset in acct.assets:
             if asset in paper.balances:
                 start[asset] = Decimal(paper.balances[asset])
                 continue
             price = self.usd_price(asset)
-            while not price and time.monotonic() < deadline:
+            while not price and loop.time() < deadline:
                 await asyncio.sleep(PRICE_POLL_S)  # the first quotes are on their way: poll with a deadline
                 price = self.usd_price(asset)
             if not price:
