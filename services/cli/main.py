@@ -14,6 +14,7 @@ commands:
   bench          drive the pipeline at fixed quote rates; tick->order latency and max sustained rate
   record         store a venue's raw market-data frames (--venue V --duration S -o FILE)
   replay         drive the feed handlers and detector from recordings, deterministically
+  backtest       recorded markets through detector, risk and executor with simulated fills; report, sweeps
   config check   validate a config file; list the environment variables it needs
   preflight      check keys, permissions, clock, venue rules, balances and rate limits before live trading
   strategy       show strategies, enable/disable one or set its parameters at runtime (no restart)
@@ -55,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
             from services.cli.replay import main as replay
 
             return replay(rest)
+        if command == "backtest":
+            from services.cli.backtest import main as backtest
+
+            return backtest(rest)
         if command == "config":
             from services.cli.config_check import main as config
 
