@@ -12,7 +12,7 @@ commands:
   run            run the whole pipeline under supervisord (embedded default: simulator + paper trading)
   status         live counters from shared memory (--json for machines)
   bench          drive the pipeline at fixed quote rates; tick->order latency and max sustained rate
-  record         store a venue's raw market-data frames (--venue V --duration S -o FILE)
+  record         store venues' raw market-data frames (--venue V[,V...] --duration S -o FILE|DIR)
   replay         drive the feed handlers and detector from recordings, deterministically
   backtest       recorded markets through detector, risk and executor with simulated fills; report, sweeps
   config check   validate a config file; list the environment variables it needs

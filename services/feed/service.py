@@ -150,9 +150,9 @@ class Feed(Service):
         log.info("%s: connection %d up (shard %d)", self.name, conn.number, conn.shard.index)
 
     def on_frame(self, conn: FeedConnection, payload: bytes, binary: bool, tick_ns: int, last: bool) -> int:
-        if self.recorder is not None:
+        if self.recorder is not None:  # the event time is read only here: the live path never pays for it
             self.recorder.write(BINARY if binary else TEXT, payload, tick_ns, conn.number,
-                                LAST_IN_BUFFER if last else 0)
+                                LAST_IN_BUFFER if last else 0, self.fmt.event_time_ms(payload, binary))
         return self.handler.on_frame(payload, binary, tick_ns)
 
     def on_snapshot(self, symbol: str, body: bytes, tick_ns: int) -> None:

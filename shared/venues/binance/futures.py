@@ -14,7 +14,13 @@ from msgspec import Struct
 from shared.config import FeedSettings
 from shared.errors import ProtocolError
 from shared.venues.binance.constants import MARK_PRICE_SUFFIX
-from shared.venues.binance.market import STREAMS_PER_CONNECTION, ControlFrame, control_event, request_frame
+from shared.venues.binance.market import (
+    STREAMS_PER_CONNECTION,
+    ControlFrame,
+    control_event,
+    event_time_ms,
+    request_frame,
+)
 from shared.venues.common import (
     CHANNEL_FUNDING,
     INF,
@@ -66,6 +72,9 @@ class BinanceFuturesFormat(NoSnapshots):
 
     def keepalive_frame(self) -> str | None:
         return None
+
+    def event_time_ms(self, payload: bytes, binary: bool) -> int:
+        return event_time_ms(payload, binary)
 
     def parse(self, payload: bytes, binary: bool) -> MarketEvent | None:
         if binary:

@@ -70,6 +70,33 @@ class DepthUpdate(Struct):
     a: list[tuple[str, str]]
 
 
+class _Stamped(Struct):
+    """Any event's time: ``E`` (bookTicker on spot has none; depthUpdate, markPriceUpdate, serverShutdown do)."""
+
+    E: int = 0
+
+
+class _StampedCombined(Struct):
+    """A combined-stream frame's event time is in its ``data``; a raw frame has no ``stream``/``data``."""
+
+    data: _Stamped | None = None
+    E: int = 0
+
+
+_stamped = msgspec.json.Decoder(_StampedCombined)
+
+
+def event_time_ms(payload: bytes, binary: bool) -> int:
+    """Binance's ``E`` (event time, ms) of a spot or futures frame, wrapped or raw; 0 without one."""
+    if binary:
+        return 0
+    try:
+        f = _stamped.decode(payload)
+    except (msgspec.DecodeError, ValueError):  # not an object, or E not an integer: no event time to keep
+        return 0
+    return f.data.E if f.data is not None else f.E
+
+
 class ControlFrame(Struct):
     """Everything else the server may send: replies ``{"result","id"}``, errors ``{"code","msg"}``,
     events ``{"e":"serverShutdown"}``."""
@@ -139,6 +166,9 @@ class BinanceMarketFormat:
 
     def parse_snapshot(self, symbol: str, body: bytes) -> DepthSnapshot:
         return parse_depth_snapshot(symbol, body)
+
+    def event_time_ms(self, payload: bytes, binary: bool) -> int:
+        return event_time_ms(payload, binary)
 
     def parse(self, payload: bytes, binary: bool) -> MarketEvent | None:
         if binary:

@@ -73,6 +73,15 @@ class MexcContractFormat(NoSnapshots):
     def keepalive_frame(self) -> str | None:
         return CONTRACT_PING_FRAME
 
+    def event_time_ms(self, payload: bytes, binary: bool) -> int:
+        """The push's ``ts`` (ms), on data pushes and replies alike; 0 without one."""
+        if binary:
+            return 0
+        try:
+            return self._push.decode(payload).ts
+        except msgspec.DecodeError:
+            return 0
+
     def parse(self, payload: bytes, binary: bool) -> MarketEvent | None:
         if binary:
             raise ProtocolError("unexpected binary frame")

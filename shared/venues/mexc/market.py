@@ -114,6 +114,18 @@ class MexcMarketFormat:
     def parse_snapshot(self, symbol: str, body: bytes) -> DepthSnapshot:
         return parse_depth_snapshot(symbol, body)
 
+    def event_time_ms(self, payload: bytes, binary: bool) -> int:
+        """A data push's ``sendTime`` (ms; else its ``createTime``); 0 for text replies and unreadable frames."""
+        if not binary:
+            return 0
+        try:
+            w = PushDataV3ApiWrapper.FromString(payload)
+        except (DecodeError, ValueError, RuntimeError):
+            return 0
+        if w.HasField("sendTime"):
+            return w.sendTime
+        return w.createTime if w.HasField("createTime") else 0
+
     def parse(self, payload: bytes, binary: bool) -> MarketEvent | None:
         if not binary:
             return self._parse_text(payload)
