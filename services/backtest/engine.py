@@ -34,6 +34,7 @@ from services.backtest.latency import LatencyModel
 from services.executor.paper.client import PaperVenueClient
 from services.executor.service import Executor
 from services.feed.handler import FeedHandler
+from services.feed.recorded_rules import rules_from_header
 from services.feed.recording import BINARY, LAST_IN_BUFFER, SNAPSHOT, TEXT, Record, Recording, split_snapshot
 from shared.config import Config, Venue, venue_symbols
 from shared.errors import ConfigError
@@ -62,6 +63,7 @@ class BacktestResult:
     records: int = 0
     seconds_recorded: float = 0.0
     seconds_wall: float = 0.0
+    seconds_loop: float = 0.0  # wall time of the record loop alone (start-up and the final settling excluded)
     latency: dict[str, object] = field(default_factory=dict)
     counters: dict[str, dict[str, int]] = field(default_factory=dict)
     in_flight_at_end: int = 0
@@ -82,25 +84,24 @@ def backtest_config(cfg: Config, run_dir: str) -> Config:
     )
 
 
-def recorded_rules(header: dict[str, Any], venue: Venue, registry: Registry) -> dict[int, SymbolRules]:
+def recorded_rules(header: dict[str, Any], where: str, venue: Venue, registry: Registry) -> dict[int, SymbolRules]:
     """The symbols' rules as the venue published them when the recording was made; the config's tick and step
-    where the recording has none (a version 1 recording)."""
-    fmt = market_format(venue.kind)
-    stated: dict[str, Any] = header.get("rules") or {}
+    (no minimums) for a symbol the recording has none for (a version 1 recording, a failed fetch)."""
+    try:
+        stated = rules_from_header(header, where)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     v = registry.venue_id[venue.name]
     out: dict[int, SymbolRules] = {}
     for s in range(registry.n_symbols):
         if not registry.listed[v, s]:
             continue
-        spec = registry.symbols[s]
-        r = stated.get(spec.name) or stated.get(fmt.wire_symbol(spec.base, spec.quote))
-        if isinstance(r, dict):
-            tick, step = Decimal(str(r["tick"])), Decimal(str(r["step"]))
-            min_qty, min_notional = Decimal(str(r.get("min_qty", "0"))), Decimal(str(r.get("min_notional", "0")))
-        else:
+        name = registry.symbols[s].name
+        rule = stated.get(name)
+        if rule is None:
             tick, step = Decimal(str(registry.tick[v][s])), Decimal(str(registry.step[v][s]))
-            min_qty = min_notional = Decimal(0)
-        out[s] = SymbolRules(spec.name, tick, step, min_qty, min_notional, _decimals(tick), _decimals(step))
+            rule = SymbolRules(name, tick, step, Decimal(0), Decimal(0), _decimals(tick), _decimals(step))
+        out[s] = rule
     return out
 
 
@@ -217,8 +218,10 @@ async def _run(cfg: Config, recordings: list[Recording], latency: LatencyModel, 
     ctx = ProcessContext(cfg, run_dir, clock.clock())
     reg = ctx.registry
     handlers = [_handler(cfg, rec.header, reg) for rec in recordings]
-    rules = {rec.header["venue"]: recorded_rules(rec.header, cfg.venues[reg.venue_id[rec.header["venue"]]], reg)
-             for rec in recordings}
+    rules = {}
+    for rec in recordings:
+        name = rec.header["venue"]
+        rules[name] = recorded_rules(rec.header, str(rec.path), cfg.venues[reg.venue_id[name]], reg)
     detector = Detector(ctx)
     detector.restart_ids(FIRST_IDS)
     risk = RiskEngine(ctx)
@@ -237,6 +240,7 @@ async def _run(cfg: Config, recordings: list[Recording], latency: LatencyModel, 
         paper = executor.paper
         assert paper is not None
         last = first = clock.now_ns
+        loop_started = time.perf_counter()
         for i, rec in merged(recordings):
             if rec.tick_ns > clock.now_ns:
                 if loop.has_work_before(rec.tick_ns):
@@ -258,6 +262,7 @@ async def _run(cfg: Config, recordings: list[Recording], latency: LatencyModel, 
                 batch = MarketBatch(rec.tick_ns, items)
                 detector.on_batch(batch)
                 paper.on_batch(batch)  # after the detector, as the live feed does: this batch's orders are out
+        result.seconds_loop = time.perf_counter() - loop_started
         result.seconds_recorded = round((last - first) / 1e9, 3)
         await _settle(executor, loop, clock)
         result.in_flight_at_end = executor.runs_in_flight

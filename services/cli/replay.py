@@ -89,6 +89,7 @@ def _replay(cfg: Config, paths: list[Path], speed: float, run_dir: Path) -> Repl
     found: list[Opportunity] = []
     detector.opportunities.send = lambda o: found.append(o) or True  # type: ignore[method-assign]
     detector.publish = lambda _event: None  # type: ignore[method-assign]
+    detector.warm_up()  # as its start does: the kernels are loaded before the first record, not timed with it
 
     started = time.monotonic()
     first_tick = 0
