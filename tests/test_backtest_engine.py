@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from services.backtest.engine import BacktestResult, run_backtest
+from services.backtest.engine import BacktestResult, run_backtest, start_times
 from services.backtest.latency import LatencyModel
+from services.executor.reconcile import parse_client_order_id
+from services.feed.recording import Recording
 from shared.config import load_config
-from shared.messages import OUTCOME_FILLED
+from shared.messages import OUTCOME_FILLED, ROLE_LEG
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FILES = [FIXTURES / "session.binance.dzrec", FIXTURES / "session.mexc.dzrec"]
@@ -90,3 +92,53 @@ def test_the_cli_writes_the_report_and_plot_and_sweeps_a_grid(tmp_path: Path, at
     assert rows[0][1:3] == ["0", "0"]  # no latency on either venue earns the most
     digests = {r[-1] for r in rows}
     assert at_20ms.digest[:12] in digests and len(digests) == 4
+
+
+def test_warm_up_and_trading_window_bound_what_is_traded() -> None:
+    cfg = load_config(FIXTURES / "session.toml")
+    latency = LatencyModel.from_config(cfg, {v.name: 20.0 for v in cfg.venues})
+    never = run_backtest(cfg, FILES, latency, warmup_s=3600.0)
+    assert never.opportunities and not never.decisions and not never.executions  # books built, nothing traded
+
+    window = run_backtest(cfg, FILES, latency, warmup_s=0.5, trade_s=0.5)
+    first, _wall = start_times([Recording(p) for p in FILES])
+    decided = [d.opportunity.detected_ns for d in window.decisions]
+    assert decided
+    assert all(first + 500_000_000 <= t < first + 1_000_000_000 for t in decided)
+    assert any(o.detected_ns < first + 500_000_000 for o in window.opportunities)  # found, and not traded
+    assert any(o.detected_ns >= first + 1_000_000_000 for o in window.opportunities)
+
+
+def test_the_engines_own_tick_to_order_time_delays_the_planned_orders_only() -> None:
+    cfg = load_config(FIXTURES / "session.toml")
+    latency = LatencyModel(dict.fromkeys((v.name for v in cfg.venues), 20.0), {}, 0, engine_ms=[5.0])
+    r = run_backtest(cfg, FILES, latency)
+    roles = {o.client_order_id: parse_client_order_id(o.client_order_id) for o in r.orders}
+    planned = [o for o in r.orders if o.ack_ns and roles[o.client_order_id].role == ROLE_LEG]  # type: ignore[union-attr]
+    corrections = [o for o in r.orders if o.ack_ns and roles[o.client_order_id].role != ROLE_LEG]  # type: ignore[union-attr]
+    assert planned and corrections
+    for o in planned:  # 5 ms in the engine, 20 ms there, 20 ms back
+        assert o.ack_ns - o.sent_ns == pytest.approx(45_000_000, abs=2), o
+    for o in corrections:  # an unwind leaves from the executor itself: no tick->order time before it
+        assert o.ack_ns - o.sent_ns == pytest.approx(40_000_000, abs=2), o
+    assert r.latency["engine"]["n"] == 1
+
+
+def test_bad_inputs_are_named_not_tracebacks(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    not_a_recording = tmp_path / "x.dzrec"
+    not_a_recording.write_bytes(b"hello\n")
+    cases = [
+        ([str(not_a_recording)], "not a draizer recording"),
+        ([str(tmp_path / "missing.dzrec")], "no such recording"),
+        ([*map(str, FILES), "--latency", "binance=fast"], "expected VENUE=MS"),
+        ([*map(str, FILES), "--latency", "kraken=5"], "'kraken' is not a configured venue"),
+    ]
+    for args, said in cases:
+        r = subprocess.run([sys.executable, "-m", "services.cli.main", "backtest", *args, "--config",
+                            str(FIXTURES / "session.toml"), "--out", str(tmp_path / "out")], cwd=repo,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and said in r.stderr and "Traceback" not in r.stderr, (args, r.stderr[-2000:])

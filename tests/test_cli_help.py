@@ -10,7 +10,7 @@ import pytest
 from services.cli.main import main
 from tests.conftest import make_config_dict, write_config
 
-SUBCOMMANDS = ("run", "status", "bench", "record", "replay", "strategy", "reload", "kill", "resume", "db",
+SUBCOMMANDS = ("run", "status", "bench", "record", "replay", "backtest", "strategy", "reload", "kill", "resume", "db",
                "journal", "top", "api", "env", "service", "preflight")
 
 

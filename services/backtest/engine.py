@@ -32,15 +32,17 @@ import msgspec
 
 from services.backtest.latency import LatencyModel
 from services.executor.paper.client import PaperVenueClient
+from services.executor.reconcile import parse_client_order_id
 from services.executor.service import Executor
 from services.feed.handler import FeedHandler
 from services.feed.recorded_rules import rules_from_header
 from services.feed.recording import BINARY, LAST_IN_BUFFER, SNAPSHOT, TEXT, Record, Recording, split_snapshot
 from shared.config import Config, Venue, venue_symbols
 from shared.errors import ConfigError
-from shared.messages import Execution, Fill, MarketBatch, Opportunity, OrderUpdate, RiskDecision
+from shared.messages import ROLE_LEG, Execution, Fill, MarketBatch, Opportunity, OrderUpdate, RiskDecision
 from shared.registry import Registry
 from shared.runtime.host import ProcessContext, scratch_run_dir
+from shared.runtime.outlet import Outlet
 from shared.runtime.virtual_loop import VirtualClock, VirtualTimeLoop
 from shared.venues import market_format
 from shared.venues.common import SymbolRules
@@ -129,6 +131,12 @@ class BacktestVenueClient(PaperVenueClient):
     def one_way_s(self) -> float:
         return self.latency.one_way_s(self.name)
 
+    def outbound_s(self, client_order_id: str) -> float:
+        ident = parse_client_order_id(client_order_id)
+        planned = ident is not None and ident.role == ROLE_LEG  # corrections leave later, from the executor itself
+        engine = self.latency.engine_delay_s(ident.opportunity_id) if planned and ident is not None else 0.0
+        return engine + self.one_way_s()
+
     async def close(self) -> None:
         self.closing = True
         await PaperVenueClient.close(self)
@@ -194,8 +202,19 @@ def _first(rec: Recording) -> Iterator[Record]:
         return
 
 
-def run_backtest(cfg: Config, paths: list[Path], latency: LatencyModel) -> BacktestResult:
-    recordings = [Recording(p) for p in paths]
+def _open(path: Path) -> Recording:
+    try:
+        return Recording(path)
+    except (OSError, ValueError) as exc:  # not a recording, a format this draizer does not read, unreadable
+        raise ConfigError(str(exc)) from None
+
+
+def run_backtest(cfg: Config, paths: list[Path], latency: LatencyModel, warmup_s: float = 0.0,
+                 trade_s: float | None = None) -> BacktestResult:
+    """``warmup_s``: the first seconds of the recording only build the books (the detector's and the paper venues'):
+    nothing found then is traded, as a run that started later would not have; ``trade_s``: trading stops that long
+    after the warm-up (None: at the end). A comparison with a live run lines its window up with these."""
+    recordings = [_open(p) for p in paths]
     first, wall = start_times(recordings)
     clock = VirtualClock(first, wall)
     started = time.monotonic()
@@ -203,7 +222,8 @@ def run_backtest(cfg: Config, paths: list[Path], latency: LatencyModel) -> Backt
         loop = VirtualTimeLoop(clock)
         try:
             result = loop.run_until_complete(_run(backtest_config(cfg, run_dir), recordings, latency, clock, loop,
-                                                  Path(run_dir)))
+                                                  Path(run_dir), first + int(warmup_s * 1e9),
+                                                  None if trade_s is None else first + int((warmup_s + trade_s) * 1e9)))
         finally:
             loop.close()
     result.seconds_wall = round(time.monotonic() - started, 3)
@@ -211,7 +231,8 @@ def run_backtest(cfg: Config, paths: list[Path], latency: LatencyModel) -> Backt
 
 
 async def _run(cfg: Config, recordings: list[Recording], latency: LatencyModel, clock: VirtualClock,
-               loop: VirtualTimeLoop, run_dir: Path) -> BacktestResult:
+               loop: VirtualTimeLoop, run_dir: Path, trade_from_ns: int, trade_until_ns: int | None
+               ) -> BacktestResult:
     from services.detector.service import Detector
     from services.risk.service import RiskEngine
 
@@ -240,8 +261,12 @@ async def _run(cfg: Config, recordings: list[Recording], latency: LatencyModel, 
         paper = executor.paper
         assert paper is not None
         last = first = clock.now_ns
+        to_risk = detector.opportunities
+        nowhere: Outlet[Opportunity] = Outlet.unconnected("opportunities (outside the trading window)")
+        until = trade_until_ns if trade_until_ns is not None else 1 << 62
         loop_started = time.perf_counter()
         for i, rec in merged(recordings):
+            detector.opportunities = to_risk if trade_from_ns <= rec.tick_ns < until else nowhere
             if rec.tick_ns > clock.now_ns:
                 if loop.has_work_before(rec.tick_ns):
                     await loop.sleep_until(rec.tick_ns)  # orders in flight arrive, answers return, in order

@@ -36,6 +36,10 @@ def main(argv: list[str]) -> int:
                    help="one-way order latency to a venue in ms (repeatable); default: its paper_latency_ms")
     p.add_argument("--latency-from", action="append", default=[], type=Path, metavar="JOURNAL",
                    help="draw latency from the order round trips of a run's journal (a directory or files)")
+    p.add_argument("--warmup", type=float, default=0.0, metavar="S",
+                   help="the first S seconds only build the books: nothing is traded before (default 0)")
+    p.add_argument("--trade-seconds", type=float, default=None, metavar="S",
+                   help="stop trading S seconds after the warm-up (default: trade to the end)")
     p.add_argument("--seed", type=int, default=0, help="for drawing measured latencies (default 0)")
     p.add_argument("--set", action="append", default=[], dest="sets", metavar="KEY=V1,V2,...",
                    help="sweep a config setting over values (repeatable: the grid of all of them)")
@@ -52,10 +56,12 @@ def main(argv: list[str]) -> int:
         from services.backtest.sweep import run_sweep
 
         config_dict = msgspec.toml.decode(Path(args.config).read_bytes())
-        run_one = functools.partial(sweep_point, [str(f.resolve()) for f in args.files], overrides, samples, args.seed)
+        run_one = functools.partial(sweep_point, [str(f.resolve()) for f in args.files], overrides, samples, args.seed,
+                                    args.warmup, args.trade_seconds)
         rows = run_sweep(config_dict, args.sets, run_one)
         return 0 if any(not r.error for r in rows) else 1
-    summary = run_and_report(cfg, args.files, overrides, samples, args.seed, args.out, plot=not args.no_plot)
+    summary = run_and_report(cfg, args.files, overrides, samples, args.seed, args.out, plot=not args.no_plot,
+                             warmup_s=args.warmup, trade_s=args.trade_seconds)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -64,23 +70,28 @@ def main(argv: list[str]) -> int:
 
 
 def _latency_inputs(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, list[float]]]:
-    from services.backtest.latency import parse_overrides, samples_from_journal
+    from services.backtest.latency import engine_samples_from_journal, parse_overrides, samples_from_journal
 
     overrides = parse_overrides(args.latency)
     samples = samples_from_journal(args.latency_from) if args.latency_from else {}
+    if samples:  # the run's own tick->order time too: under "engine" in the samples
+        samples["engine"] = engine_samples_from_journal(args.latency_from)
     return overrides, samples
 
 
 def run_and_report(cfg: Config, files: list[Path], overrides: dict[str, float], samples: dict[str, list[float]],
-                   seed: int, out: Path | None, plot: bool = True) -> dict[str, Any]:
+                   seed: int, out: Path | None, plot: bool = True, warmup_s: float = 0.0,
+                   trade_s: float | None = None) -> dict[str, Any]:
     """One backtest; its report (and plot) written to ``out`` when given; the flat summary returned."""
     from services.backtest.engine import run_backtest
     from services.backtest.latency import LatencyModel
     from services.backtest.report import build_report, summarize
     from shared.registry import Registry
 
-    latency = LatencyModel.from_config(cfg, overrides, samples, seed)
-    result = run_backtest(cfg, files, latency)
+    samples = dict(samples)
+    engine = samples.pop("engine", [])
+    latency = LatencyModel.from_config(cfg, overrides, samples, seed, engine)
+    result = run_backtest(cfg, files, latency, warmup_s, trade_s)
     reg = Registry(cfg)
     report = build_report(result.opportunities, result.decisions, result.executions,
                           venue_names=reg.venue_names, symbol_names=reg.symbol_names, latency=result.latency)
@@ -107,10 +118,12 @@ def run_and_report(cfg: Config, files: list[Path], overrides: dict[str, float], 
 
 
 def sweep_point(files: list[str], overrides: dict[str, float], samples: dict[str, list[float]], seed: int,
-                config: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+                warmup_s: float, trade_s: float | None, config: dict[str, Any], params: dict[str, Any]
+                ) -> dict[str, Any]:
     """One point of a sweep, in its own process: the summary the table shows (no files written)."""
     cfg = parse_config(msgspec.toml.encode(config), "sweep point")
-    return run_and_report(cfg, [Path(f) for f in files], overrides, samples, seed, None, plot=False)
+    return run_and_report(cfg, [Path(f) for f in files], overrides, samples, seed, None, plot=False, warmup_s=warmup_s,
+                          trade_s=trade_s)
 
 
 def _human(s: dict[str, Any]) -> str:

@@ -126,10 +126,10 @@ class PaperVenueClient(VenueClient):
         order = PaperOrder(side, order_type, Decimal(price) if price is not None else None, Decimal(qty))
         self._inflight[client_order_id] = done
         done.add_done_callback(lambda _f: self._inflight.pop(client_order_id, None))
-        self._later(self._arrive, symbol, order, client_order_id, done)
+        self._later(self.outbound_s(client_order_id), self._arrive, symbol, order, client_order_id, done)
         return done
 
-    def _later(self, fn: object, *args: object) -> None:
+    def _later(self, delay_s: float, fn: object, *args: object) -> None:
         loop = asyncio.get_running_loop()
         handle: asyncio.TimerHandle
 
@@ -137,12 +137,17 @@ class PaperVenueClient(VenueClient):
             self._pending.discard(handle)
             fn(*args)  # type: ignore[operator]
 
-        handle = loop.call_later(self.one_way_s(), run)
+        handle = loop.call_later(delay_s, run)
         self._pending.add(handle)
 
     def one_way_s(self) -> float:
         """How long a request (or its answer) travels: the config's constant here; a backtest may draw it."""
         return self.latency_s
+
+    def outbound_s(self, client_order_id: str) -> float:
+        """From ``send_order`` to the venue deciding the order (a backtest adds the engine's own time before the
+        request leaves, which a live engine spends before ``send_order`` returns)."""
+        return self.one_way_s()
 
     def _arrive(self, symbol: int, order: PaperOrder, cid: str, done: asyncio.Future[OrderAnswer]) -> None:
         """The order reaches the venue: decided on the book as it stands now; the answer travels back."""
@@ -150,7 +155,7 @@ class PaperVenueClient(VenueClient):
             answer = answer_without_order(ANSWER_REJECTED, cid, self.codes[""], "Duplicate order sent.", 400)
         else:
             answer = self._decide(symbol, order, cid)
-        self._later(_resolve, done, answer)
+        self._later(self.one_way_s(), _resolve, done, answer)
 
     def _decide(self, symbol: int, order: PaperOrder, cid: str) -> OrderAnswer:
         placed = self._orders[cid] = _Placed(symbol)
