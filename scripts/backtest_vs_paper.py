@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -34,7 +35,7 @@ import msgspec
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from services.backtest.latency import samples_from_journal  # noqa: E402
+from services.backtest.latency import engine_samples_from_journal, samples_from_journal  # noqa: E402
 from services.bridge.journal import expand_paths, read_journal  # noqa: E402
 from services.cli.backtest import run_and_report  # noqa: E402
 from shared.config import default_config_path, parse_config  # noqa: E402
@@ -230,10 +231,11 @@ def main() -> int:
     constant = run_and_report(cfg, files, {}, {}, 0, work / "backtest-constant", plot=True, warmup_s=warmup,
                               trade_s=trade_s)
     samples = samples_from_journal([journal])
-    measured = run_and_report(cfg, files, {}, samples, 0, work / "backtest-measured", plot=True, warmup_s=warmup,
-                              trade_s=trade_s)
+    engine = engine_samples_from_journal([journal])
+    measured = run_and_report(cfg, files, {}, {**samples, "engine": engine}, 0, work / "backtest-measured",
+                              plot=True, warmup_s=warmup, trade_s=trade_s)
     if args.keep:
-        os.system(f"cp -r {journal} {work / 'journal'}")
+        shutil.copytree(journal, work / "journal", dirs_exist_ok=True)
     result = {
         "seconds": args.seconds, "fills": args.fills, "work": str(work), "warmup_s": round(warmup, 3),
         "trade_s": round(trade_s, 3),
@@ -241,13 +243,18 @@ def main() -> int:
         "backtest_constant": {k: constant[k] for k in ("executions", "outcomes", "net_usd", "fees_usd", "digest")},
         "backtest_measured": {k: measured[k] for k in ("executions", "outcomes", "net_usd", "fees_usd", "digest")},
         "measured_rtt_ms": {v: {"n": len(s), "p50": sorted(s)[len(s) // 2]} for v, s in samples.items()},
+        "measured_tick_to_order_ms": {"n": len(engine), "p50": sorted(engine)[len(engine) // 2] if engine else None},
     }
     result["difference_usd"] = {"constant": round(constant["net_usd"] - demo["net_usd"], 6),
                                 "measured": round(measured["net_usd"] - demo["net_usd"], 6)}
     from services.backtest.latency import LatencyModel
 
+    result["pairing_constant"] = compare(demo_list, backtest_executions(
+        cfg, files, LatencyModel.from_config(cfg), warmup, trade_s))
     result["pairing_measured"] = compare(demo_list, backtest_executions(
-        cfg, files, LatencyModel.from_config(cfg, samples_ms=samples), warmup, trade_s))
+        cfg, files, LatencyModel.from_config(cfg, samples_ms=samples, engine_ms=engine), warmup, trade_s))
+    result["difference_share_of_fees"] = {k: round(abs(v) / demo["fees_usd"], 4) if demo["fees_usd"] else None
+                                          for k, v in result["difference_usd"].items()}
     print(json.dumps(result, indent=2))
     return 0
 
