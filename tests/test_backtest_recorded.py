@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from services.backtest.engine import BacktestResult, _handler, merged, run_backtest
+from services.backtest.engine import BacktestResult, run_backtest
 from services.backtest.latency import LatencyModel
+from services.feed.recorded import handler_for, merged
 from services.feed.recording import BINARY, LAST_IN_BUFFER, SNAPSHOT, TEXT, Recording, split_snapshot
 from shared.config import Config, load_config
 from shared.messages import OUTCOME_FILLED, SIDE_BUY, Book, Execution, Quote
@@ -32,7 +33,7 @@ class RecordedTops:
     def __init__(self, cfg: Config, files: list[Path]) -> None:
         reg = Registry(cfg)
         recordings = [Recording(p) for p in files]
-        handlers = [_handler(cfg, r.header, reg) for r in recordings]
+        handlers = [handler_for(cfg, r.header, reg, "oracle") for r in recordings]
         self.stamps: dict[tuple[int, int], list[int]] = {}
         self.tops: dict[tuple[int, int], list[tuple[float, float, float, float]]] = {}
         for i, rec in merged(recordings):

@@ -19,7 +19,6 @@ The recorded book itself is never modified: paper takes are a debt beside it (``
 from __future__ import annotations
 
 import hashlib
-import heapq
 import logging
 import time
 from collections.abc import Iterator
@@ -34,17 +33,16 @@ from services.backtest.latency import LatencyModel
 from services.executor.paper.client import PaperVenueClient
 from services.executor.reconcile import parse_client_order_id
 from services.executor.service import Executor
-from services.feed.handler import FeedHandler
+from services.feed.recorded import handler_for, merged
 from services.feed.recorded_rules import rules_from_header
 from services.feed.recording import BINARY, LAST_IN_BUFFER, SNAPSHOT, TEXT, Record, Recording, split_snapshot
-from shared.config import Config, Venue, venue_symbols
+from shared.config import Config, Venue
 from shared.errors import ConfigError
 from shared.messages import ROLE_LEG, Execution, Fill, MarketBatch, Opportunity, OrderUpdate, RiskDecision
 from shared.registry import Registry
 from shared.runtime.host import ProcessContext, scratch_run_dir
 from shared.runtime.outlet import Outlet
 from shared.runtime.virtual_loop import VirtualClock, VirtualTimeLoop
-from shared.venues import market_format
 from shared.venues.common import SymbolRules
 
 log = logging.getLogger(__name__)
@@ -158,30 +156,6 @@ class _Recorded:
     """The feeds' stand-in in the process (``link_in_process`` peers call it "Feed"): frames from the files."""
 
 
-def _handler(cfg: Config, header: dict[str, Any], registry: Registry) -> FeedHandler:
-    name = header["venue"]
-    if name not in registry.venue_id:
-        raise ConfigError(f"recording of venue {name!r}: it is not in the config")
-    venue_id = registry.venue_id[name]
-    venue = cfg.venues[venue_id]
-    if venue.kind != header["kind"]:
-        raise ConfigError(f"recording of {name} is kind {header['kind']}, the config says {venue.kind}")
-    fmt = market_format(venue.kind)
-    wire = {fmt.wire_symbol(s.base, s.quote): registry.symbol_id[s.name] for s in venue_symbols(venue, cfg.symbols)}
-    settings = msgspec.convert(header["feed"], type(venue.feed))  # the recording's feed settings say what it holds
-    return FeedHandler(venue_id, f"backtest.{name}", fmt, wire, settings, lambda _symbol: None)
-
-
-def merged(recordings: list[Recording]) -> Iterator[tuple[int, Record]]:
-    """Every record of every file in receive order; ties keep file order, then record order."""
-    def keyed(index: int, rec: Recording) -> Iterator[tuple[int, int, int, Record]]:
-        for n, r in enumerate(rec):
-            yield r.tick_ns, index, n, r
-
-    for _tick, i, _n, rec in heapq.merge(*(keyed(i, r) for i, r in enumerate(recordings))):
-        yield i, rec
-
-
 def start_times(recordings: list[Recording]) -> tuple[int, int]:
     """(monotonic ns, wall ns) of the first record: the virtual clock starts there."""
     firsts = [r.tick_ns for rec in recordings for r in _first(rec)]
@@ -238,7 +212,7 @@ async def _run(cfg: Config, recordings: list[Recording], latency: LatencyModel, 
 
     ctx = ProcessContext(cfg, run_dir, clock.clock())
     reg = ctx.registry
-    handlers = [_handler(cfg, rec.header, reg) for rec in recordings]
+    handlers = [handler_for(cfg, rec.header, reg, "backtest") for rec in recordings]
     rules = {}
     for rec in recordings:
         name = rec.header["venue"]

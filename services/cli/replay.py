@@ -15,24 +15,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import heapq
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
-from services.feed.handler import FeedHandler
-from services.feed.recording import BINARY, LAST_IN_BUFFER, SNAPSHOT, TEXT, Record, Recording, split_snapshot
-from shared.config import Config, default_config_path, load_config, venue_symbols
+from services.feed.recorded import handler_for, merged
+from services.feed.recording import BINARY, LAST_IN_BUFFER, SNAPSHOT, TEXT, Recording, split_snapshot
+from shared.config import Config, default_config_path, load_config
 from shared.errors import ConfigError
 from shared.messages import MarketBatch, Opportunity
 from shared.runtime.clock import Clock
 from shared.runtime.host import ProcessContext, scratch_run_dir
-from shared.venues import market_format
 
 
 class ReplayResult(msgspec.Struct):
@@ -41,29 +37,6 @@ class ReplayResult(msgspec.Struct):
     digest: str
     truncated_bytes: int
     seconds: float
-
-
-def _handler(cfg: Config, header: dict[str, Any], reg_symbol_id: dict[str, int], venue_id: int) -> FeedHandler:
-    venue = cfg.venues[venue_id]
-    if venue.kind != header["kind"]:
-        raise ConfigError(f"recording of {header['venue']} is kind {header['kind']}, the config says {venue.kind}")
-    fmt = market_format(venue.kind)
-    symbols = venue_symbols(venue, cfg.symbols)
-    wire = {fmt.wire_symbol(s.base, s.quote): reg_symbol_id[s.name] for s in symbols}
-    # The recording's own feed settings decide what its frames mean; snapshots come from the file.
-    settings = msgspec.convert(header["feed"], type(venue.feed))
-    return FeedHandler(venue_id, f"replay.{venue.name}", fmt, wire, settings, lambda _symbol: None)
-
-
-def _keyed(index: int, recording: Recording) -> Iterator[tuple[int, int, int, Record]]:
-    for n, r in enumerate(recording):
-        yield r.tick_ns, index, n, r
-
-
-def _merged(recordings: list[Recording]) -> Iterator[tuple[int, Record]]:
-    """All records in receive order; ties keep file order, then record order."""
-    for _tick, i, _n, rec in heapq.merge(*(_keyed(i, rec) for i, rec in enumerate(recordings))):
-        yield i, rec
 
 
 def replay(cfg: Config, paths: list[Path], speed: float = 0.0) -> ReplayResult:
@@ -76,12 +49,7 @@ def _replay(cfg: Config, paths: list[Path], speed: float, run_dir: Path) -> Repl
     clock = [0]
     ctx = ProcessContext(cfg, run_dir, Clock(lambda: clock[0]))
     reg = ctx.registry
-    handlers: list[FeedHandler] = []
-    for rec in recordings:
-        name = rec.header["venue"]
-        if name not in reg.venue_id:
-            raise ConfigError(f"{rec.path}: venue {name!r} is not in the config")
-        handlers.append(_handler(cfg, rec.header, reg.symbol_id, reg.venue_id[name]))
+    handlers = [handler_for(cfg, rec.header, reg, "replay") for rec in recordings]
 
     from services.detector.service import Detector
 
@@ -93,7 +61,7 @@ def _replay(cfg: Config, paths: list[Path], speed: float, run_dir: Path) -> Repl
 
     started = time.monotonic()
     first_tick = 0
-    for i, rec in _merged(recordings):
+    for i, rec in merged(recordings):
         if not first_tick:
             first_tick = rec.tick_ns
         if speed > 0:
