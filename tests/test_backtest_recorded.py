@@ -16,8 +16,8 @@ import pytest
 
 from services.backtest.engine import BacktestResult, run_backtest
 from services.backtest.latency import LatencyModel
-from services.feed.recorded import handler_for, merged
-from services.feed.recording import BINARY, LAST_IN_BUFFER, SNAPSHOT, TEXT, Recording, split_snapshot
+from services.feed.recorded import handler_for, merged, take_record
+from services.feed.recording import Recording
 from shared.config import Config, load_config
 from shared.messages import OUTCOME_FILLED, SIDE_BUY, Book, Execution, Quote
 from shared.registry import Registry
@@ -37,14 +37,7 @@ class RecordedTops:
         self.stamps: dict[tuple[int, int], list[int]] = {}
         self.tops: dict[tuple[int, int], list[tuple[float, float, float, float]]] = {}
         for i, rec in merged(recordings):
-            h = handlers[i]
-            if rec.kind in (TEXT, BINARY):
-                h.on_frame(rec.payload, rec.kind == BINARY, rec.tick_ns)
-                if not rec.flags & LAST_IN_BUFFER:
-                    continue
-            elif rec.kind == SNAPSHOT:
-                h.on_snapshot(*split_snapshot(rec.payload), rec.tick_ns)
-            for item in h.take():
+            for item in take_record(handlers[i], rec) or ():
                 if type(item) is Quote:
                     top = (item.bid, item.bid_qty, item.ask, item.ask_qty)
                 elif type(item) is Book and item.bid_px and item.ask_px:

@@ -33,9 +33,9 @@ from services.backtest.latency import LatencyModel
 from services.executor.paper.client import PaperVenueClient
 from services.executor.reconcile import parse_client_order_id
 from services.executor.service import Executor
-from services.feed.recorded import handler_for, merged
+from services.feed.recorded import handler_for, merged, take_record
 from services.feed.recorded_rules import rules_from_header
-from services.feed.recording import BINARY, LAST_IN_BUFFER, SNAPSHOT, TEXT, Record, Recording, split_snapshot
+from services.feed.recording import Record, Recording
 from shared.config import Config, Venue
 from shared.errors import ConfigError
 from shared.messages import ROLE_LEG, Execution, Fill, MarketBatch, Opportunity, OrderUpdate, RiskDecision
@@ -248,15 +248,7 @@ async def _run(cfg: Config, recordings: list[Recording], latency: LatencyModel, 
                     clock.now_ns = rec.tick_ns
             last = rec.tick_ns
             result.records += 1
-            h = handlers[i]
-            if rec.kind in (TEXT, BINARY):
-                h.on_frame(rec.payload, rec.kind == BINARY, rec.tick_ns)
-                if not rec.flags & LAST_IN_BUFFER:
-                    continue
-            elif rec.kind == SNAPSHOT:
-                symbol, body = split_snapshot(rec.payload)
-                h.on_snapshot(symbol, body, rec.tick_ns)
-            items = h.take()
+            items = take_record(handlers[i], rec)
             if items:
                 batch = MarketBatch(rec.tick_ns, items)
                 detector.on_batch(batch)

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import msgspec
 
-from services.feed.recorded import handler_for, merged
-from services.feed.recording import BINARY, LAST_IN_BUFFER, SNAPSHOT, TEXT, Recording, split_snapshot
+from services.feed.recorded import handler_for, merged, take_record
+from services.feed.recording import Recording
 from shared.config import Config, default_config_path, load_config
 from shared.errors import ConfigError
 from shared.messages import MarketBatch, Opportunity
@@ -70,15 +70,7 @@ def _replay(cfg: Config, paths: list[Path], speed: float, run_dir: Path) -> Repl
             if pause > 0:
                 time.sleep(pause)  # pacing the replay, not synchronization
         clock[0] = rec.tick_ns
-        h = handlers[i]
-        if rec.kind in (TEXT, BINARY):
-            h.on_frame(rec.payload, rec.kind == BINARY, rec.tick_ns)
-            if not rec.flags & LAST_IN_BUFFER:
-                continue
-        elif rec.kind == SNAPSHOT:
-            symbol, body = split_snapshot(rec.payload)
-            h.on_snapshot(symbol, body, rec.tick_ns)
-        items = h.take()
+        items = take_record(handlers[i], rec)
         if items:
             detector.on_batch(MarketBatch(rec.tick_ns, items))
     digest = hashlib.sha256()

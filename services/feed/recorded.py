@@ -13,9 +13,10 @@ from typing import Any
 import msgspec
 
 from services.feed.handler import FeedHandler
-from services.feed.recording import Record, Recording
+from services.feed.recording import BINARY, LAST_IN_BUFFER, SNAPSHOT, TEXT, Record, Recording, split_snapshot
 from shared.config import Config, venue_symbols
 from shared.errors import ConfigError
+from shared.messages import MarketItem
 from shared.registry import Registry
 from shared.venues import market_format
 
@@ -45,3 +46,16 @@ def merged(recordings: list[Recording]) -> Iterator[tuple[int, Record]]:
 
     for _tick, i, _n, rec in heapq.merge(*(keyed(i, r) for i, r in enumerate(recordings))):
         yield i, rec
+
+
+def take_record(h: FeedHandler, rec: Record) -> list[MarketItem] | None:
+    """Hand one record to its handler, as the live feed would have: what the handler has to publish once the record
+    ends a socket read (or is a snapshot); None while the read goes on (or for a record that carries no data)."""
+    if rec.kind in (TEXT, BINARY):
+        h.on_frame(rec.payload, rec.kind == BINARY, rec.tick_ns)
+        if not rec.flags & LAST_IN_BUFFER:
+            return None
+    elif rec.kind == SNAPSHOT:
+        symbol, body = split_snapshot(rec.payload)
+        h.on_snapshot(symbol, body, rec.tick_ns)
+    return h.take() or None
