@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,18 +30,12 @@ import picows
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from services.sim.local_ports import on_free_ports  # noqa: E402
 from shared.config import Config, FeedSettings, default_config_path, parse_config, venue_symbols  # noqa: E402
 from shared.http.client import HttpPool  # noqa: E402
 from shared.venues import market_format  # noqa: E402
-from shared.venues.kinds import kind_of  # noqa: E402
 
 TOPS_AND_DEPTH = FeedSettings(depth="diff", depth_interval_ms=100)  # bookTicker and depth@100ms
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Counter(picows.WSListener):  # type: ignore[misc]
@@ -59,14 +52,7 @@ class Counter(picows.WSListener):  # type: ignore[misc]
 
 
 def bench_config(target: float, cpu: int) -> dict[str, Any]:
-    data: dict[str, Any] = msgspec.toml.decode(default_config_path().read_bytes())
-    ports = {sv["venue"]: (free_port(), free_port()) for sv in data["sim"]["venues"]}
-    for sv in data["sim"]["venues"]:
-        sv["ws_port"], sv["rest_port"] = ports[sv["venue"]]
-    for v in data["venues"]:
-        ws, rest = ports[v["name"]]
-        v["ws_url"] = f"ws://127.0.0.1:{ws}{kind_of(v['kind']).ws_path}"
-        v["rest_url"] = f"http://127.0.0.1:{rest}"
+    data: dict[str, Any] = on_free_ports(msgspec.toml.decode(default_config_path().read_bytes()))
     data["sim"]["quotes_per_second"] = target
     data["services"]["sim"]["cpu"] = cpu
     return data

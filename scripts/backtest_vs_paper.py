@@ -38,33 +38,16 @@ sys.path.insert(0, str(REPO))
 from services.backtest.latency import engine_samples_from_journal, samples_from_journal  # noqa: E402
 from services.bridge.journal import expand_paths, read_journal  # noqa: E402
 from services.cli.backtest import run_and_report  # noqa: E402
+from services.sim.local_ports import on_free_ports  # noqa: E402
 from shared.config import default_config_path, parse_config  # noqa: E402
 from shared.venues.kinds import kind_of  # noqa: E402
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def demo_config(run_dir: Path, fills: str) -> dict[str, Any]:
     """The embedded default on free ports with a private run directory (so it can run beside anything)."""
-    data: dict[str, Any] = msgspec.toml.decode(default_config_path().read_bytes())
-    ports = {sv["venue"]: (free_port(), free_port()) for sv in data["sim"]["venues"]}
-    for sv in data["sim"]["venues"]:
-        sv["ws_port"], sv["rest_port"] = ports[sv["venue"]]
-    for v in data["venues"]:
-        ws, rest = ports[v["name"]]
-        kind = kind_of(v["kind"])
-        v["ws_url"] = f"ws://127.0.0.1:{ws}{kind.ws_path}"
-        v["rest_url"] = f"http://127.0.0.1:{rest}"
-        if v.get("ws_api_url") and kind.user_stream is not None:
-            v["ws_api_url"] = f"ws://127.0.0.1:{ws}{kind.user_stream.ws_path}"
+    data: dict[str, Any] = on_free_ports(msgspec.toml.decode(default_config_path().read_bytes()))
     data["instance"] = "cmp" + uuid.uuid4().hex[:10]
     data["runtime"]["run_dir"] = str(run_dir)
-    data["sinks"]["prometheus_port"] = free_port()
-    data["sinks"]["api_port"] = free_port()
     data.setdefault("paper", {})["fills"] = fills
     return data
 

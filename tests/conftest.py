@@ -13,16 +13,13 @@ from typing import Any
 import msgspec
 import pytest
 
+from services.sim.local_ports import free_port as free_port  # re-exported: the tests take it from here
+from services.sim.local_ports import on_free_ports
 from shared.config import Config, default_config_path, parse_config
-from shared.venues.kinds import kind_of
 
 pytest_plugins = ["tests.sim_kit", "tests.pg_kit", "tests.redis_kit"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def listening(port: int, host: str = "127.0.0.1") -> bool:
@@ -61,23 +58,9 @@ async def eventually_async(check: Callable[[], Any], timeout: float = 30.0, what
 
 def make_config_dict(run_dir: Path, **overrides: Any) -> dict[str, Any]:
     """The default config on free ports, a private run directory and a unique instance name."""
-    data: dict[str, Any] = msgspec.toml.decode(default_config_path().read_bytes())
-    ports = {v["venue"]: (free_port(), free_port()) for v in data["sim"]["venues"]}
-    for sv in data["sim"]["venues"]:
-        sv["ws_port"], sv["rest_port"] = ports[sv["venue"]]
-    for v in data["venues"]:
-        ws, rest = ports[v["name"]]
-        kind = kind_of(v["kind"])
-        v["ws_url"] = f"ws://127.0.0.1:{ws}{kind.ws_path}"
-        v["rest_url"] = f"http://127.0.0.1:{rest}"
-        if v.get("ws_api_url") and kind.user_stream is not None:
-            v["ws_api_url"] = f"ws://127.0.0.1:{ws}{kind.user_stream.ws_path}"
-        if v.get("user_ws_url") and kind.listen_key_stream is not None:
-            v["user_ws_url"] = f"ws://127.0.0.1:{ws}{kind.listen_key_stream.ws_path}"
+    data: dict[str, Any] = on_free_ports(msgspec.toml.decode(default_config_path().read_bytes()))
     data["instance"] = "t" + uuid.uuid4().hex[:12]
     data["runtime"]["run_dir"] = str(run_dir)
-    data["sinks"]["prometheus_port"] = free_port()
-    data["sinks"]["api_port"] = free_port()
     for section, values in overrides.items():
         if isinstance(values, dict):
             data.setdefault(section, {}).update(values)
