@@ -142,3 +142,22 @@ def test_bad_inputs_are_named_not_tracebacks(tmp_path: Path) -> None:
                             str(FIXTURES / "session.toml"), "--out", str(tmp_path / "out")], cwd=repo,
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 2 and said in r.stderr and "Traceback" not in r.stderr, (args, r.stderr[-2000:])
+
+
+def test_a_venues_rate_limit_holds_in_the_backtest() -> None:
+    """Orders spend the venue's budget on the recording's clock: with room for 4 orders per 10 s on Binance, the
+    2 s recording sends at most 4 there; the rest is refused for the budget, as live."""
+    import msgspec
+
+    data = msgspec.toml.decode((FIXTURES / "session.toml").read_bytes())
+    for v in data["venues"]:
+        if v["name"] == "binance":
+            v.setdefault("limits", {}).update(orders_per_10s=5, budget_share=0.8)  # 4 of the venue's 5
+    from shared.config import parse_config
+
+    cfg = parse_config(msgspec.toml.encode(data))
+    r = run_backtest(cfg, FILES, LatencyModel.from_config(cfg, {v.name: 0.0 for v in cfg.venues}))
+    on_binance = [o for o in r.orders if o.venue == 0 and o.sent_ns]
+    assert 0 < len(on_binance) <= 4, len(on_binance)
+    assert any(d.reason == "rate_budget" for d in r.decisions)
+    assert len(backtest(0.0).executions) > len(r.executions)  # the same market with the venue's full budget
