@@ -69,10 +69,19 @@ def halt_text(conditions: list[dict[str, Any]] | None, now_ms: int) -> str | Non
     for c in now:
         words = REASONS.get(c["reason"], (c["reason"], "all"))[0]
         if c["until_ms"]:
-            left = f"{math.ceil((c['until_ms'] - now_ms) / 1000)}s"
+            left = _left(math.ceil((c["until_ms"] - now_ms) / 1000))
         elif c["reason"] == "wind_down":
             left = "(until the run ends)"
         else:
             left = "(until resume)"
         parts.append(f"{words} {left}")
     return "HALTED " + ", ".join(parts)
+
+
+def _left(seconds: int) -> str:
+    """Seconds as a breaker's cooldown reads best (``45s``), longer spans (the day's limit) in minutes or hours."""
+    if seconds < 600:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"

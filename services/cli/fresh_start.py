@@ -59,6 +59,17 @@ def _target(previous: Path, run_dir: Path, p: Path) -> Path:
     return previous / "elsewhere" / str(p).lstrip("/")
 
 
+def prepare_state(cfg: Config, run_dir: Path, cwd: Path, keep_state: bool, fresh: bool) -> Path | None:
+    """What `draizer run` does with the last run's state: a paper run moves it aside unless ``keep_state``; a live
+    run keeps it, and refuses ``fresh`` (ConfigError). Where it went, or None when it stays (or there was none)."""
+    if cfg.mode == "live":
+        if fresh:
+            raise ConfigError("--fresh: a live run always keeps its state (positions, orders in flight, the day's "
+                              "losses, the kill switch); move files out of the run directory by hand if you must")
+        return None
+    return None if keep_state else move_aside(cfg, run_dir, cwd)
+
+
 def move_aside(cfg: Config, run_dir: Path, cwd: Path, now: float | None = None) -> Path | None:
     """Move the last run's state into ``<run_dir>/previous/<UTC time>/``; that directory, or None when there was
     nothing to move. ConfigError naming the path when one cannot be moved (what moved already stays there)."""

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from services.cli.fresh_start import move_aside
+from services.cli.fresh_start import prepare_state
 from services.cli.readiness import not_ready
 from services.cli.status_line import StatusLine
 from shared.config import Config, default_config_path, load_config, resolve_run_dir
@@ -175,9 +175,8 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
 
     cfg0 = load_config(args.config)
-    if cfg0.mode == "live" and args.fresh:
-        raise ConfigError("--fresh: a live run always keeps its state (positions, orders in flight, the day's "
-                          "losses, the kill switch); move files in the run directory by hand if you must")
+    if cfg0.mode == "live" and args.fresh:  # refused before the preflight's checks, not after them
+        prepare_state(cfg0, Path("."), REPO_ROOT, args.keep_state, args.fresh)
     if cfg0.mode == "live":  # before anything starts: a live run needs every preflight check to pass
         from services.cli.preflight import run_preflight
 
@@ -191,11 +190,10 @@ def main(argv: list[str]) -> int:
     pid = already_running(run_dir)
     if pid is not None:
         raise ConfigError(f"{run_dir}: a pipeline is already running there (supervisord pid {pid})")
-    if cfg0.mode == "paper" and not args.keep_state:  # after the lock: never the state of a running pipeline
-        moved = move_aside(cfg0, run_dir, REPO_ROOT)
-        if moved is not None:
-            print(f"draizer: fresh start: the last run's state and logs are in {moved} (--keep-state carries them "
-                  "on)")
+    # After the lock and the check above: never the state of a running pipeline.
+    moved = prepare_state(cfg0, run_dir, REPO_ROOT, args.keep_state, args.fresh)
+    if moved is not None:
+        print(f"draizer: fresh start: the last run's state and logs are in {moved} (--keep-state carries them on)")
     cfg, cfg_path = config_with_placement(args.config, args.placement, run_dir)
     placement = cfg.runtime.placement
     env = pipeline_env(cfg, cfg_path, run_dir, placement)
