@@ -165,7 +165,7 @@ def settle(cfg: Config, env: dict[str, str], say: Callable[[str], None] = print)
         add_risk_lines(report, executor, risk)
         report.add(f"inventory revaluation (booked vs marks): {ledger_pnl - booked:+.4f} USD")
     if cfg.sinks.shm:
-        shown = bridge_view(StatusLine(cfg.instance, env.get(SESSION_ENV, "")), int(executor.get("executions", 0)))
+        shown = bridge_view(StatusLine(cfg.instance, env.get(SESSION_ENV)), int(executor.get("executions", 0)))
         report.lines += explain(shown, executor, risk, cfg)
     say("draizer: settlement\n" + "\n".join(report.lines))
     return report.ok
