@@ -34,14 +34,19 @@ from shared.shm.layout import (
     ASSET_BYTES,
     LABEL_BYTES,
     MAX_CARRIES,
+    MAX_CAUSES,
     MAX_FUNDING_TOTALS,
     MAX_OUTCOMES,
     MAX_REASONS,
     MAX_SERVICE_COUNTERS,
+    MAX_SERVICE_GAUGES,
     MAX_STAGES,
     MAX_STATUSES,
     QTY_BYTES,
     SEQ_OFFSET,
+    SESSION_BYTES,
+    WriterInfo,
+    fit_gauges,
 )
 from shared.shm.snapshot import (
     DECISION_APPROVED,
@@ -51,6 +56,8 @@ from shared.shm.snapshot import (
     CarryRecord,
     FundingTotal,
     LegRecord,
+    PnlSplit,
+    UnwindCause,
     fit_labels,
 )
 from tests.conftest import eventually
@@ -92,7 +99,8 @@ def snapshot_of(k: int) -> Snapshot:
         pnl_usd=k * 0.5,
         fees_usd=k * 0.25,
         latency={"tick_to_detect": StageLatency(k, k + 0.5, float(k), k + 1.0)},
-        services={s: ServiceHealth("RUNNING", k, k, {"quotes": k, "events_published": k}) for s in SERVICES},
+        services={s: ServiceHealth("RUNNING", k, k, {"quotes": k, "events_published": k}, {"halt.kill": k * 0.5})
+                  for s in SERVICES},
         recent=tuple(
             record(i, i % n_s, i % n_v, (i + 1) % n_v, i, i + 1.0, 1.0, 5.0, 0.1, 1, -1, i)
             for i in range(max(1, k - RING + 1), k + 1)
@@ -102,6 +110,8 @@ def snapshot_of(k: int) -> Snapshot:
         funding_rates=tuple(tuple(k * 1e-6 for _ in range(n_s)) for _ in range(n_v)),
         funding_next_ms=tuple(tuple(float(1_700_000_000_000 + k) for _ in range(n_s)) for _ in range(n_v)),
         book_states=tuple(tuple(float(k % 3) for _ in range(n_s)) for _ in range(n_v)),
+        pnl_split=PnlSplit(k * 1.5, -k * 0.75, k * 0.125),
+        unwind_causes={"book_moved": UnwindCause(k, k * 2.5, k), "rejected": UnwindCause(2 * k)},
     )
 
 
@@ -226,6 +236,7 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
                     i64,
                     i64,
                     counts(MAX_SERVICE_COUNTERS),
+                    st.dictionaries(labels, f64, max_size=MAX_SERVICE_GAUGES),
                 )
             )
             for s in SERVICES
@@ -240,6 +251,8 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
         carries_open=draw(i64),
         carries_closed=draw(i64),
         funding_totals=tuple(draw(st.lists(funding_total, max_size=MAX_FUNDING_TOTALS))),
+        pnl_split=draw(st.builds(PnlSplit, f64, f64, f64)),
+        unwind_causes=draw(st.dictionaries(labels, st.builds(UnwindCause, i64, f64, i64), max_size=MAX_CAUSES)),
     )
 
 
@@ -324,6 +337,56 @@ def test_reader_gives_up_on_a_writer_that_died_mid_write(tmp_path: Path) -> None
         writer.publish(snapshot_of(4))  # the next publish repairs it
         with ShmReader(path) as reader:
             assert reader.read() == snapshot_of(4)
+
+
+def test_the_header_names_the_writer_and_its_lock_says_whether_it_still_runs(tmp_path: Path) -> None:
+    path = tmp_path / "draizer-who"
+    before = time.time_ns() // 1_000_000
+    with ShmWriter(path, layout(), "20261206T001025Z-d4f3430d") as writer, ShmReader(path) as reader:
+        assert reader.writer == WriterInfo(os.getpid(), writer.writer.started_ms, "20261206T001025Z-d4f3430d")
+        assert before <= reader.writer.started_ms <= time.time_ns() // 1_000_000
+        assert reader.writer_pid == os.getpid() and reader.writer_alive()
+        writer.close()  # a stopped bridge lets go of its lock (this process lives on): no longer a live writer
+        assert not reader.writer_alive()
+    long = "r" * (SESSION_BYTES + 10)  # a hand-set DRAIZER_SESSION: kept as far as it fits, never refused
+    with ShmWriter(path, layout(), long), ShmReader(path) as reader:
+        assert reader.writer.session == long[:SESSION_BYTES]
+
+
+def test_a_writer_killed_with_9_is_seen_as_dead(tmp_path: Path) -> None:
+    path = tmp_path / "draizer-killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from tests.test_shm import layout, snapshot_of; "
+         "from shared.shm import ShmWriter; w = ShmWriter(sys.argv[1], layout(), 'run-a'); w.publish(snapshot_of(5)); "
+         "print('published', flush=True); time.sleep(600)", str(path)],
+        cwd=REPO, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "published\n"
+        with ShmReader(path) as reader:
+            assert reader.read() == snapshot_of(5) and reader.writer_alive()
+            assert reader.writer == WriterInfo(proc.pid, reader.writer.started_ms, "run-a")
+            proc.kill()
+            proc.wait(30)
+            assert not reader.writer_alive()
+            assert reader.read() == snapshot_of(5)  # its last snapshot stays readable
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def test_gauges_beyond_the_slots_are_left_out_not_summed() -> None:
+    many = {f"g{i}": float(i) for i in range(MAX_SERVICE_GAUGES + 5)}
+    many["x" * (LABEL_BYTES + 1)] = 1.0
+    kept = fit_gauges({"x" * (LABEL_BYTES + 1): 1.0, **many})
+    assert kept == {f"g{i}": float(i) for i in range(MAX_SERVICE_GAUGES)}
+    snap = replace(snapshot_of(1), services={**snapshot_of(1).services,
+                                             "risk": ServiceHealth("RUNNING", 1, 1, {}, many)})
+    with pytest.raises(ValueError, match="gauges exceed"):
+        layout().pack_body(snap)
 
 
 def test_missing_or_foreign_files_are_clear_errors(tmp_path: Path) -> None:

@@ -78,7 +78,8 @@ class Bridge(Service):
         self.spawn(self._checkpoint_loop())
         sinks = self.cfg.sinks
         if sinks.shm:
-            self._writer = ShmWriter(Path(shm_path(self.cfg.instance)), self.agg.layout)
+            # The run's session in the header: `draizer run` shows nothing from a file another run left behind.
+            self._writer = ShmWriter(Path(shm_path(self.cfg.instance)), self.agg.layout, current_session())
             self.spawn(self._shm_loop())
         if sinks.prometheus_port:
             self._metrics_server, self.metrics_port = start_metrics_server(

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from msgspec import Struct, field
 
+from services.bridge import unwinds
 from services.bridge.carries import CarryBook, CarryState
 from services.bridge.latency import Stage, StageMetrics
 from shared.messages import (
@@ -40,6 +41,7 @@ from shared.shm.layout import (
     MAX_STAGES,
     MAX_STATUSES,
     Layout,
+    fit_gauges,
 )
 from shared.shm.snapshot import (
     DECISION_APPROVED,
@@ -50,8 +52,10 @@ from shared.shm.snapshot import (
     SERVICE_STATES,
     LegRecord,
     OpportunityRecord,
+    PnlSplit,
     ServiceHealth,
     Snapshot,
+    UnwindCause,
     fit_labels,
     snapshot_json,
 )
@@ -69,6 +73,7 @@ STAGE_ORDER = ("frame_to_publish", TICK_TO_DETECT, DETECT_TO_DECIDE, DECIDE_TO_O
 log = logging.getLogger(__name__)
 
 WINDOW = 4096  # latest samples per stage behind P50/P99
+AGES_KEPT = 4096  # approved opportunities whose legs' quote ages wait for their Execution (~minutes of trading)
 STALE_AFTER_S = 5.0  # a service silent this long is not up, whatever its last state said
 
 
@@ -146,6 +151,8 @@ class Totals(Struct):
     pnl_usd: float = 0.0
     fees_usd: float = 0.0
     carry: CarryState = field(default_factory=CarryState)  # carries and funding of the run
+    pnl_split: tuple[float, float, float] = (0.0, 0.0, 0.0)  # PnlSplit: filled, unwind, other (before fees)
+    unwind_causes: dict[str, tuple[int, float, int]] = {}  # cause -> UnwindCause fields
 
 
 class _Recent:
@@ -189,6 +196,9 @@ class BridgeState:
         self.executions: dict[str, int] = {}
         self.pnl_usd = 0.0
         self.fees_usd = 0.0
+        self.split = dict.fromkeys(unwinds.BUCKETS, 0.0)  # PnL before fees by bucket (services/bridge/unwinds.py)
+        self.unwind_causes: dict[str, UnwindCause] = {}
+        self._quote_ages: dict[int, tuple[int, ...]] = {}  # approved opportunity id -> its legs' quote ages (ns)
         self.stats: dict[str, Stats] = {}  # latest heartbeat per service
         self.stages: dict[str, Stage] = {}
         self._recent: dict[int, _Recent] = {}  # opportunity id -> record, oldest first
@@ -217,7 +227,9 @@ class BridgeState:
         with self.lock:
             return Totals(dict(self.opportunities), self.approved, dict(self.rejections),
                           [(v, status, n) for (v, status), n in self.orders.items()], dict(self.fills),
-                          dict(self.executions), self.pnl_usd, self.fees_usd, self.carry.state())
+                          dict(self.executions), self.pnl_usd, self.fees_usd, self.carry.state(),
+                          (self.split[unwinds.FILLED], self.split[unwinds.UNWIND], self.split[unwinds.OTHER]),
+                          {k: (c.count, c.quote_age_ms_sum, c.quote_ages) for k, c in self.unwind_causes.items()})
 
     def restore(self, t: Totals) -> None:
         """Start from an earlier lifetime's counts (the events after them are replayed on top)."""
@@ -230,6 +242,8 @@ class BridgeState:
             self.executions = dict(t.executions)
             self.pnl_usd, self.fees_usd = t.pnl_usd, t.fees_usd
             self.carry.restore(t.carry)
+            self.split = dict(zip(unwinds.BUCKETS, t.pnl_split, strict=True))
+            self.unwind_causes = {k: UnwindCause(*c) for k, c in t.unwind_causes.items()}
 
     # ----- events in
     def on_event(self, event: Event) -> None:
@@ -264,6 +278,12 @@ class BridgeState:
             reason = dec.reason or OTHER
             self.rejections[reason] = self.rejections.get(reason, 0) + 1
         self._sample(DETECT_TO_DECIDE, _span(dec.opportunity.detected_ns, dec.decided_ns))
+        if dec.approved:  # its Execution is classified with how old each leg's quote was
+            opp = dec.opportunity
+            ages = self._quote_ages
+            ages[opp.id] = tuple(opp.detected_ns - leg.quote_ns if leg.quote_ns else -1 for leg in opp.legs)
+            if len(ages) > AGES_KEPT:  # an Execution that never came (a lost one is caught up without ages)
+                del ages[next(iter(ages))]
         rec = self._recent.get(dec.opportunity.id)
         if rec is not None:
             rec.decision = DECISION_APPROVED if dec.approved else DECISION_REJECTED
@@ -281,6 +301,16 @@ class BridgeState:
         self.executions[outcome] = self.executions.get(outcome, 0) + 1
         self.pnl_usd += ex.pnl_usd
         self.fees_usd += ex.fees_usd
+        part = unwinds.bucket(ex.outcome)
+        self.split[part] += ex.pnl_usd + ex.fees_usd
+        ages = self._quote_ages.pop(ex.opportunity_id, None)
+        if part == unwinds.UNWIND:
+            cause, age_ns = unwinds.classify(ex, ages)
+            was = self.unwind_causes.get(cause, UnwindCause(0))
+            known = age_ns is not None and age_ns >= 0
+            self.unwind_causes[cause] = UnwindCause(
+                was.count + 1, was.quote_age_ms_sum + (age_ns / 1e6 if known else 0.0), was.quote_ages + known
+            )
         self._sample(DECIDE_TO_ORDER, _span(ex.decided_ns, ex.sent_ns))
         self._sample(TICK_TO_ORDER, _span(ex.tick_ns, ex.sent_ns))
 
@@ -353,7 +383,8 @@ class BridgeState:
         if st is None:
             return ServiceHealth(SERVICE_STATES[0], 0, 0, {})
         state = st.state if st.state in SERVICE_STATES else SERVICE_STATES[0]
-        return ServiceHealth(state, st.pid, st.ts_ns, fit_labels(st.counters, MAX_SERVICE_COUNTERS, LABEL_BYTES))
+        return ServiceHealth(state, st.pid, st.ts_ns, fit_labels(st.counters, MAX_SERVICE_COUNTERS, LABEL_BYTES),
+                             fit_gauges(st.gauges))
 
     def snapshot(self) -> Snapshot:
         with self.lock:
@@ -406,6 +437,8 @@ class BridgeState:
                 carries_open=n_open,
                 carries_closed=n_closed,
                 funding_totals=self.carry.snapshot_totals(),
+                pnl_split=PnlSplit(*(self.split[b] for b in unwinds.BUCKETS)),
+                unwind_causes=dict(self.unwind_causes),
             )
 
     def as_json(self) -> dict[str, Any]:

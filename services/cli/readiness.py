@@ -35,10 +35,11 @@ def _fresh(svc: dict[str, Any], max_age_s: float) -> bool:
     return age is not None and age <= max_age_s and bool(svc["pid"]) and _alive(svc["pid"])
 
 
-def not_ready(cfg: Config, snapshot: dict[str, Any] | None) -> list[str]:
-    """What still keeps the pipeline from trading (empty when ready), one short phrase per service."""
+def not_ready(cfg: Config, snapshot: dict[str, Any] | None, bridge: str = "no shared memory yet") -> list[str]:
+    """What still keeps the pipeline from trading (empty when ready), one short phrase per service. ``bridge``:
+    why there is no snapshot, when there is none (``StatusLine.waiting``)."""
     if snapshot is None:  # the bridge is not up: nothing of the others can be known yet
-        return ["bridge (no shared memory yet)", *(f"{name} (not seen)" for name in expected_services(cfg))]
+        return [f"bridge ({bridge})", *(f"{name} (not seen)" for name in expected_services(cfg))]
     max_age = max(1.0, FRESH_HEARTBEATS * cfg.runtime.heartbeat_interval_s)
     services = snapshot.get("services", {})
     waiting = []

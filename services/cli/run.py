@@ -5,6 +5,10 @@ directory, the environment ``supervisord.conf`` reads, and — in paper mode onl
 by the simulator and the executor (never written to disk). Then it starts supervisord in its own session (so a
 terminal Ctrl-C reaches only this command, which stops the pipeline in order), prints a status line every second,
 and stops after ``--duration``.
+
+Every paper run starts clean: the last run's risk state (daily PnL, breakers, kill switch), order journal,
+journal, event logs and logs are moved to <run dir>/previous/<UTC time>/ first (nothing is deleted);
+--keep-state carries them on instead. Live mode always keeps them and refuses --fresh.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from services.cli.fresh_start import prepare_state
 from services.cli.readiness import not_ready
 from services.cli.status_line import StatusLine
 from shared.config import Config, default_config_path, load_config, resolve_run_dir
@@ -149,7 +154,8 @@ def already_running(run_dir: Path) -> int | None:
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="draizer run", description=__doc__)
+    p = argparse.ArgumentParser(prog="draizer run", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", type=Path, default=default_config_path())
     p.add_argument("--duration", type=float, default=0.0, help="seconds; 0 runs until Ctrl-C")
     p.add_argument("--placement", choices=("processes", "fused", "single"), default=None)
@@ -159,9 +165,18 @@ def main(argv: list[str]) -> int:
     p.add_argument("--quiet", action="store_true", help="no status line (for scripts)")
     p.add_argument("--no-settle", action="store_true",
                    help="stop without the wind-down and reconciliation report (paper mode does it by default)")
+    state = p.add_mutually_exclusive_group()
+    state.add_argument("--keep-state", action="store_true",
+                       help="paper mode: carry on from the last run's risk state (daily PnL, breakers, kill switch), "
+                            "order journal, journal and logs instead of moving them to <run dir>/previous/<time>/ "
+                            "(live mode always keeps them)")
+    state.add_argument("--fresh", action="store_true",
+                       help="start from a clean slate: paper mode's default; refused in live mode")
     args = p.parse_args(argv)
 
     cfg0 = load_config(args.config)
+    if cfg0.mode == "live" and args.fresh:  # refused before the preflight's checks, not after them
+        prepare_state(cfg0, Path("."), REPO_ROOT, args.keep_state, args.fresh)
     if cfg0.mode == "live":  # before anything starts: a live run needs every preflight check to pass
         from services.cli.preflight import run_preflight
 
@@ -175,13 +190,17 @@ def main(argv: list[str]) -> int:
     pid = already_running(run_dir)
     if pid is not None:
         raise ConfigError(f"{run_dir}: a pipeline is already running there (supervisord pid {pid})")
+    # After the lock and the check above: never the state of a running pipeline.
+    moved = prepare_state(cfg0, run_dir, REPO_ROOT, args.keep_state, args.fresh)
+    if moved is not None:
+        print(f"draizer: fresh start: the last run's state and logs are in {moved} (--keep-state carries them on)")
     cfg, cfg_path = config_with_placement(args.config, args.placement, run_dir)
     placement = cfg.runtime.placement
     env = pipeline_env(cfg, cfg_path, run_dir, placement)
     # One name for this run: programs supervisord restarts continue its counts and books (shared/runtime/session.py).
     session = os.environ.get(SESSION_ENV) or new_session()
     child_env = {**os.environ, **env, **paper_credentials(cfg), SESSION_ENV: session}
-    print(f"draizer: {cfg.mode} mode, placement {placement}, run directory {run_dir}")
+    print(f"draizer: {cfg.mode} mode, placement {placement}, run directory {run_dir}, run {session}")
     print(f"draizer: supervisorctl by hand: eval \"$(draizer env --run-dir {shlex.quote(str(run_dir))})\"; "
           f"supervisorctl -c {SUPERVISORD_CONF} status")
     proc = subprocess.Popen(
@@ -198,7 +217,7 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    line = StatusLine(cfg.instance)
+    line = StatusLine(cfg.instance, session)  # this run's numbers only: not the last run's leftover file
     settled = started = True
     try:
         started = wait_until_ready(cfg, line, proc, args.start_timeout, lambda: stop_requested, args.quiet)
@@ -215,7 +234,7 @@ def main(argv: list[str]) -> int:
             settled = settle(cfg, {**env, **child_env})
     finally:
         code = stop_pipeline(proc)
-    summary = line.render()
+    summary = line.render(final=True)
     print(f"draizer: stopped; final: {summary}")
     if not started and not stop_requested:
         return code or START_FAILED
@@ -230,7 +249,7 @@ def wait_until_ready(
     supervisord gone, or a stop requested), after saying why on stderr."""
     t0 = time.monotonic()
     last_said = t0
-    waiting = not_ready(cfg, line.read())
+    waiting = not_ready(cfg, line.read(), line.waiting)
     while waiting:
         now = time.monotonic()
         if stopping():
@@ -247,7 +266,7 @@ def wait_until_ready(
             print(f"starting ({now - t0:.0f} s): waiting for {', '.join(waiting)}", flush=True)
             last_said = now
         time.sleep(START_POLL_S)
-        waiting = not_ready(cfg, line.read())
+        waiting = not_ready(cfg, line.read(), line.waiting)
     print(f"draizer: ready after {time.monotonic() - t0:.1f} s", flush=True)
     return True
 

@@ -15,6 +15,9 @@
    current mark prices (to the cent); booked PnL must equal risk's PnL for the run to the cent. Booked PnL and PnL
    at marks differ only by the revaluation of inventory left over (commissions paid in the base asset, step dust),
    which is printed as its own line.
+3. Where the PnL came from, from the bridge's shared memory once it has seen every execution the executor booked:
+   filled executions, unwinds and fees (``services/bridge/unwinds.py``), why the unwinds happened, and how often a
+   breaker halted trading. These lines explain; they never fail the settlement.
 """
 
 from __future__ import annotations
@@ -28,14 +31,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from services.bridge.unwinds import CAUSE_WORDS, CAUSES
+from services.cli.status_line import StatusLine
 from shared.config import Config, paper_model
 from shared.errors import DraizerError
 from shared.runtime.control_client import ControlError, request
 from shared.runtime.endpoints import Endpoints
+from shared.runtime.session import SESSION_ENV
 from shared.venues.kinds import kind_of
 
 CENT = 0.01
 WIND_DOWN_S = 30.0
+BRIDGE_WAIT_S = 10.0  # the bridge hears every execution within milliseconds; a restarted one replays its log
 
 
 class Report:
@@ -157,6 +164,9 @@ def settle(cfg: Config, env: dict[str, str], say: Callable[[str], None] = print)
         booked = float(executor.get("pnl_usd", 0.0))
         add_risk_lines(report, executor, risk)
         report.add(f"inventory revaluation (booked vs marks): {ledger_pnl - booked:+.4f} USD")
+    if cfg.sinks.shm:
+        shown = bridge_view(StatusLine(cfg.instance, env.get(SESSION_ENV)), int(executor.get("executions", 0)))
+        report.lines += explain(shown, executor, risk, cfg)
     say("draizer: settlement\n" + "\n".join(report.lines))
     return report.ok
 
@@ -192,6 +202,61 @@ def add_risk_lines(report: Report, executor: dict[str, Any], risk: dict[str, Any
                same_run and heard == executions and bool(caught_up.get("ok")))
     report.add(f"booked PnL: executor {booked:+.4f} USD, risk {risk_pnl:+.4f} USD" + run_note,
                same_run and abs(booked - risk_pnl) < CENT)
+
+
+def _booked(data: dict[str, Any]) -> int:
+    """Executions the bridge counted that the executor numbers (an aborted one never reached its books)."""
+    return sum(n for outcome, n in data["executions"].items() if outcome != "aborted")
+
+
+def bridge_view(line: StatusLine, executions: int, timeout_s: float = BRIDGE_WAIT_S) -> dict[str, Any] | None:
+    """This run's snapshot once the bridge has counted ``executions`` (or the last one when the wait ends)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        data = line.read()
+        if (data is not None and _booked(data) >= executions) or time.monotonic() > deadline:
+            return data
+        time.sleep(0.1)  # the operator's wait for another process's counts, not a test's synchronisation
+
+
+def explain(d: dict[str, Any] | None, executor: dict[str, Any], risk: dict[str, Any], cfg: Config) -> list[str]:
+    """The PnL split into filled executions, unwinds and fees; why the unwinds happened; the breakers' halts
+    (risk's trip counts are its process's: a restart of risk starts them again)."""
+    if d is None:
+        return ["  PnL split: no snapshot of this run in shared memory (is the bridge running?)"]
+    split, seen, booked = d["pnl_split"], _booked(d), int(executor.get("executions", 0))
+    outcomes = d["executions"]
+    n_filled = sum(outcomes.get(o, 0) for o in ("filled", "partial"))
+    n_unwound = sum(outcomes.get(o, 0) for o in ("unwound", "hedged", "orphaned"))
+    partly = "" if seen >= booked else f" (the bridge has seen {seen} of the executor's {booked} executions)"
+    other = f" {split['other_usd']:+.2f} other (funding)" if abs(split["other_usd"]) >= 0.005 else ""
+    lines = [
+        f"  PnL {d['pnl_usd']:+.2f} USD = {split['filled_usd']:+.2f} filled executions ({n_filled}) "
+        f"{split['unwind_usd']:+.2f} unwinds ({n_unwound}){other} -{split['fees_usd']:.2f} fees{partly}"
+    ]
+    causes = d["unwind_causes"]
+    if causes:
+        parts = []
+        for cause in sorted(causes, key=lambda c: CAUSES.index(c) if c in CAUSES else len(CAUSES)):
+            c = causes[cause]
+            age = f" (the short leg's quote {c['quote_age_ms']:.1f} ms old at detection, on average)" \
+                if c["quote_age_ms"] else ""
+            parts.append(f"{c['count']}x {CAUSE_WORDS.get(cause, cause)}{age}")
+        lines.append(f"  why unwound: {'; '.join(parts)}")
+    breakers = risk.get("breakers", {})
+    trips = {name: int(b.get("trips", 0)) for name, b in breakers.items() if isinstance(b, dict) and b.get("trips")}
+    r = cfg.risk
+    rule = {
+        "failure": f"{r.failure_breaker_count} failed executions within {r.failure_window_s:g} s halt the spot "
+                   f"strategies for {r.breaker_cooldown_s:g} s",
+        "loss": f"a loss of {r.loss_breaker_usd:g} USD within {r.loss_window_s:g} s halts trading for "
+                f"{r.breaker_cooldown_s:g} s",
+        "orphan": "an orphaned position halts trading until an operator resumes",
+    }
+    for name, n in trips.items():
+        lines.append(f"  trading halted: {name} breaker tripped {n} time{'s' if n != 1 else ''} "
+                     f"({rule.get(name, 'see risk.log')})")
+    return lines
 
 
 def _get(url: str, headers: dict[str, str]) -> Any:

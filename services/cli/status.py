@@ -1,6 +1,8 @@
 """`draizer status`: the engine's live numbers, read from the bridge's shared memory and nothing else.
 
-No config, no sockets: it works while the pipeline runs, and shows the last snapshot after it stopped.
+No config, no sockets: it works while the pipeline runs, and shows the last snapshot after it stopped, marked as
+the last run's ("(last run, ended …)"): the file names its writer (pid, start, run), and a writer that no longer
+holds its lock on the file has stopped.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sys
 import time
 from typing import Any
 
+from shared.halt import active, halt_text
 from shared.shm import ShmError, ShmMissingError, ShmReader, shm_path, snapshot_json
 
 RECENT_SHOWN = 5
@@ -37,7 +40,7 @@ def main(argv: list[str]) -> int:
     try:
         with ShmReader(path) as reader:
             snap = reader.read()
-            alive = reader.writer_alive()
+            writer = writer_fields(reader)
             pid = reader.writer_pid
     except ShmMissingError:
         print(f"no running draizer {where} (no {path})", file=sys.stderr)
@@ -50,10 +53,64 @@ def main(argv: list[str]) -> int:
         return 1
     data = snapshot_json(snap, time.monotonic_ns())
     data["instance"] = args.instance if not args.path else None
-    data["writer_pid"] = pid
-    data["writer_alive"] = alive
+    data.update(writer)
+    if not data["writer_alive"]:  # the last publish was the writer's last act: when its run ended
+        data["ended_ms"] = int(time.time() * 1000 - (data["snapshot_age_s"] or 0.0) * 1000)
     print(json.dumps(data, indent=2) if args.json else render(data))
     return 0
+
+
+def writer_fields(reader: ShmReader) -> dict[str, Any]:
+    """Who wrote the file: ``writer_pid``, ``writer_alive``, ``writer_session`` (its run), ``writer_started_ms``."""
+    w = reader.writer
+    return {"writer_pid": w.pid, "writer_alive": reader.writer_alive(), "writer_session": w.session,
+            "writer_started_ms": w.started_ms}
+
+
+def _ago(seconds: float) -> str:
+    s = int(seconds)
+    if s < 120:
+        return f"{s}s"
+    if s < 7200:
+        return f"{s // 60}m {s % 60}s"
+    return f"{s // 3600}h {s % 3600 // 60}m"
+
+
+def _header(d: dict[str, Any]) -> str:
+    who = f"draizer '{d['instance']}'" if d.get("instance") else "draizer"
+    run = f"run {d['writer_session']}, " if d.get("writer_session") else ""
+    if d["writer_alive"]:
+        return f"{who}: {run}bridge pid {d['writer_pid']} running, snapshot {_age(d['snapshot_age_s'])}"
+    ended = ""
+    if d.get("ended_ms"):
+        at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(d["ended_ms"] / 1000))
+        ended = f", ended {_ago(time.time() - d['ended_ms'] / 1000)} ago at {at}"
+    return (f"{who} (last run{ended}): {run}bridge pid {d['writer_pid']} not running; "
+            "these are that run's final numbers")
+
+
+def _split(d: dict[str, Any]) -> list[str]:
+    """Where the PnL came from and why executions were unwound (absent in a snapshot of an older bridge)."""
+    split = d.get("pnl_split")
+    if not split or not d["executions"]:
+        return []
+    other = f"  other {split['other_usd']:+.4f}" if split["other_usd"] else ""
+    lines = [f"  split        filled {split['filled_usd']:+.4f}  unwinds {split['unwind_usd']:+.4f}{other}"
+             f"  fees -{split['fees_usd']:.4f} USD"]
+    causes = d.get("unwind_causes") or {}
+    if causes:
+        lines.append("  unwound by   " + "  ".join(
+            f"{cause} {c['count']}" + (f" (quote {c['quote_age_ms']:.1f} ms old)" if c["quote_age_ms"] else "")
+            for cause, c in causes.items()))
+    return lines
+
+
+def _halt(d: dict[str, Any]) -> list[str]:
+    """Whether risk approves anything right now; only for a live writer (a stopped run's halts are over)."""
+    if not d["writer_alive"] or d.get("halt") is None:
+        return []
+    now_ms = time.time_ns() // 1_000_000
+    return [f"risk           {halt_text(d['halt'], now_ms) if active(d['halt'], now_ms) else 'trading (no halt)'}"]
 
 
 def _num(x: float) -> str:
@@ -93,9 +150,7 @@ def _carry(c: dict[str, Any]) -> list[str]:
 
 def render(d: dict[str, Any]) -> str:
     """The human block: counters, PnL, latency, services, the last opportunities, prices."""
-    who = f"draizer '{d['instance']}'" if d.get("instance") else "draizer"
-    bridge = "running" if d["writer_alive"] else "NOT RUNNING (last snapshot shown)"
-    lines = [f"{who}: bridge pid {d['writer_pid']} {bridge}, snapshot {_age(d['snapshot_age_s'])}"]
+    lines = [_header(d), *_halt(d)]
     rejections = f" ({_counts(d['rejections_by_reason'])})" if d["rejections_by_reason"] else ""
     lines += [
         f"quotes         {_counts(d['quotes'])}",
@@ -104,6 +159,7 @@ def render(d: dict[str, Any]) -> str:
         f"orders         {_counts(d['orders'])}  fills {d['fills']}",
         f"executions     {_counts(d['executions'])}",
         f"pnl            {d['pnl_usd']:+.4f} USD  fees {d['fees_usd']:.4f} USD",
+        *_split(d),
         *_carry(d["carry"]),
     ]
     if d["latency"]:

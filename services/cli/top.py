@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from services.cli.status import render
+from services.cli.status import render, writer_fields
 from shared.shm import ShmError, ShmFollower, ShmMissingError, shm_path, snapshot_json
 
 CLEAR = "\x1b[H\x1b[2J"  # cursor home, clear screen
@@ -44,8 +44,7 @@ class Source:
             self.problem = f"the bridge (pid {reader.writer_pid}) has not published a snapshot yet"
             return None
         data = snapshot_json(snap, time.monotonic_ns())
-        data["writer_pid"] = reader.writer_pid
-        data["writer_alive"] = reader.writer_alive()
+        data.update(writer_fields(reader))
         return data
 
 

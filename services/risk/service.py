@@ -30,7 +30,8 @@ import zmq
 
 from services.risk.catchup import CatchUp, ListingError
 from services.risk.rules import APPROVED, EXECUTOR_UNAVAILABLE, REASONS, RiskBook
-from services.risk.state import StateStore, decode_state, encode_state
+from services.risk.state import MS_PER_DAY, StateStore, decode_state, encode_state
+from shared import halt
 from shared.codec import Codec, event_codec, intent_codec, opportunity_codec
 from shared.config import Config
 from shared.messages import (
@@ -64,6 +65,22 @@ MAX_EARLY_EVENTS = 100_000  # kept before the state is loaded (a long reconcilia
 CATCH_UP_INTERVAL_S = 1.0  # how often risk asks the executor for executions it may have missed
 CATCH_UP_TIMEOUT_S = 2.0  # the settlement waits 10 s for risk's answer, which may include one catch-up
 CATCH_UP_ROUNDS = 50  # answers per catch-up (each up to session_books.LIST_LIMIT executions)
+
+
+def halt_gauges(book: RiskBook, wall_ms: int) -> dict[str, float]:
+    """Why approvals stop, for the status line and the API (``shared/halt.py``): flags, and the wall-clock
+    millisecond each cooldown ends (0: closed). Every field is in every heartbeat, so a cleared one reads 0."""
+    st, br = book.state, book.state.breakers
+    daily_loss = st.daily_pnl_usd <= -book.limits.max_daily_loss_usd
+    return {
+        halt.KILL: float(st.kill),
+        halt.KILL_SESSION: float(book.session_kill and not st.kill),
+        halt.ORPHAN: float(br.orphan),
+        halt.LOSS_UNTIL: float(br.loss_until_ms if br.loss_until_ms > wall_ms else 0),
+        halt.FAILURE_UNTIL: float(br.failure_until_ms if br.failure_until_ms > wall_ms else 0),
+        halt.CARRY_FAILURE_UNTIL: float(br.carry_failure_until_ms if br.carry_failure_until_ms > wall_ms else 0),
+        halt.DAILY_LOSS_UNTIL: float((st.day + 1) * MS_PER_DAY if daily_loss else 0),
+    }
 
 
 def state_path(cfg: Config, run_dir: Path) -> Path:
@@ -407,6 +424,7 @@ class RiskEngine(Service):
             "breaker_loss": float(book.breakers.loss_open(wall_ms)),
             "breaker_failure": float(book.breakers.failure_open(wall_ms)),
             "in_flight": float(len(book.state.in_flight)),
+            **halt_gauges(book, wall_ms),
         }
 
     def take_latencies(self) -> dict[str, list[int]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shared.shm.follower import ShmFollower
-from shared.shm.layout import Layout, ShmError, ShmLayoutError, ShmMissingError
+from shared.shm.layout import Layout, ShmError, ShmLayoutError, ShmMissingError, WriterInfo, session_tag
 from shared.shm.seqlock import ShmReader, ShmWriter
 from shared.shm.snapshot import (
     CarryRecord,
@@ -38,6 +38,8 @@ __all__ = [
     "ShmWriter",
     "Snapshot",
     "StageLatency",
+    "WriterInfo",
+    "session_tag",
     "shm_path",
     "snapshot_json",
 ]

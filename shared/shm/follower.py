@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from shared.shm.layout import ShmError
+from shared.shm.layout import ShmError, WriterInfo
 from shared.shm.seqlock import ShmReader
 from shared.shm.snapshot import Snapshot
 
@@ -28,6 +28,11 @@ class ShmFollower:
         except ShmError:
             self.close()
             raise
+
+    @property
+    def writer(self) -> WriterInfo | None:
+        """Who wrote what the last ``read`` returned (None before a successful open)."""
+        return self.reader.writer if self.reader is not None else None
 
     def close(self) -> None:
         reader, self.reader = self.reader, None

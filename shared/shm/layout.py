@@ -6,9 +6,15 @@
             venues, symbols, services, table capacities (u32 each, little-endian)
     72      sequence counter (u64)        } native order, 8-byte aligned, each read and written as one
     80      last write monotonic ns (u64) } machine word (see seqlock.py)
-    88      names block: venues, symbols, services, NAME_BYTES each, NUL-padded (written once)
-    header  body: scalars, labelled tables, stage latencies, services, opportunity ring, bids, asks,
-            funding rates, next funding times, book states, carries, funding totals
+    88      the writer: when it started (wall clock ms, i64) and its run's session (SESSION_BYTES, NUL-padded)
+    160     names block: venues, symbols, services, NAME_BYTES each, NUL-padded (written once)
+    header  body: scalars, labelled tables, stage latencies, services (state, counters, gauges), opportunity
+            ring, bids, asks, funding rates, next funding times, book states, carries, funding totals, the PnL
+            split, unwind causes
+
+The writer's identity lets a reader tell this run's numbers from a file an earlier run left behind: `draizer run`
+shows nothing until the file's session is its own, `draizer status` marks a dead writer's numbers as the last
+run's.
 
 The body size follows from the counts in the header, so a reader needs nothing but the file. Labelled tables
 (rejections by reason, orders by status…) carry their labels inside the body: they appear at run time.
@@ -20,8 +26,8 @@ from __future__ import annotations
 import functools
 import itertools
 import struct
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 from shared.errors import DraizerError
 from shared.shm.snapshot import (
@@ -31,13 +37,15 @@ from shared.shm.snapshot import (
     FundingTotal,
     LegRecord,
     OpportunityRecord,
+    PnlSplit,
     ServiceHealth,
     Snapshot,
     StageLatency,
+    UnwindCause,
 )
 
 MAGIC = b"DRAIZER\0"
-LAYOUT_VERSION = 4
+LAYOUT_VERSION = 5
 NAME_BYTES = 48  # "feed." + a 32-character venue name fits
 LABEL_BYTES = 40
 MAX_REASONS = 24  # risk has 20 refusal reasons (services/risk/rules.py REASONS)
@@ -45,6 +53,9 @@ MAX_STATUSES = 16
 MAX_OUTCOMES = 8
 MAX_STAGES = 16
 MAX_SERVICE_COUNTERS = 48  # risk reports 34: a decision counter per reason, then its own
+MAX_SERVICE_GAUGES = 16  # risk reports 12 (its halt state among them: shared/halt.py)
+MAX_CAUSES = 8  # unwind causes (services/bridge/unwinds.py has 5)
+SESSION_BYTES = 64  # a run's session name (shared/runtime/session.py: ~25 characters)
 MAX_CARRIES = 64  # carry positions shown: every open one first, then the latest closed ones
 MAX_FUNDING_TOTALS = 16  # (venue, asset) pairs funding was booked in
 QTY_BYTES = 40  # exact decimal text of a quantity or an amount
@@ -53,13 +64,18 @@ ASSET_BYTES = 16
 _FIXED = struct.Struct("<8s15I")
 SEQ_OFFSET = 72
 WRITE_NS_OFFSET = 80
-NAMES_OFFSET = 88
+WRITER_OFFSET = 88
+_WRITER = struct.Struct(f"<q{SESSION_BYTES}s")
+NAMES_OFFSET = WRITER_OFFSET + _WRITER.size
 _ALIGN = 64
 
 _SCALARS = struct.Struct("<6q2d")  # taken_ns, opportunities, approved, rejected, fills, n_recent, pnl, fees
 _COUNT = struct.Struct(f"<{LABEL_BYTES}sq")
 _STAGE = struct.Struct(f"<{LABEL_BYTES}sq3d")
-_SERVICE = struct.Struct("<3q")  # state code, pid, heartbeat_ns; then its counter table
+_SERVICE = struct.Struct("<3q")  # state code, pid, heartbeat_ns; then its counter table, then its gauge table
+_GAUGE = struct.Struct(f"<{LABEL_BYTES}sd")
+_SPLIT = struct.Struct("<3d")  # PnlSplit: filled, unwind, other
+_CAUSE = struct.Struct(f"<{LABEL_BYTES}sqdq")  # cause, count, quote age sum (ms), ages known
 _RECORD = struct.Struct("<q4i3d2iq")  # OpportunityRecord: id, strategy, action, symbol, n_legs, …
 _LEG = struct.Struct("<3i2dq")  # LegRecord, MAX_LEGS of them after each record
 _RECORD_SIZE = _RECORD.size + MAX_LEGS * _LEG.size
@@ -90,6 +106,19 @@ class ShmMissingError(ShmError):
 
 class ShmLayoutError(ShmError):
     pass
+
+
+class WriterInfo(NamedTuple):
+    """Who writes a shared-memory file: its process, when it started, and the run it belongs to."""
+
+    pid: int
+    started_ms: int  # wall clock
+    session: str  # shared/runtime/session.py; "" when the writer was given none
+
+
+def session_tag(session: str) -> str:
+    """``session`` as the header holds it: at most SESSION_BYTES of UTF-8 (compare sessions through this)."""
+    return session.encode()[:SESSION_BYTES].decode(errors="ignore").replace("\0", "")
 
 
 def _round_up(n: int, to: int = _ALIGN) -> int:
@@ -136,7 +165,7 @@ class Layout:
         self.header_size = _round_up(NAMES_OFFSET + n_names * NAME_BYTES)
         n_prices = len(self.venues) * len(self.symbols)
         self._prices = struct.Struct(f"<{n_prices}d")
-        self._service_size = _SERVICE.size + MAX_SERVICE_COUNTERS * _COUNT.size
+        self._service_size = _SERVICE.size + MAX_SERVICE_COUNTERS * _COUNT.size + MAX_SERVICE_GAUGES * _GAUGE.size
         offset = 0
         self._off_scalars, offset = offset, offset + _SCALARS.size
         self._off_reasons, offset = offset, offset + MAX_REASONS * _COUNT.size
@@ -153,6 +182,8 @@ class Layout:
         self._off_carry_counts, offset = offset, offset + _CARRY_COUNTS.size
         self._off_carries, offset = offset, offset + MAX_CARRIES * _CARRY.size
         self._off_funding_totals, offset = offset, offset + MAX_FUNDING_TOTALS * _FUNDING_TOTAL.size
+        self._off_split, offset = offset, offset + _SPLIT.size
+        self._off_causes, offset = offset, offset + MAX_CAUSES * _CAUSE.size
         self.body_size = offset
         self.total_size = _round_up(self.header_size + self.body_size)
 
@@ -170,10 +201,11 @@ class Layout:
         return hash((self.venues, self.symbols, self.services, self.ring_size))
 
     # ----- header
-    def pack_header(self, writer_pid: int) -> bytes:
+    def pack_header(self, writer: WriterInfo) -> bytes:
         """The whole header with sequence 0 (nothing published yet)."""
         buf = bytearray(self.header_size)
-        _FIXED.pack_into(buf, 0, MAGIC, *self._fixed_fields(writer_pid))
+        _FIXED.pack_into(buf, 0, MAGIC, *self._fixed_fields(writer.pid))
+        _WRITER.pack_into(buf, WRITER_OFFSET, writer.started_ms, session_tag(writer.session).encode())
         for i, name in enumerate((*self.venues, *self.symbols, *self.services)):
             struct.pack_into(f"{NAME_BYTES}s", buf, NAMES_OFFSET + i * NAME_BYTES, name.encode())
         return bytes(buf)
@@ -192,8 +224,8 @@ class Layout:
         )
 
     @classmethod
-    def from_header(cls, data: bytes, source: str = "shared memory") -> tuple[Layout, int]:
-        """The layout a header describes, and its writer's pid; ShmLayoutError if it is not ours."""
+    def from_header(cls, data: bytes, source: str = "shared memory") -> tuple[Layout, WriterInfo]:
+        """The layout a header describes, and its writer; ShmLayoutError if it is not ours."""
         if len(data) < NAMES_OFFSET:
             raise ShmLayoutError(f"{source}: too small for a draizer header ({len(data)} bytes)")
         magic, version, header_size, body_size, pid, ring, n_v, n_s, n_svc, *caps = _FIXED.unpack_from(data)
@@ -216,7 +248,11 @@ class Layout:
             raise ShmLayoutError(f"{source}: corrupt names block: {exc}") from None
         if (header_size, body_size) != (layout.header_size, layout.body_size):
             raise mismatch
-        return layout, pid
+        started_ms, session = _WRITER.unpack_from(data, WRITER_OFFSET)
+        try:
+            return layout, WriterInfo(pid, started_ms, _text(session))
+        except UnicodeDecodeError:
+            raise ShmLayoutError(f"{source}: corrupt writer session {session!r}") from None
 
     # ----- body
     def pack_body(self, snap: Snapshot) -> bytes:
@@ -258,6 +294,7 @@ class Layout:
             off = self._off_services + i * self._service_size
             _SERVICE.pack_into(buf, off, _STATE_CODE.get(health.state, 0), health.pid, health.heartbeat_ns)
             _pack_counts(buf, off + _SERVICE.size, MAX_SERVICE_COUNTERS, health.counters, "counter")
+            _pack_gauges(buf, off + _SERVICE.size + MAX_SERVICE_COUNTERS * _COUNT.size, health.gauges)
         for i, r in enumerate(snap.recent):
             off = self._off_ring + i * _RECORD_SIZE
             legs = r.legs[:MAX_LEGS]
@@ -276,6 +313,13 @@ class Layout:
         self._prices.pack_into(buf, self._off_funding_next, *_flat(snap.funding_next_ms, self._prices.size // 8))
         self._prices.pack_into(buf, self._off_book_states, *_flat(snap.book_states, self._prices.size // 8))
         self._pack_carries(buf, snap)
+        split = snap.pnl_split
+        _SPLIT.pack_into(buf, self._off_split, split.filled_usd, split.unwind_usd, split.other_usd)
+        if len(snap.unwind_causes) > MAX_CAUSES:
+            raise ValueError(f"{len(snap.unwind_causes)} unwind causes exceed the {MAX_CAUSES} slots")
+        for i, (cause, c) in enumerate(snap.unwind_causes.items()):
+            _CAUSE.pack_into(buf, self._off_causes + i * _CAUSE.size, _label(cause, "unwind cause"), c.count,
+                             c.quote_age_ms_sum, c.quote_ages)
         return bytes(buf)
 
     def _pack_carries(self, buf: bytearray, snap: Snapshot) -> None:
@@ -332,7 +376,8 @@ class Layout:
             code, pid, heartbeat = _SERVICE.unpack_from(data, off)
             state = SERVICE_STATES[code] if 0 <= code < len(SERVICE_STATES) else SERVICE_STATES[0]
             counters = _unpack_counts(data, off + _SERVICE.size, MAX_SERVICE_COUNTERS)
-            services[name] = ServiceHealth(state, pid, heartbeat, counters)
+            gauges = _unpack_gauges(data, off + _SERVICE.size + MAX_SERVICE_COUNTERS * _COUNT.size)
+            services[name] = ServiceHealth(state, pid, heartbeat, counters, gauges)
         n_recent = min(n_recent, self.ring_size)
         recent = tuple(_unpack_record(data, self._off_ring + i * _RECORD_SIZE) for i in range(n_recent))
         n_s = len(self.symbols)
@@ -367,6 +412,8 @@ class Layout:
             funding_next_ms=rows(funding_next),
             book_states=rows(book_states),
             **self._unpack_carries(data),
+            pnl_split=PnlSplit(*_SPLIT.unpack_from(data, self._off_split)),
+            unwind_causes=_unpack_causes(data, self._off_causes),
         )
 
 
@@ -385,6 +432,46 @@ def _pack_counts(buf: bytearray, offset: int, capacity: int, counts: dict[str, i
         raise ValueError(f"{len(counts)} {what} labels exceed the {capacity} slots (use fit_labels)")
     for i, (label, value) in enumerate(counts.items()):
         _COUNT.pack_into(buf, offset + i * _COUNT.size, _label(label, what), value)
+
+
+def _pack_gauges(buf: bytearray, offset: int, gauges: Mapping[str, float]) -> None:
+    if len(gauges) > MAX_SERVICE_GAUGES:
+        raise ValueError(f"{len(gauges)} gauges exceed the {MAX_SERVICE_GAUGES} slots (use fit_gauges)")
+    for i, (name, value) in enumerate(gauges.items()):
+        _GAUGE.pack_into(buf, offset + i * _GAUGE.size, _label(name, "gauge"), value)
+
+
+def _unpack_gauges(data: bytes, offset: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for i in range(MAX_SERVICE_GAUGES):
+        label, value = _GAUGE.unpack_from(data, offset + i * _GAUGE.size)
+        if label[0] == 0:
+            break
+        out[_text(label)] = value
+    return out
+
+
+def _unpack_causes(data: bytes, offset: int) -> dict[str, UnwindCause]:
+    out: dict[str, UnwindCause] = {}
+    for i in range(MAX_CAUSES):
+        label, count, age_sum, ages = _CAUSE.unpack_from(data, offset + i * _CAUSE.size)
+        if label[0] == 0:
+            break
+        out[_text(label)] = UnwindCause(count, age_sum, ages)
+    return out
+
+
+def fit_gauges(gauges: Mapping[str, float]) -> dict[str, float]:
+    """A service's gauges as shared memory holds them: names that fit a label, the first MAX_SERVICE_GAUGES (a
+    gauge cannot be summed into "other" as a count can: the rest are left out; Prometheus has them all)."""
+    out: dict[str, float] = {}
+    for name, value in gauges.items():
+        if len(out) == MAX_SERVICE_GAUGES:
+            break
+        raw = name.encode()
+        if raw and len(raw) <= LABEL_BYTES and b"\0" not in raw:
+            out[name] = value
+    return out
 
 
 def _unpack_counts(data: bytes, offset: int, capacity: int) -> dict[str, int]:

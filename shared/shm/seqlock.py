@@ -32,6 +32,7 @@ from shared.shm.layout import (
     ShmError,
     ShmLayoutError,
     ShmMissingError,
+    WriterInfo,
 )
 from shared.shm.snapshot import Snapshot
 
@@ -51,12 +52,17 @@ def _words(mm: mmap.mmap) -> memoryview:
 
 
 class ShmWriter:
-    """The single writer of one shared-memory file. A second live writer of the same path is refused."""
+    """The single writer of one shared-memory file. A second live writer of the same path is refused.
 
-    def __init__(self, path: str | os.PathLike[str], layout: Layout) -> None:
+    The header names the writer (pid, start time, ``session``: the run it belongs to), and the writer holds an
+    exclusive flock on the file for as long as it lives, which is how a reader tells a live writer from a dead
+    one (a pid can be reused; a lock goes with its process)."""
+
+    def __init__(self, path: str | os.PathLike[str], layout: Layout, session: str = "") -> None:
         _check_cpu()
         self.path = Path(path)
         self.layout = layout
+        self.writer = WriterInfo(os.getpid(), time.time_ns() // 1_000_000, session)
         self._refuse_if_owned()
         # Build the file aside and rename it into place, so a reader never maps a half-written header.
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -65,7 +71,7 @@ class ShmWriter:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held for our lifetime: "this file has a writer"
             os.ftruncate(fd, layout.total_size)
             self._mm = mmap.mmap(fd, layout.total_size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-            self._mm[: layout.header_size] = layout.pack_header(os.getpid())
+            self._mm[: layout.header_size] = layout.pack_header(self.writer)
             os.replace(tmp, self.path)
         except BaseException:
             os.close(fd)
@@ -141,7 +147,7 @@ class ShmReader:
         finally:
             os.close(fd)
         try:
-            self.layout, self.writer_pid = Layout.from_header(mm[: min(st.st_size, 1 << 20)], str(self.path))
+            self.layout, self.writer = Layout.from_header(mm[: min(st.st_size, 1 << 20)], str(self.path))
             if st.st_size < self.layout.total_size:
                 raise ShmLayoutError(f"{self.path}: {st.st_size} bytes, the layout needs {self.layout.total_size}")
         except BaseException:
@@ -184,14 +190,30 @@ class ShmReader:
             f"{self.path}: no consistent snapshot in {self.max_attempts} attempts; writer pid {self.writer_pid} {why}"
         )
 
+    @property
+    def writer_pid(self) -> int:
+        return self.writer.pid
+
     def writer_alive(self) -> bool:
+        """The writer of the file this reader maps still runs: it holds its lock on the file. A file replaced
+        since (a new writer) means the old writer is gone: the next ``read`` maps the new one."""
         try:
-            os.kill(self.writer_pid, 0)
-        except ProcessLookupError:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
             return False
-        except PermissionError:
-            return True
-        return True
+        try:
+            if os.fstat(fd).st_ino != self._inode:
+                return False
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True  # the writer's exclusive lock
+            except OSError:  # no flock here (not /dev/shm): the pid is the best there is
+                return _pid_alive(self.writer.pid)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         if self._mm.closed:
@@ -206,3 +228,13 @@ class ShmReader:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

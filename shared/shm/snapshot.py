@@ -11,6 +11,7 @@ from typing import Any
 
 from msgspec import Struct
 
+from shared.halt import halt_conditions
 from shared.messages import ACTION_NAMES, STRATEGY_NAMES
 from shared.runtime.endpoints import feed_service_name
 
@@ -63,6 +64,7 @@ class ServiceHealth(Struct, frozen=True):
     pid: int
     heartbeat_ns: int  # time.monotonic_ns() of its last Stats; 0: never heard from
     counters: dict[str, int]
+    gauges: dict[str, float] = {}  # its own gauges (risk's halt state among them: ``halt_json``)
 
 
 CARRY_STATES = ("open", "closed")  # CarryRecord.state codes: the position is the code
@@ -100,6 +102,24 @@ class FundingTotal(Struct, frozen=True):
     payments: int
 
 
+class PnlSplit(Struct, frozen=True):
+    """Where the run's PnL came from: each execution's PnL before its fees, by how it ended. With the fees,
+    ``pnl_usd = filled_usd + unwind_usd + other_usd - fees_usd``."""
+
+    filled_usd: float = 0.0  # executions whose legs filled as planned (filled, partial)
+    unwind_usd: float = 0.0  # executions that ended unwound, hedged or orphaned: what getting flat cost
+    other_usd: float = 0.0  # the rest (funding payments; missed and rejected ones move nothing)
+
+
+class UnwindCause(Struct, frozen=True):
+    """Unwinds put down to one cause (``services/bridge/unwinds.py``), and how old the quote of the leg that fell
+    short was when the opportunity was detected."""
+
+    count: int
+    quote_age_ms_sum: float = 0.0
+    quote_ages: int = 0  # unwinds the age is known for (the bridge saw their opportunity)
+
+
 class Snapshot(Struct, frozen=True, kw_only=True):
     taken_ns: int
     venues: tuple[str, ...]
@@ -127,6 +147,8 @@ class Snapshot(Struct, frozen=True, kw_only=True):
     carries_open: int = 0
     carries_closed: int = 0
     funding_totals: tuple[FundingTotal, ...] = ()  # per (venue, asset), in the order first booked
+    pnl_split: PnlSplit = PnlSplit()
+    unwind_causes: dict[str, UnwindCause] = {}  # cause -> unwinds put down to it
 
 
 def fit_labels(counts: Mapping[str, int], capacity: int, max_bytes: int) -> dict[str, int]:
@@ -247,6 +269,15 @@ def by_strategy(snap: Snapshot) -> dict[str, int]:
     return {name: counters[f"opportunities.{name}"] for name in STRATEGY_NAMES if f"opportunities.{name}" in counters}
 
 
+def unwinds_json(snap: Snapshot) -> dict[str, dict[str, Any]]:
+    """Per cause: how many unwinds, and the mean age (ms) of the short leg's quote at detection (None: unknown)."""
+    return {
+        cause: {"count": c.count,
+                "quote_age_ms": round(c.quote_age_ms_sum / c.quote_ages, 3) if c.quote_ages else None}
+        for cause, c in snap.unwind_causes.items()
+    }
+
+
 def snapshot_json(snap: Snapshot, now_ns: int) -> dict[str, Any]:
     """The snapshot as plain JSON-ready data, names instead of ids, ages relative to ``now_ns``."""
 
@@ -275,6 +306,12 @@ def snapshot_json(snap: Snapshot, now_ns: int) -> dict[str, Any]:
         "executions": dict(snap.executions),
         "pnl_usd": snap.pnl_usd,
         "fees_usd": snap.fees_usd,
+        # pnl_usd = filled_usd + unwind_usd + other_usd - fees_usd
+        "pnl_split": {"filled_usd": snap.pnl_split.filled_usd, "unwind_usd": snap.pnl_split.unwind_usd,
+                      "other_usd": snap.pnl_split.other_usd, "fees_usd": snap.fees_usd},
+        "unwind_causes": unwinds_json(snap),
+        # Why approvals stop, from risk's gauges (shared/halt.py); None until risk reports it.
+        "halt": halt_conditions(snap.services["risk"].gauges if "risk" in snap.services else None),
         "latency": {
             stage: {
                 "p50_us": round(lat.p50_ns / 1e3, 3),
@@ -290,6 +327,7 @@ def snapshot_json(snap: Snapshot, now_ns: int) -> dict[str, Any]:
                 "pid": h.pid,
                 "heartbeat_age_s": age(h.heartbeat_ns),
                 "counters": dict(h.counters),
+                "gauges": dict(h.gauges),
             }
             for name, h in snap.services.items()
         },
