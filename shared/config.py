@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from shared.config_hints import did_you_mean
 from shared.errors import ConfigError
 from shared.venues.kinds import KIND_NAMES, kind_of
 
@@ -445,7 +446,7 @@ def parse_config(text: str | bytes, source: str = "<config>") -> Config:
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
+        raise ConfigError(f"{source}: {did_you_mean(str(exc), Config)}") from None
     except msgspec.DecodeError as exc:
         raise ConfigError(f"{source}: invalid TOML: {exc}") from None
     try:

@@ -7,15 +7,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from services.cli.supervisor_env import SUPERVISORD_CONF, running_env, running_supervisord
 
 
 def supervisor_status(run_dir: Path, cfg_path: Path, placement: str, n_feeds: int) -> dict[str, tuple[str, int]]:
-    """program -> (state, pid; 0 when not running), from supervisorctl with the environment ``draizer run`` sets."""
-    env = {"DRAIZER_RUN_DIR": str(run_dir), "DRAIZER_CONFIG": str(cfg_path), "DRAIZER_PYTHON": sys.executable,
-           "DRAIZER_FEEDS": str(n_feeds), "DRAIZER_PLACEMENT": placement}
+    """program -> (state, pid; 0 when not running), from supervisorctl with the environment of the supervisord
+    running in ``run_dir`` (as ``draizer ctl status`` runs it: the socket's password is that run's). ``cfg_path`` is
+    kept for the callers; the placement and feed count are checked against the running supervisord's."""
+    if running_supervisord(run_dir) is None:
+        return {}  # not up yet (or gone): nothing runs, as supervisorctl without a server would say
+    env = running_env(run_dir)
+    assert (env["DRAIZER_PLACEMENT"], env["DRAIZER_FEEDS"]) == (placement, str(n_feeds)), env
     out = subprocess.run(
-        [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(REPO / "supervisord.conf"), "status"],
+        [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(SUPERVISORD_CONF), "status"],
         capture_output=True, text=True, env={**os.environ, **env}, timeout=20, check=False,
     ).stdout
     result: dict[str, tuple[str, int]] = {}

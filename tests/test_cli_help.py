@@ -11,7 +11,7 @@ from services.cli.main import main
 from tests.conftest import make_config_dict, write_config
 
 SUBCOMMANDS = ("run", "status", "bench", "record", "replay", "backtest", "strategy", "reload", "kill", "resume", "db",
-               "journal", "top", "api", "env", "service", "preflight")
+               "journal", "top", "api", "env", "ctl", "service", "preflight")
 
 
 def help_text(capsys: pytest.CaptureFixture[str], *argv: str) -> str:

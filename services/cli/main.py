@@ -24,7 +24,8 @@ commands:
   journal import load a local journal file into PostgreSQL, idempotently
   top            a live, refreshing view of shared memory
   api            the HTTP API (reads shared memory; commands go to the control sockets)
-  env            print the environment supervisord.conf needs, for supervisorctl by hand
+  ctl ARGS       supervisorctl for the running pipeline (draizer ctl status, draizer ctl tail risk)
+  env            print the exports supervisord.conf needs (for supervisord/supervisorctl by hand)
   service KIND   run one service (what supervisord starts)
 """
 
@@ -88,8 +89,12 @@ def main(argv: list[str] | None = None) -> int:
             from services.api.main import main as api
 
             return api(rest)
+        if command == "ctl":
+            from services.cli.ctl import ctl_main
+
+            return ctl_main(rest)
         if command == "env":
-            from services.cli.run import env_main
+            from services.cli.ctl import env_main
 
             return env_main(rest)
         if command == "service":

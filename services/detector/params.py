@@ -15,6 +15,7 @@ import numpy as np
 
 from services.detector import cross, funding, triangular
 from shared.config import Capital, CrossExchange, FundingRate, Strategies, Triangular, check_finite
+from shared.config_hints import suggestion
 from shared.errors import ConfigError
 
 STRATEGIES = ("cross_exchange", "triangular", "funding_rate")
@@ -69,7 +70,8 @@ class StrategyParams:
             raise ConfigError(f"strategies.{name}: parameter names must be text, got {not_text!r}")
         unknown = sorted(set(changes) - set(merged))
         if unknown:
-            raise ConfigError(f"strategies.{name}: unknown parameter(s) {unknown}")
+            hint = suggestion(unknown[0], merged) if len(unknown) == 1 else ""
+            raise ConfigError(f"strategies.{name}: unknown parameter(s) {unknown}{hint}")
         path = f"$.strategies.{name}"
         check_finite(changes, path)
         merged.update(changes)
