@@ -29,6 +29,7 @@ from pathlib import Path
 from services.cli.fresh_start import prepare_state
 from services.cli.readiness import not_ready
 from services.cli.status_line import StatusLine
+from services.cli.supervisor_env import new_password_env, supervisord_user_args
 from shared.config import Config, default_config_path, load_config, resolve_run_dir
 from shared.errors import ConfigError
 from shared.runtime.host import prepare_run_dir
@@ -81,17 +82,6 @@ def config_with_placement(cfg_path: Path, placement: str | None, run_dir: Path) 
     effective = run_dir / "effective-config.toml"
     effective.write_bytes(msgspec.toml.encode(data))
     return load_config(effective), effective
-
-
-def supervisorctl(env: dict[str, str], *args: str, timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(SUPERVISORD_CONF), *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def lock_run_dir(run_dir: Path) -> int:
@@ -199,12 +189,13 @@ def main(argv: list[str]) -> int:
     env = pipeline_env(cfg, cfg_path, run_dir, placement)
     # One name for this run: programs supervisord restarts continue its counts and books (shared/runtime/session.py).
     session = os.environ.get(SESSION_ENV) or new_session()
-    child_env = {**os.environ, **env, **paper_credentials(cfg), SESSION_ENV: session}
+    # The socket's password (per run, environment only): `draizer ctl` reads it back from supervisord.
+    child_env = {**os.environ, **env, **paper_credentials(cfg), **new_password_env(), SESSION_ENV: session}
     print(f"draizer: {cfg.mode} mode, placement {placement}, run directory {run_dir}, run {session}")
-    print(f"draizer: supervisorctl by hand: eval \"$(draizer env --run-dir {shlex.quote(str(run_dir))})\"; "
-          f"supervisorctl -c {SUPERVISORD_CONF} status")
+    print(f"draizer: supervisorctl from another shell: draizer ctl --run-dir {shlex.quote(str(run_dir))} status")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "supervisor.supervisord", "--nodaemon", "--silent", "-c", str(SUPERVISORD_CONF)],
+        [sys.executable, "-m", "supervisor.supervisord", "--nodaemon", "--silent", "-c", str(SUPERVISORD_CONF),
+         *supervisord_user_args()],
         env=child_env,
         cwd=REPO_ROOT,
         start_new_session=True,
@@ -284,16 +275,3 @@ def stop_pipeline(proc: subprocess.Popen[bytes]) -> int:
         return 1
     return 0 if code in (0, -signal.SIGTERM) else code
 
-
-def env_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="draizer env", description="exports for supervisorctl by hand")
-    p.add_argument("--config", type=Path, default=default_config_path())
-    p.add_argument("--run-dir", type=Path, default=None)
-    p.add_argument("--placement", choices=("processes", "fused", "single"), default=None)
-    args = p.parse_args(argv)
-    cfg = load_config(args.config)
-    run_dir = (args.run_dir or resolve_run_dir(cfg)).resolve()
-    env = pipeline_env(cfg, args.config, run_dir, args.placement or cfg.runtime.placement)
-    for k, v in env.items():
-        print(f"export {k}={shlex.quote(v)}")
-    return 0
