@@ -95,7 +95,6 @@ class Tape:
         self.orphan_note = ""
         self.alerts: deque[dict[str, Any]] = deque(maxlen=MAX_ALERTS)
         self.venues: dict[str, dict[str, Any]] = {}
-        self.n_seeds = 0
 
     # ----- events in
     def on_event(self, event: Event) -> None:
@@ -187,7 +186,6 @@ class Tape:
             return
         breakers = status.get("breakers", {})
         with self.lock:
-            self.n_seeds += 1
             for name in ("loss", "failure", "carry_failure"):
                 until = breakers.get(name, {}).get("until_ms")
                 if isinstance(until, int):
