@@ -1,25 +1,39 @@
 """The v2 HTTP API (FastAPI): reads come from the bridge's shared memory only, commands go to the services'
-control sockets. OpenAPI at /openapi.json, interactive docs at /docs.
+control sockets. OpenAPI at /openapi.json, interactive docs at /docs (and /redoc); the live web monitor at /.
 
 Reads return the same JSON ``draizer status --json`` prints (``snapshot_json``), plus ``seq``, the snapshot's
 sequence number: two answers with the same ``seq`` describe the same snapshot. Writes need
 ``Authorization: Bearer <token>`` (see ``auth.py``).
+
+The monitor at `/` is a page with its own script and style (``static/``); `/api/v2/stream` pushes its data as
+server-sent events, one frame every half second (`/api/v2/monitor` is the same frame once). Every asset of `/`,
+`/docs` and `/redoc` is served from this package: the pages work without a network.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoint annotations at runtime, and
 # `Depends(writer)` names a closure it could not resolve from a string.
 import logging
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from services.api.auth import TokenCheck, bearer
+from services.api.monitor import Monitor
 from services.api.sources import Controls, Refused, ShmSource, ShmView, Unavailable
 
 log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+DOCS_ASSETS = "/docs-assets"  # Swagger UI and ReDoc, as the fastapi-offline package ships them
+# The monitor's page may load nothing from anywhere but this server, whatever a field it shows contains.
+MONITOR_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
 _encoder = msgspec.json.Encoder()
 
@@ -43,8 +57,12 @@ class JSONBody(Response):
         return _encoder.encode(content)
 
 
-def create_app(source: ShmSource, controls: Controls, auth: TokenCheck, instance: str) -> FastAPI:
-    app = FastAPI(
+def create_app(
+    source: ShmSource, controls: Controls, auth: TokenCheck, instance: str, monitor: Monitor | None = None
+) -> FastAPI:
+    monitor = monitor or Monitor(source, None, instance, "")
+    # FastAPIOffline: FastAPI whose /docs and /redoc load Swagger UI and ReDoc from files in that package (no CDN).
+    app = FastAPIOffline(
         title="draizer",
         version="2",
         summary="Live state of a draizer engine, and its commands.",
@@ -52,8 +70,11 @@ def create_app(source: ShmSource, controls: Controls, auth: TokenCheck, instance
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url="/redoc",
+        static_url=DOCS_ASSETS,
+        swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from the validator's site
         default_response_class=JSONBody,
     )
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(Unavailable)
     async def _unavailable(_request: Request, exc: Unavailable) -> JSONResponse:
@@ -142,6 +163,31 @@ def create_app(source: ShmSource, controls: Controls, auth: TokenCheck, instance
         """Each strategy with `enabled` and its current parameters, as the running detector has them."""
         return JSONBody(controls.ask("detector", "strategies"))
 
+    # ----- the web monitor
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": MONITOR_CSP,
+                                                            "Cache-Control": "no-cache"})
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
+
+    @app.get("/api/v2/monitor", tags=["monitor"])
+    async def monitor_frame() -> Response:
+        """One frame of the web monitor: shared memory's counts, latest opportunities, latency, feeds and
+        funding, with the executions, PnL by strategy, risk state and rate budgets heard from the services'
+        events since the API started (`tape`). `available` is false while there is no shared memory."""
+        return Response(monitor.encoded(), media_type="application/json")
+
+    @app.get("/api/v2/stream", tags=["monitor"], response_class=StreamingResponse,
+             responses={200: {"content": {"text/event-stream": {}},
+                              "description": "`event: frame`, `data:` the JSON of /api/v2/monitor"}})
+    async def stream() -> StreamingResponse:
+        """Server-sent events for the web monitor: a frame at once, then one every half second."""
+        return StreamingResponse(monitor.stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
     # ----- writes: bearer token, then the service's control socket
     @app.post("/api/v2/strategies/{name}/start", tags=["write"], responses=_WRITE_ERRORS)
     def start_strategy(name: str, who: Annotated[str, Depends(writer)]) -> JSONBody:
@@ -165,6 +211,8 @@ def create_app(source: ShmSource, controls: Controls, auth: TokenCheck, instance
     def resume(who: Annotated[str, Depends(writer)]) -> JSONBody:
         """Release the kill switch: risk decides on its rules again."""
         data = command(who, "resume", "risk", "resume")
+        if monitor.tape is not None:
+            monitor.tape.on_resumed()
         return JSONBody({"ok": True, "halted": bool(data.get("halted", False)), "risk": data})
 
     return app

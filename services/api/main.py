@@ -19,8 +19,11 @@ import uvicorn
 
 from services.api.app import create_app
 from services.api.auth import TokenCheck
+from services.api.monitor import Monitor
 from services.api.sources import Controls, ShmSource
+from services.api.tape import Tape, TapeReader, risk_asker
 from shared.config import default_config_path, load_config, resolve_run_dir
+from shared.registry import Registry
 from shared.runtime.endpoints import Endpoints
 from shared.runtime.host import setup_logging
 from shared.shm import shm_path
@@ -71,16 +74,29 @@ def main(argv: list[str]) -> int:
     if not auth.enabled:
         log.warning("%s is not set: write endpoints refuse every request (503)", env_var or "sinks.api_token_env")
     controls = Controls({s: endpoints.control(s) for s in endpoints.all_services()})
-    app = create_app(ShmSource(shm_path(cfg.instance)), controls, auth, cfg.instance)
+    source = ShmSource(shm_path(cfg.instance))
+    # The monitor's tape: executions, risk state and rate budgets from the executor's and risk's events.
+    tape = Tape(Registry(cfg), max_daily_loss_usd=cfg.risk.max_daily_loss_usd,
+                ask_risk=risk_asker(endpoints.control("risk")))
+    reader = TapeReader(tape, [endpoints.events("executor"), endpoints.events("risk")])
+    monitor = Monitor(source, tape, cfg.instance, cfg.mode)
+    app = create_app(source, controls, auth, cfg.instance, monitor)
     sock = bind(host, port)
-    log.info("HTTP API on http://%s:%d (OpenAPI /openapi.json, docs /docs), instance %s", host, port, cfg.instance)
+    log.info("HTTP API on http://%s:%d (web monitor /, OpenAPI /openapi.json, docs /docs), instance %s", host, port,
+             cfg.instance)
     server = uvicorn.Server(
         uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off",
                        server_header=False, timeout_graceful_shutdown=5)
     )
+    monitor.stopping = lambda: server.should_exit  # open monitor streams end, so shutdown does not wait for them
     # uvicorn catches SIGTERM/SIGINT, shuts down gracefully, restores the handlers it found and raises the
     # signal again. These no-op handlers make that last step a plain return: exit 0, like every draizer program.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda _sig, _frame: None)
-    server.run(sockets=[sock])
+    reader.start()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        reader.stop()
+        source.close()
     return 0 if server.started else 1
