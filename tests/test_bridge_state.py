@@ -249,6 +249,22 @@ def test_the_ring_keeps_the_latest_opportunities_oldest_first_with_their_decisio
     assert json_recent[-1]["strategy"] == "cross_exchange" and json_recent[-1]["legs"][1]["side"] == "sell"
 
 
+def test_a_decision_heard_before_its_opportunity_still_shows_in_the_ring() -> None:
+    # Risk's events and the detector's come over different sockets: the decision often arrives first.
+    state = BridgeState(registry(), SERVICES, ring_size=4)
+    opps = [opportunity(i) for i in range(1, 4)]
+    state.on_event(decision(opps[0], "approved"))
+    state.on_event(decision(opps[1], "max_concurrent"))
+    for opp in opps:
+        state.on_event(opp)
+    snap = state.snapshot()
+    assert [decision_text(snap, r) for r in snap.recent] == ["approved", "max_concurrent", "pending"]
+    assert (snap.approved, snap.rejections) == (1, {"max_concurrent": 1})  # counted once, when heard
+    for i in range(100, 200):  # decisions of opportunities that never come are not kept forever
+        state.on_event(decision(opportunity(i), "approved"))
+    assert len(state._early) <= 4 * state.ring_size
+
+
 def test_many_rejection_reasons_fold_into_other_and_the_ring_still_names_them() -> None:
     state = BridgeState(registry(), SERVICES, ring_size=4)
     reasons = [f"rule_{i}" for i in range(MAX_REASONS + 4)]

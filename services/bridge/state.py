@@ -202,6 +202,9 @@ class BridgeState:
         self.stats: dict[str, Stats] = {}  # latest heartbeat per service
         self.stages: dict[str, Stage] = {}
         self._recent: dict[int, _Recent] = {}  # opportunity id -> record, oldest first
+        # Decisions heard before their opportunity: risk's and the detector's events come over different sockets,
+        # and risk decides within microseconds, so its event often wins. Kept (bounded) until the opportunity comes.
+        self._early: dict[int, tuple[int, str]] = {}  # opportunity id -> (DECISION_*, reason)
         self.bids = np.zeros((registry.n_venues, registry.n_symbols), dtype=np.float64)
         self.asks = np.zeros_like(self.bids)
         self.funding_rates = np.zeros_like(self.bids)
@@ -267,7 +270,10 @@ class BridgeState:
         self._sample(TICK_TO_DETECT, _span(opp.tick_ns, opp.detected_ns))
         recent = self._recent
         recent.pop(opp.id, None)  # a repeated id moves to the newest position
-        recent[opp.id] = _Recent(opp)
+        rec = recent[opp.id] = _Recent(opp)
+        early = self._early.pop(opp.id, None)
+        if early is not None:
+            rec.decision, rec.reason = early
         if len(recent) > self.ring_size:
             del recent[next(iter(recent))]
 
@@ -284,10 +290,16 @@ class BridgeState:
             ages[opp.id] = tuple(opp.detected_ns - leg.quote_ns if leg.quote_ns else -1 for leg in opp.legs)
             if len(ages) > AGES_KEPT:  # an Execution that never came (a lost one is caught up without ages)
                 del ages[next(iter(ages))]
+        decision = DECISION_APPROVED if dec.approved else DECISION_REJECTED
+        reason = "" if dec.approved else dec.reason or OTHER
         rec = self._recent.get(dec.opportunity.id)
         if rec is not None:
-            rec.decision = DECISION_APPROVED if dec.approved else DECISION_REJECTED
-            rec.reason = "" if dec.approved else dec.reason or OTHER
+            rec.decision, rec.reason = decision, reason
+        else:
+            early = self._early
+            early[dec.opportunity.id] = (decision, reason)
+            if len(early) > 4 * self.ring_size:  # decisions of opportunities evicted before they came: forgotten
+                del early[next(iter(early))]
 
     def _on_order(self, upd: OrderUpdate) -> None:
         key = (upd.venue, upd.status or "UNKNOWN")
