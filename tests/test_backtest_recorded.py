@@ -21,6 +21,7 @@ from services.feed.recording import Recording
 from shared.config import Config, load_config
 from shared.messages import OUTCOME_FILLED, SIDE_BUY, Book, Execution, Quote
 from shared.registry import Registry
+from shared.venues.kinds import kind_of
 
 FIXTURE = Path(__file__).parent / "fixtures" / "backtest"
 FILES = sorted(FIXTURE.glob("*.dzrec"))
@@ -118,7 +119,7 @@ def test_a_filled_cross_execution_books_the_pnl_a_person_computes(cfg: Config, r
     commissions at the venues' taker rates (Binance takes a buy's in the base asset, valued at the execution's
     mean price); PnL = what the USDT balances gained + the base asset left over at that price."""
     fees = {i: Decimal(repr(v.taker_fee)) for i, v in enumerate(cfg.venues)}
-    base_commission_on_buy = {i: v.kind == "binance" for i, v in enumerate(cfg.venues)}
+    base_commission_on_buy = {i: kind_of(v.kind).commission_in_base_on_buy for i, v in enumerate(cfg.venues)}
     e = next(x for x in result.executions if x.outcome == OUTCOME_FILLED)
     buy, sell = (next(x for x in e.legs if x.role == 0 and x.side == s) for s in (SIDE_BUY, 1))
     qty = Decimal(buy.qty)
