@@ -27,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +68,9 @@ def bench_config(run_dir: Path) -> Config:
 
 
 def _decimals(cfg: Config, name: str) -> int:
-    tick = next(s.tick for s in cfg.symbols if s.name == name)
-    return max(0, -int(f"{tick:e}".split("e")[1]))
+    tick = Decimal(next(s.tick_size for s in cfg.symbols if s.name == name)).normalize()
+    exponent = tick.as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
 def make_frames(cfg: Config, n: int, seed: int = 7) -> tuple[list[bytes], list[bytes]]:
