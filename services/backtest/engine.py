@@ -135,10 +135,6 @@ class BacktestVenueClient(PaperVenueClient):
         engine = self.latency.engine_delay_s(ident.opportunity_id) if planned and ident is not None else 0.0
         return engine + self.one_way_s()
 
-    async def close(self) -> None:
-        self.closing = True
-        await PaperVenueClient.close(self)
-
 
 class BacktestExecutor(Executor):
     def __init__(self, ctx: ProcessContext, rules: dict[str, dict[int, SymbolRules]], latency: LatencyModel) -> None:
